@@ -1,0 +1,41 @@
+# ytempire — build, run, test and benchmark. Every target installs what it needs first.
+SWIFT ?= swift
+PYTHON ?= python3
+APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev tzdata git time
+
+.PHONY: deps build run test test-swift schemas bench clean
+
+# System packages (Debian) and the Python packages the schema checks use.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@$(PYTHON) -c 'import jsonschema, referencing, yaml' 2>/dev/null || \
+	  $(PYTHON) -m pip install -q 'jsonschema>=4.18' pyyaml || \
+	  { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get install -y -qq python3-jsonschema python3-yaml python3-referencing; }
+
+build: deps
+	$(SWIFT) build --product ytempire
+
+# The main job on the embedded default. Until the reconcile engine lands this validates
+# the example desired-state repository and prints what it found.
+run: build
+	./.build/debug/ytempire validate examples/empire
+
+schemas: deps
+	$(PYTHON) scripts/check_schemas.py examples/empire
+
+test: deps schemas
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+bench: deps
+	bash bench/run.sh
+
+clean:
+	rm -rf .build bench/out

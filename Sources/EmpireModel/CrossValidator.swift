@@ -1,0 +1,117 @@
+import Foundation
+import YAMLKit
+
+/// The rules that span resources: uniqueness, references, quota arithmetic.
+enum CrossValidator {
+    static func check(_ resources: [Resource], into bag: inout DiagnosticBag, fileExists: (@Sendable (String) -> Bool)?) {
+        var byKind: [Kind: [String: Resource]] = [:]
+        for r in resources {
+            if let first = byKind[r.kind]?[r.name] {
+                bag.error(.duplicateName, "duplicate \(r.kind.rawValue) name '\(r.name)'; names must be unique per kind", at: r.nameMark,
+                          notes: [.init("first defined here", at: first.nameMark)])
+                continue
+            }
+            byKind[r.kind, default: [:]][r.name] = r
+        }
+        let chains = byKind[.providerChain] ?? [:]
+        let limits = byKind[.rateLimit] ?? [:]
+        let channels = byKind[.channel] ?? [:]
+
+        func resolve(_ ref: Reference, _ kind: Kind, in table: [String: Resource], from: String) -> Resource? {
+            if let r = table[ref.name] { return r }
+            let hint = Suggest.hint(ref.name, Array(table.keys))
+            bag.error(.unresolvedReference, "\(from) refers to \(kind.rawValue) '\(ref.name)', which does not exist\(hint)", at: ref.mark)
+            return nil
+        }
+
+        var shareSum = 0.0
+        var shareCount = 0
+        var firstOver: (Resource, SourceMark)?
+        var governed: [String: Int] = [:]
+        for r in resources where r.kind == .channel {
+            guard let c = r.channel else { continue }
+            if let content = c.content {
+                for cap in Capability.allCases {
+                    guard let ref = content.providers[cap] else { continue }
+                    if let chain = resolve(ref, .providerChain, in: chains, from: "Channel '\(r.name)' (content.providers.\(cap.rawValue))"),
+                       let spec = chain.providerChain, spec.capability != cap {
+                        bag.error(.wrongCapability, "content.providers.\(cap.rawValue) of Channel '\(r.name)' names ProviderChain '\(ref.name)', whose capability is \(spec.capability.rawValue), not \(cap.rawValue)", at: ref.mark,
+                                  notes: [.init("capability declared here", at: chain.mark)])
+                    }
+                }
+            }
+            if let ref = c.rateLimit, resolve(ref, .rateLimit, in: limits, from: "Channel '\(r.name)'") != nil, c.active {
+                governed[ref.name, default: 0] += 1
+            }
+            if c.active, let share = c.limits?.quotaShare {
+                shareSum += share
+                shareCount += 1
+                if shareSum > 1 + 1e-9, firstOver == nil { firstOver = (r, c.limits?.quotaShareMark ?? r.mark) }
+            }
+        }
+        if let (r, mark) = firstOver {
+            bag.error(.quotaShareExceeded, "the quotaShare of active channels adds up to \(format(shareSum)) over \(shareCount) channels; it must be at most 1 (the total passes 1 at Channel '\(r.name)')", at: mark)
+        }
+
+        for r in resources where r.kind == .rateLimit {
+            guard let q = r.rateLimit?.quota, let reserved = q.reservedPerChannel else { continue }
+            let n = governed[r.name] ?? 0
+            let emergency = q.emergencyReserve ?? 0
+            let (product, overflow) = reserved.multipliedReportingOverflow(by: n)
+            if overflow || product + emergency > q.units {
+                bag.error(.quotaReserveExceeded, "RateLimit '\(r.name)' reserves \(reserved) units for each of its \(n) active channels plus an emergency reserve of \(emergency): \(overflow ? "more than Int.max" : String(product + emergency)) units, more than its quota of \(q.units)", at: q.mark)
+            }
+        }
+
+        for r in resources where r.kind == .schedule {
+            guard let s = r.schedule else { continue }
+            switch s.targets {
+            case .channels(let refs):
+                for ref in refs {
+                    if let ch = resolve(ref, .channel, in: channels, from: "Schedule '\(r.name)'"), ch.channel?.active == false, s.active {
+                        bag.warning(.inactiveReference, "Schedule '\(r.name)' targets Channel '\(ref.name)', which is not active", at: ref.mark)
+                    }
+                }
+            case .selector(let labels, let mark):
+                let matches = channels.values.contains { ch in labels.allSatisfy { ch.metadata.labels[$0.key] == $0.value } }
+                if !matches {
+                    let sel = labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+                    bag.warning(.selectorMatchesNothing, "the channelSelector of Schedule '\(r.name)' (\(sel)) matches no channel", at: mark)
+                }
+            }
+            if case .file(let path) = s.workflow, let fileExists, !fileExists(path) {
+                bag.error(.missingFile, "workflowFile '\(path)' of Schedule '\(r.name)' does not exist in the repository", at: r.mark)
+            }
+        }
+
+        for r in resources where r.kind == .providerChain {
+            for p in r.providerChain?.providers ?? [] {
+                if let ref = p.rateLimit { _ = resolve(ref, .rateLimit, in: limits, from: "provider '\(p.name)' of ProviderChain '\(r.name)'") }
+            }
+        }
+
+        var zones: [String: Resource] = [:]
+        for r in resources where r.kind == .cdnZone {
+            guard let z = r.cdnZone else { continue }
+            if let first = zones[z.zone] {
+                bag.error(.duplicateZone, "CDNZone '\(r.name)' manages zone \(z.zone), which CDNZone '\(first.name)' already manages; a zone has one cache ruleset", at: z.zoneMark,
+                          notes: [.init("first managed here", at: first.cdnZone!.zoneMark)])
+            } else {
+                zones[z.zone] = r
+            }
+            if let fileExists {
+                for w in z.workers where !fileExists(w.scriptFile) {
+                    bag.error(.missingFile, "scriptFile '\(w.scriptFile)' of worker '\(w.name)' does not exist in the repository", at: w.mark)
+                }
+            }
+        }
+    }
+
+    static func format(_ d: Double) -> String {
+        let s = String(format: "%.6f", d)
+        var t = Substring(s)
+        while t.hasSuffix("0") { t = t.dropLast() }
+        if t.hasSuffix(".") { t = t.dropLast() }
+        return String(t)
+    }
+}

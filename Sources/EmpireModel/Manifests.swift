@@ -1,0 +1,135 @@
+import Dispatch
+import Foundation
+import Synchronization
+import YAMLKit
+
+/// One manifest file to load: where to show it in diagnostics and where its bytes come from.
+public struct ManifestSource: Sendable {
+    public enum Content: Sendable {
+        case file(path: String)
+        case bytes([UInt8])
+    }
+    /// Path shown in diagnostics (relative to the repository root, or as the user wrote it).
+    public var displayPath: String
+    /// Path relative to the repository root ('/'-separated), for file references.
+    public var relativePath: String
+    public var content: Content
+
+    public init(displayPath: String, relativePath: String, content: Content) {
+        self.displayPath = displayPath
+        self.relativePath = relativePath
+        self.content = content
+    }
+}
+
+public struct LoadOptions: Sendable {
+    public var yamlLimits = YAMLLimits.default
+    public var maxFiles = 200_000
+    /// Worker threads that parse and decode files; defaults to the number of cores.
+    public var parallelism = ProcessInfo.processInfo.activeProcessorCount
+    /// Cross-resource rules (references, uniqueness, quota sums). Off for single-file checks.
+    public var crossResourceRules = true
+    public init() {}
+}
+
+/// The outcome of loading and validating a set of manifests.
+public struct ValidationReport: Sendable {
+    public var resources: [Resource]
+    /// Sorted by file, line and column.
+    public var diagnostics: [Diagnostic]
+    public var fileCount: Int
+
+    public init(resources: [Resource], diagnostics: [Diagnostic], fileCount: Int) {
+        self.resources = resources
+        self.diagnostics = diagnostics
+        self.fileCount = fileCount
+    }
+
+    public var errorCount: Int { diagnostics.count { $0.severity == .error } }
+    public var warningCount: Int { diagnostics.count { $0.severity == .warning } }
+    public var isValid: Bool { errorCount == 0 }
+
+    public var countsByKind: [(Kind, Int)] {
+        var counts: [Kind: Int] = [:]
+        for r in resources { counts[r.kind, default: 0] += 1 }
+        return Kind.allCases.compactMap { k in counts[k].map { (k, $0) } }
+    }
+}
+
+public enum ManifestLoader {
+    /// Parses and decodes every source (in parallel), then applies the cross-resource rules.
+    /// `fileExists` answers whether a repository-relative path exists (workflow and worker
+    /// script files); nil skips that check.
+    public static func validate(_ sources: [ManifestSource], options: LoadOptions = LoadOptions(),
+                                extraDiagnostics: [Diagnostic] = [],
+                                fileExists: (@Sendable (String) -> Bool)? = nil) -> ValidationReport {
+        let results = Mutex<[(Int, [Resource], [Diagnostic])]>([])
+        let next = Atomic<Int>(0)
+        let workers = max(1, min(options.parallelism, sources.count))
+        DispatchQueue.concurrentPerform(iterations: workers) { _ in
+            var local: [(Int, [Resource], [Diagnostic])] = []
+            while true {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard i < sources.count else { break }
+                let (res, diags) = decodeFile(sources[i], limits: options.yamlLimits)
+                local.append((i, res, diags))
+            }
+            results.withLock { $0.append(contentsOf: local) }
+        }
+        var perFile = results.withLock { $0 }
+        perFile.sort { $0.0 < $1.0 }
+        var resources: [Resource] = []
+        var bag = DiagnosticBag()
+        for d in extraDiagnostics { bag.append(d) }
+        for (_, r, d) in perFile {
+            resources.append(contentsOf: r)
+            for x in d { bag.append(x) }
+        }
+        if options.crossResourceRules {
+            CrossValidator.check(resources, into: &bag, fileExists: fileExists)
+        }
+        var diagnostics = bag.items
+        diagnostics.sort(by: Diagnostic.reportOrder)
+        return ValidationReport(resources: resources, diagnostics: diagnostics, fileCount: sources.count)
+    }
+
+    /// Loads one file: YAML errors, then each document decoded.
+    static func decodeFile(_ source: ManifestSource, limits: YAMLLimits) -> ([Resource], [Diagnostic]) {
+        let loaded: YAMLLoadResult
+        switch source.content {
+        case .file(let path): loaded = YAMLLoader.load(contentsOf: path, displayName: source.displayPath, limits: limits)
+        case .bytes(let b): loaded = YAMLLoader.load(b, file: source.displayPath, limits: limits)
+        }
+        var diags: [Diagnostic] = loaded.errors.map(diagnostic(from:))
+        // A file with a fatal YAML error is not decoded: what libyaml returned may be partial.
+        if loaded.errors.contains(where: \.isFatal) { return ([], diags) }
+        let decoder = NodeDecoder()
+        var resources: [Resource] = []
+        for doc in loaded.documents {
+            guard let root = doc.root else { continue } // empty documents (e.g. a trailing ---) are allowed
+            if let r = decoder.resource(root) { resources.append(r) }
+        }
+        diags.append(contentsOf: decoder.diags.items)
+        return (resources, diags)
+    }
+
+    static func diagnostic(from e: YAMLError) -> Diagnostic {
+        let code: DiagnosticCode = switch e.code {
+        case .syntax: .yamlSyntax
+        case .aliasLimit: .aliasLimit
+        case .depthLimit: .depthLimit
+        case .documentTooLarge: .documentTooLarge
+        case .fileTooLarge: .fileTooLarge
+        case .duplicateKey: .duplicateKey
+        case .invalidEncoding: .invalidEncoding
+        case .binaryContent: .binaryContent
+        case .undefinedAlias: .undefinedAlias
+        case .invalidMerge: .invalidMerge
+        case .nodeLimit: .nodeLimit
+        case .complexKey: .complexKey
+        case .readError: .fileUnreadable
+        }
+        let notes = e.notes.map { Diagnostic.Note($0.message, at: $0.mark) }
+        return Diagnostic(.error, code, e.message, at: e.mark, notes: notes)
+    }
+}

@@ -1,0 +1,481 @@
+import YAMLKit
+
+/// Type-directed decoding of a YAML node tree into the resource model.
+///
+/// Scalars are interpreted by the type the field expects (YAML 1.2 core schema):
+/// a string field takes any non-null scalar verbatim (`country: NO` is "NO"), a number
+/// field takes only a plain number (`"0.4"` is a string and rejected), a boolean field
+/// takes only `true`/`false`, and YAML 1.1 booleans (`yes`, `off`, …) are reported as such.
+/// Every problem is recorded with its location; decoding goes on so that one run reports
+/// every error of a file.
+final class NodeDecoder {
+    var diags = DiagnosticBag()
+
+    // MARK: Mappings
+
+    /// A mapping node with its known keys checked.
+    struct Fields {
+        let node: YAMLNode
+        let pairs: [YAMLPair]
+        let path: String
+
+        /// The value of `key`, or nil when absent or explicitly null.
+        func value(_ key: String) -> YAMLNode? {
+            for p in pairs where p.key.scalarText == key {
+                return p.value.isPlainNull ? nil : p.value
+            }
+            return nil
+        }
+
+        func keyMark(_ key: String) -> SourceMark? {
+            pairs.first { $0.key.scalarText == key }?.key.mark
+        }
+
+        func has(_ key: String) -> Bool { value(key) != nil }
+
+        func sub(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+    }
+
+    /// Checks that `node` is a mapping whose keys are all in `known`; unknown keys are
+    /// reported with a did-you-mean suggestion. Returns nil (after reporting) for non-mappings.
+    func mapping(_ node: YAMLNode, _ path: String, known: [String]) -> Fields? {
+        guard case .mapping(let pairs) = node.value else {
+            diags.error(.typeMismatch, "\(path) must be a mapping, found \(describe(node))", at: node.mark)
+            return nil
+        }
+        for p in pairs {
+            guard let k = p.key.scalarText else { continue } // YAMLKit reports complex keys
+            if !known.contains(k) {
+                diags.error(.unknownField, "unknown field '\(k)' in \(path)\(Suggest.hint(k, known))", at: p.key.mark)
+            }
+        }
+        return Fields(node: node, pairs: pairs, path: path)
+    }
+
+    /// A mapping with arbitrary keys (labels, cost maps, …): yields (key, keyMark, value).
+    func entries(_ node: YAMLNode, _ path: String) -> [(key: String, mark: SourceMark, value: YAMLNode)]? {
+        guard case .mapping(let pairs) = node.value else {
+            diags.error(.typeMismatch, "\(path) must be a mapping, found \(describe(node))", at: node.mark)
+            return nil
+        }
+        var out: [(key: String, mark: SourceMark, value: YAMLNode)] = []
+        out.reserveCapacity(pairs.count)
+        for p in pairs {
+            guard let k = p.key.scalarText else { continue }
+            out.append((k, p.key.mark, p.value))
+        }
+        return out
+    }
+
+    func requireFields(_ f: Fields, _ keys: [String]) {
+        for k in keys where !f.has(k) {
+            if f.keyMark(k) != nil {
+                diags.error(.missingField, "field '\(k)' in \(f.path) has no value", at: f.keyMark(k)!)
+            } else {
+                diags.error(.missingField, "missing required field '\(k)' in \(f.path)", at: f.node.mark)
+            }
+        }
+    }
+
+    func exactlyOne(_ f: Fields, _ a: String, _ b: String) {
+        let ha = f.has(a), hb = f.has(b)
+        if ha && hb {
+            diags.error(.mutuallyExclusive, "\(f.path) sets both '\(a)' and '\(b)'; set exactly one", at: f.keyMark(b)!)
+        } else if !ha && !hb {
+            diags.error(.missingField, "\(f.path) needs exactly one of '\(a)' or '\(b)'", at: f.node.mark)
+        }
+    }
+
+    // MARK: Scalars
+
+    func describe(_ node: YAMLNode) -> String {
+        switch node.value {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .scalar(let s, let style):
+            if style != .plain { return "the string \"\(clip(s))\"" }
+            switch CoreScalar.resolve(s) {
+            case .null: return "null"
+            case .bool: return "the boolean \(s)"
+            case .int, .float: return "the number \(s)"
+            case .string: return "'\(clip(s))'"
+            }
+        }
+    }
+
+    private func clip(_ s: String) -> String { s.count > 40 ? String(s.prefix(37)) + "..." : s }
+
+    /// Any non-null scalar as text.
+    func string(_ node: YAMLNode, _ path: String) -> String? {
+        guard case .scalar(let s, _) = node.value else {
+            diags.error(.typeMismatch, "\(path) must be a string, found \(describe(node))", at: node.mark)
+            return nil
+        }
+        return s
+    }
+
+    func string(_ f: Fields, _ key: String, required: Bool = false, maxLength: Int? = nil, minLength: Int = 0) -> String? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        guard let s = string(n, f.sub(key)) else { return nil }
+        let count = s.count
+        if count < minLength {
+            diags.error(.outOfRange, "\(f.sub(key)) must not be empty", at: n.mark)
+        } else if let m = maxLength, count > m {
+            diags.error(.outOfRange, "\(f.sub(key)) is \(count) characters long; at most \(m) are allowed", at: n.mark)
+        }
+        return s
+    }
+
+    /// A string that must match `check`; `what` describes the expected form.
+    func pattern(_ f: Fields, _ key: String, required: Bool = false, what: String, code: DiagnosticCode = .invalidValue,
+                 _ check: (String) -> Bool) -> String? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        guard let s = string(n, f.sub(key)) else { return nil }
+        if !check(s) {
+            diags.error(code, "\(f.sub(key)) '\(clip(s))' is not \(what)", at: n.mark)
+            return nil
+        }
+        return s
+    }
+
+    func bool(_ f: Fields, _ key: String, required: Bool = false) -> Bool? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return bool(n, f.sub(key))
+    }
+
+    func bool(_ n: YAMLNode, _ path: String) -> Bool? {
+        if case .scalar(let s, let style) = n.value, style == .plain {
+            if case .bool(let b) = CoreScalar.resolve(s) { return b }
+            if CoreScalar.yaml11Booleans.contains(s) {
+                diags.error(.yaml11Boolean, "\(path): '\(s)' is not a boolean in YAML 1.2; write true or false", at: n.mark)
+                return nil
+            }
+        }
+        diags.error(.typeMismatch, "\(path) must be a boolean (true or false), found \(describe(n))", at: n.mark)
+        return nil
+    }
+
+    func int(_ f: Fields, _ key: String, required: Bool = false, min: Int? = nil, max: Int? = nil) -> Int? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return int(n, f.sub(key), min: min, max: max)
+    }
+
+    func int(_ n: YAMLNode, _ path: String, min: Int? = nil, max: Int? = nil) -> Int? {
+        guard case .scalar(let s, let style) = n.value, style == .plain, case .int(let v) = CoreScalar.resolve(s) else {
+            diags.error(.typeMismatch, "\(path) must be an integer, found \(describe(n))", at: n.mark)
+            return nil
+        }
+        if let lo = min, v < lo {
+            diags.error(.outOfRange, "\(path) is \(v); it must be at least \(lo)", at: n.mark)
+            return nil
+        }
+        if let hi = max, v > hi {
+            diags.error(.outOfRange, "\(path) is \(v); it must be at most \(hi)", at: n.mark)
+            return nil
+        }
+        return v
+    }
+
+    /// A plain number. `exclusiveMin` rejects the bound itself.
+    func number(_ f: Fields, _ key: String, required: Bool = false, min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false) -> Double? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return number(n, f.sub(key), min: min, max: max, exclusiveMin: exclusiveMin)
+    }
+
+    func number(_ n: YAMLNode, _ path: String, min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false) -> Double? {
+        var value: Double?
+        if case .scalar(let s, let style) = n.value, style == .plain {
+            switch CoreScalar.resolve(s) {
+            case .int(let i): value = Double(i)
+            case .float(let d) where d.isFinite: value = d
+            default: break
+            }
+        }
+        guard let v = value else {
+            var extra = ""
+            if case .scalar(let s, let style) = n.value, style != .plain, Double(s) != nil { extra = " (quoted values are strings; remove the quotes)" }
+            diags.error(.typeMismatch, "\(path) must be a number, found \(describe(n))\(extra)", at: n.mark)
+            return nil
+        }
+        if let lo = min, exclusiveMin ? v <= lo : v < lo {
+            diags.error(.outOfRange, "\(path) is \(fmt(v)); it must be \(exclusiveMin ? "greater than" : "at least") \(fmt(lo))", at: n.mark)
+            return nil
+        }
+        if let hi = max, v > hi {
+            diags.error(.outOfRange, "\(path) is \(fmt(v)); it must be at most \(fmt(hi))", at: n.mark)
+            return nil
+        }
+        return v
+    }
+
+    private func fmt(_ d: Double) -> String {
+        d == d.rounded() && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+    }
+
+    func duration(_ f: Fields, _ key: String, required: Bool = false) -> ModelDuration? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return duration(n, f.sub(key))
+    }
+
+    func duration(_ n: YAMLNode, _ path: String) -> ModelDuration? {
+        guard case .scalar(let s, let style) = n.value else {
+            diags.error(.typeMismatch, "\(path) must be a duration such as 30s, 5m, 8h, 7d or 1h30m, found \(describe(n))", at: n.mark)
+            return nil
+        }
+        if let d = ModelDuration.parse(s) { return d }
+        if style == .plain, case .int = CoreScalar.resolve(s) {
+            diags.error(.invalidDuration, "\(path): a bare number (\(s)) is not a duration; add a unit: ms, s, m, h or d (for example \(s)s)", at: n.mark)
+        } else {
+            diags.error(.invalidDuration, "\(path) '\(clip(s))' is not a duration; write a number with a unit (ms, s, m, h, d), largest unit first, such as 30s, 5m, 8h, 7d or 1h30m", at: n.mark)
+        }
+        return nil
+    }
+
+    func enumeration<E: RawRepresentable & CaseIterable>(_ f: Fields, _ key: String, required: Bool = false, _ type: E.Type) -> E? where E.RawValue == String {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return enumeration(n, f.sub(key), type)
+    }
+
+    func enumeration<E: RawRepresentable & CaseIterable>(_ n: YAMLNode, _ path: String, _ type: E.Type) -> E? where E.RawValue == String {
+        guard let s = string(n, path) else { return nil }
+        if let e = E(rawValue: s) { return e }
+        let all = E.allCases.map(\.rawValue)
+        diags.error(.invalidEnum, "\(path) '\(clip(s))' is not one of \(all.joined(separator: ", "))\(Suggest.hint(s, all))", at: n.mark)
+        return nil
+    }
+
+    func name(_ f: Fields, _ key: String, required: Bool = false, what: String = "a valid name") -> Reference? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return name(n, f.sub(key))
+    }
+
+    func name(_ n: YAMLNode, _ path: String) -> Reference? {
+        guard let s = string(n, path) else { return nil }
+        guard Names.isValid(s) else {
+            diags.error(.invalidName, "\(path) '\(clip(s))' is not a valid name: \(Names.rule)", at: n.mark)
+            return nil
+        }
+        return Reference(name: s, mark: n.mark)
+    }
+
+    func secretRef(_ f: Fields, _ key: String, required: Bool = false) -> String? {
+        pattern(f, key, required: required, what: "a secret name (lowercase letters, digits, '-', '_', '.')", code: .invalidName, Names.isSecretName)
+    }
+
+    func url(_ f: Fields, _ key: String, required: Bool = false) -> String? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return url(n, f.sub(key))
+    }
+
+    func url(_ n: YAMLNode, _ path: String) -> String? {
+        guard let s = string(n, path) else { return nil }
+        if let problem = URLCheck.problem(s) {
+            diags.error(.invalidURL, "\(path) '\(clip(s))' is not a valid URL: \(problem)", at: n.mark)
+            return nil
+        }
+        return s
+    }
+
+    func timezone(_ f: Fields, _ key: String, required: Bool = false) -> String? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        guard let s = string(n, f.sub(key)) else { return nil }
+        if !TimeZones.exists(s) {
+            diags.error(.unknownTimezone, "\(f.sub(key)) '\(clip(s))' is not a time zone in the IANA database\(TimeZones.hint(s))", at: n.mark)
+            return nil
+        }
+        return s
+    }
+
+    func relativePath(_ f: Fields, _ key: String, required: Bool = false, suffix: String? = nil) -> String? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        guard let s = string(n, f.sub(key)) else { return nil }
+        if let problem = Names.relativePathProblem(s) {
+            diags.error(.invalidPath, "\(f.sub(key)) '\(clip(s))' \(problem)", at: n.mark)
+            return nil
+        }
+        if let suffix, !s.hasSuffix(suffix) {
+            diags.error(.invalidPath, "\(f.sub(key)) '\(clip(s))' must name a \(suffix) file", at: n.mark)
+            return nil
+        }
+        return s
+    }
+
+    // MARK: Collections
+
+    func list(_ f: Fields, _ key: String, required: Bool = false) -> [(path: String, node: YAMLNode)]? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        return list(n, f.sub(key))
+    }
+
+    func list(_ n: YAMLNode, _ path: String) -> [(path: String, node: YAMLNode)]? {
+        guard case .sequence(let items) = n.value else {
+            diags.error(.typeMismatch, "\(path) must be a list, found \(describe(n))", at: n.mark)
+            return nil
+        }
+        return items.enumerated().map { ("\(path)[\($0.offset)]", $0.element) }
+    }
+
+    func stringList(_ f: Fields, _ key: String, required: Bool = false, maxLength: Int? = nil, check: ((String) -> String?)? = nil) -> [String]? {
+        guard let items = list(f, key, required: required) else { return nil }
+        var out: [String] = []
+        out.reserveCapacity(items.count)
+        for (p, n) in items {
+            guard let s = string(n, p) else { continue }
+            if let m = maxLength, s.count > m {
+                diags.error(.outOfRange, "\(p) is \(s.count) characters long; at most \(m) are allowed", at: n.mark)
+            } else if s.isEmpty {
+                diags.error(.outOfRange, "\(p) must not be empty", at: n.mark)
+            } else if let check, let problem = check(s) {
+                diags.error(.invalidValue, "\(p) '\(s)' \(problem)", at: n.mark)
+            } else {
+                out.append(s)
+            }
+        }
+        return out
+    }
+
+    func nameList(_ f: Fields, _ key: String, required: Bool = false) -> [Reference]? {
+        guard let items = list(f, key, required: required) else { return nil }
+        return items.compactMap { name($0.node, $0.path) }
+    }
+
+    func enumList<E: RawRepresentable & CaseIterable>(_ f: Fields, _ key: String, _ type: E.Type) -> [E]? where E.RawValue == String {
+        guard let items = list(f, key) else { return nil }
+        return items.compactMap { enumeration($0.node, $0.path, type) }
+    }
+
+    /// A string → string map (labels, annotations, matchLabels, voices…).
+    func stringMap(_ f: Fields, _ key: String, required: Bool = false, keyCheck: ((String) -> String?)? = nil) -> [String: String]? {
+        guard let n = f.value(key) else {
+            if required { requireFields(f, [key]) }
+            return nil
+        }
+        guard let es = entries(n, f.sub(key)) else { return nil }
+        var out: [String: String] = [:]
+        for e in es {
+            if let keyCheck, let problem = keyCheck(e.key) {
+                diags.error(.invalidValue, "key '\(e.key)' in \(f.sub(key)) \(problem)", at: e.mark)
+                continue
+            }
+            if let s = string(e.value, "\(f.sub(key)).\(e.key)") { out[e.key] = s }
+        }
+        return out
+    }
+
+    /// Reports entries of a list of mappings that repeat the same `name`.
+    func checkUnique(_ names: [Reference], in path: String, what: String = "name") {
+        var seen: [String: SourceMark] = [:]
+        for r in names {
+            if let first = seen[r.name] {
+                diags.error(.duplicateEntry, "\(path) has two entries with \(what) '\(r.name)'", at: r.mark,
+                            notes: [.init("first defined here", at: first)])
+            } else {
+                seen[r.name] = r.mark
+            }
+        }
+    }
+}
+
+/// The YAML 1.2 core schema's resolution of plain scalars.
+enum CoreScalar: Equatable {
+    case null, bool(Bool), int(Int), float(Double), string
+
+    static let yaml11Booleans: Set<String> = ["y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO",
+                                               "on", "On", "ON", "off", "Off", "OFF"]
+
+    static func resolve(_ s: String) -> CoreScalar {
+        switch s {
+        case "", "~", "null", "Null", "NULL": return .null
+        case "true", "True", "TRUE": return .bool(true)
+        case "false", "False", "FALSE": return .bool(false)
+        case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .float(.infinity)
+        case "-.inf", "-.Inf", "-.INF": return .float(-.infinity)
+        case ".nan", ".NaN", ".NAN": return .float(.nan)
+        default: break
+        }
+        let u = s.utf8
+        guard let first = u.first else { return .string }
+        // Fast reject: numbers start with a digit, sign or dot.
+        if !(first >= 0x30 && first <= 0x39) && first != UInt8(ascii: "-") && first != UInt8(ascii: "+") && first != UInt8(ascii: ".") {
+            return .string
+        }
+        if s.hasPrefix("0o"), let v = Int(s.dropFirst(2), radix: 8) { return .int(v) }
+        if s.hasPrefix("0x"), let v = Int(s.dropFirst(2), radix: 16) { return .int(v) }
+        if isDecimalInt(u) { return Int(s).map { .int($0) } ?? .string }
+        if isFloat(u), let d = Double(s) { return .float(d) }
+        return .string
+    }
+
+    private static func isDecimalInt(_ u: String.UTF8View) -> Bool {
+        var it = u.makeIterator()
+        var c = it.next()
+        if c == UInt8(ascii: "-") || c == UInt8(ascii: "+") { c = it.next() }
+        guard c != nil else { return false }
+        while let ch = c {
+            if ch < 0x30 || ch > 0x39 { return false }
+            c = it.next()
+        }
+        return true
+    }
+
+    /// `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`
+    private static func isFloat(_ u: String.UTF8View) -> Bool {
+        let b = Array(u)
+        var i = 0
+        if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
+        var digits = 0
+        while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1; digits += 1 }
+        if i < b.count, b[i] == UInt8(ascii: ".") {
+            i += 1
+            var frac = 0
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1; frac += 1 }
+            if digits == 0 && frac == 0 { return false }
+        } else if digits == 0 {
+            return false
+        }
+        if i < b.count, b[i] == UInt8(ascii: "e") || b[i] == UInt8(ascii: "E") {
+            i += 1
+            if i < b.count, b[i] == UInt8(ascii: "-") || b[i] == UInt8(ascii: "+") { i += 1 }
+            var exp = 0
+            while i < b.count, b[i] >= 0x30, b[i] <= 0x39 { i += 1; exp += 1 }
+            if exp == 0 { return false }
+        }
+        return i == b.count
+    }
+}

@@ -1,0 +1,27 @@
+import Foundation
+import EmpireModel
+
+/// Output helpers: colour only on a TTY and never with NO_COLOR.
+enum Terminal {
+    static func useColor(_ fd: Int32) -> Bool {
+        ProcessInfo.processInfo.environment["NO_COLOR"] == nil && isatty(fd) == 1
+            && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+    }
+
+    static func write(_ s: String, to handle: FileHandle) {
+        handle.write(Data(s.utf8))
+    }
+
+    static func render(_ d: Diagnostic, color: Bool) -> String {
+        guard color else { return d.rendered }
+        let sev: String
+        switch d.severity {
+        case .error: sev = "\u{1B}[1;31merror\u{1B}[0m"
+        case .warning: sev = "\u{1B}[1;33mwarning\u{1B}[0m"
+        case .note: sev = "\u{1B}[1;36mnote\u{1B}[0m"
+        }
+        var s = "\u{1B}[1m\(d.file):\(d.line):\(d.column):\u{1B}[0m \(sev): \(d.message) \u{1B}[2m[\(d.code)]\u{1B}[0m"
+        for n in d.notes { s += "\n\u{1B}[1m\(n.file):\(n.line):\(n.column):\u{1B}[0m \u{1B}[1;36mnote\u{1B}[0m: \(n.message)" }
+        return s
+    }
+}

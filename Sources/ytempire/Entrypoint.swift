@@ -1,0 +1,8 @@
+import YTEmpireCLI
+
+@main
+struct Entrypoint {
+    static func main() {
+        YTEmpireCommand.main()
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import EmpireModel
+import YTEmpireCLI
+
+/// The JSON Schemas in schemas/ and `ytempire validate` express the same per-document
+/// contract: one shared set of fixtures, fed to both, must get the same verdicts.
+@Suite("Schema conformance")
+struct ConformanceTests {
+    static let dir = Support.fixtures.appendingPathComponent("conformance")
+
+    static func files(_ sub: String) -> [String] {
+        let d = dir.appendingPathComponent(sub)
+        return ((try? FileManager.default.contentsOfDirectory(atPath: d.path)) ?? []).filter { $0.hasSuffix(".yaml") }.sorted()
+    }
+
+    static func swiftVerdict(_ path: String) -> ValidationReport {
+        var o = LoadOptions()
+        o.crossResourceRules = false
+        let src = ManifestSource(displayPath: path, relativePath: (path as NSString).lastPathComponent, content: .file(path: path))
+        return ManifestLoader.validate([src], options: o)
+    }
+
+    @Test func fixtureSetIsSubstantial() {
+        #expect(Self.files("valid").count >= 20)
+        #expect(Self.files("invalid").count >= 40)
+    }
+
+    @Test("ytempire accepts every valid fixture", arguments: files("valid"))
+    func swiftAcceptsValid(_ name: String) {
+        let r = Self.swiftVerdict(Self.dir.appendingPathComponent("valid/\(name)").path)
+        #expect(r.isValid, "\(r.diagnostics.map(\.rendered))")
+        #expect(r.resources.count >= 1)
+    }
+
+    @Test("ytempire rejects every invalid fixture", arguments: files("invalid"))
+    func swiftRejectsInvalid(_ name: String) {
+        let r = Self.swiftVerdict(Self.dir.appendingPathComponent("invalid/\(name)").path)
+        #expect(!r.isValid, "\(name) should be rejected")
+    }
+
+    @Test("the JSON Schemas give the same verdicts (python jsonschema)")
+    func schemasAgree() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", Support.packageRoot.appendingPathComponent("scripts/check_schemas.py").path,
+                       "--expect-valid", Self.dir.appendingPathComponent("valid").path,
+                       "--expect-invalid", Self.dir.appendingPathComponent("invalid").path]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "schemas disagree with the expected verdicts:\n\(text)")
+    }
+}
