@@ -31,6 +31,7 @@ schemas: deps
 	$(PYTHON) scripts/check_schemas.py examples/empire
 
 test: deps schemas
+	$(SWIFT) build --product ytempire
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
