@@ -25,6 +25,11 @@ enum Names {
         return true
     }
 
+    /// A name that starts with a letter: RateLimit services, schedule service keys, service-account secrets.
+    static func isServiceName(_ s: String) -> Bool {
+        isValid(s) && s.utf8.first! >= 0x61
+    }
+
     /// `^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$`
     static func isSecretName(_ s: String) -> Bool {
         let u = s.utf8

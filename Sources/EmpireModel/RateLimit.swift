@@ -116,9 +116,7 @@ extension NodeDecoder {
         guard let f = mapping(node, path, known: ["service", "quota", "requests", "tokens", "characters", "concurrency", "retry",
                                                   "circuitBreaker", "adaptive", "batch", "cache", "upload", "global"]) else { return nil }
         requireFields(f, ["service"])
-        let service = pattern(f, "service", what: "a service name such as youtube, openai or global (lowercase letters, digits, '-')") {
-            Names.isValid($0) && $0.first!.isLetter
-        }
+        let service = pattern(f, "service", what: "a service name such as youtube, openai or global (lowercase letters, digits, '-')", Names.isServiceName)
 
         var quota: RateLimitSpec.Quota?
         if let qn = f.value("quota"), let q = mapping(qn, f.sub("quota"), known: ["units", "window", "resetAt", "timezone", "costs",

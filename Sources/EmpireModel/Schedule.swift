@@ -126,7 +126,7 @@ extension NodeDecoder {
         var services: [String: String] = [:]
         if let sn = f.value("services"), let es = entries(sn, f.sub("services")) {
             for e in es {
-                guard Names.isValid(e.key), e.key.first!.isLetter else {
+                guard Names.isServiceName(e.key) else {
                     diags.error(.invalidName, "service name '\(e.key)' in \(f.sub("services")) is not valid: \(Names.rule)", at: e.mark)
                     continue
                 }

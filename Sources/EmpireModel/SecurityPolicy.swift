@@ -93,8 +93,8 @@ extension NodeDecoder {
             var maxAge: [String: ModelDuration] = [:]
             if let mn = k.value("maxAge"), let es = entries(mn, k.sub("maxAge")) {
                 for e in es {
-                    guard Names.isValid(e.key) else {
-                        diags.error(.invalidName, "service '\(e.key)' in \(k.sub("maxAge")) is not a valid name: \(Names.rule)", at: e.mark)
+                    guard Names.isServiceName(e.key) else {
+                        diags.error(.invalidName, "service '\(e.key)' in \(k.sub("maxAge")) is not a service name (a name that starts with a letter)", at: e.mark)
                         continue
                     }
                     if let d = duration(e.value, "\(k.sub("maxAge")).\(e.key)") { maxAge[e.key] = d }
@@ -112,7 +112,7 @@ extension NodeDecoder {
                     let parts = s.split(separator: ".", omittingEmptySubsequences: false)
                     return parts.count >= 2 && parts.allSatisfy { Names.isIdentifier(String($0)) } ? nil : "must be a permission such as videos.upload"
                 } ?? []
-                let secrets = stringList(m, "secrets") { Names.isValid($0) ? nil : "must be a service name such as youtube" } ?? []
+                let secrets = stringList(m, "secrets") { Names.isServiceName($0) ? nil : "must be a service name such as youtube" } ?? []
                 if let name { accounts.append(.init(name: name.name, permissions: perms, secrets: secrets, mark: name.mark)) }
             }
             checkUnique(accounts.map { Reference(name: $0.name, mark: $0.mark) }, in: f.sub("serviceAccounts"))
