@@ -15,7 +15,6 @@ public enum DirectorySource {
 
     /// `displayRoot` prefixes the paths shown in diagnostics ("" or "." for none).
     public static func list(root: String, displayRoot: String? = nil, maxFiles: Int = 200_000) -> Listing {
-        let fm = FileManager.default
         let prefix: String = {
             let d = displayRoot ?? root
             if d.isEmpty || d == "." || d == "./" { return "" }
@@ -33,27 +32,26 @@ public enum DirectorySource {
             if let text = try? String(contentsOfFile: abs + "/" + ignoreFileName, encoding: .utf8) {
                 rules.append(parsing: text, base: base)
             }
-            guard let names = try? fm.contentsOfDirectory(atPath: abs) else {
+            guard let entries = readDirectory(abs) else {
                 diags.append(Diagnostic(.error, .fileUnreadable, "cannot read directory", at: SourceMark(file: prefix + rel, line: 1, column: 1)))
                 return
             }
-            for name in names.sorted() {
+            for (name, type) in entries {
                 if name == ".git" { continue }
                 let childRel = base + name
                 let childAbs = abs + "/" + name
-                guard let attrs = try? fm.attributesOfItem(atPath: childAbs), let type = attrs[.type] as? FileAttributeType else { continue }
-                if type == .typeSymbolicLink {
+                if type == .symlink {
                     if isManifestName(name) {
                         diags.append(Diagnostic(.warning, .symlinkSkipped, "symbolic link skipped; manifests must be regular files", at: SourceMark(file: prefix + childRel, line: 1, column: 1)))
                     }
                     continue
                 }
-                if type == .typeDirectory {
+                if type == .directory {
                     if rules.isIgnored(childRel, isDirectory: true) { continue }
                     walk(childRel)
                     continue
                 }
-                guard type == .typeRegular, !rules.isIgnored(childRel, isDirectory: false) else { continue }
+                guard type == .regular, !rules.isIgnored(childRel, isDirectory: false) else { continue }
                 files.insert(childRel)
                 guard isManifestName(name) else { continue }
                 visited += 1
@@ -68,7 +66,7 @@ public enum DirectorySource {
         }
 
         var isDir: ObjCBool = false
-        if fm.fileExists(atPath: root, isDirectory: &isDir), !isDir.boolValue {
+        if FileManager.default.fileExists(atPath: root, isDirectory: &isDir), !isDir.boolValue {
             // A single file.
             let name = (root as NSString).lastPathComponent
             return Listing(sources: [ManifestSource(displayPath: displayRoot ?? root, relativePath: name, content: .file(path: root))],
@@ -76,6 +74,40 @@ public enum DirectorySource {
         }
         walk("")
         return Listing(sources: sources, diagnostics: diags, files: files)
+    }
+
+    enum EntryType { case regular, directory, symlink, other }
+
+    /// The entries of a directory, sorted by name, with their types (from d_type, or lstat
+    /// where the file system does not report it). nil when the directory cannot be opened.
+    static func readDirectory(_ path: String) -> [(String, EntryType)]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
+        var out: [(String, EntryType)] = []
+        while let ent = readdir(dir) {
+            let name = withUnsafePointer(to: ent.pointee.d_name) { ptr in
+                ptr.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
+            var type: EntryType
+            switch Int32(ent.pointee.d_type) {
+            case Int32(DT_REG): type = .regular
+            case Int32(DT_DIR): type = .directory
+            case Int32(DT_LNK): type = .symlink
+            default:
+                var st = stat()
+                guard lstat(path + "/" + name, &st) == 0 else { continue }
+                switch st.st_mode & S_IFMT {
+                case S_IFREG: type = .regular
+                case S_IFDIR: type = .directory
+                case S_IFLNK: type = .symlink
+                default: type = .other
+                }
+            }
+            out.append((name, type))
+        }
+        out.sort { $0.0 < $1.0 }
+        return out
     }
 
     static func isManifestName(_ name: String) -> Bool {

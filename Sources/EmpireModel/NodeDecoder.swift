@@ -38,24 +38,24 @@ final class NodeDecoder {
 
     /// Checks that `node` is a mapping whose keys are all in `known`; unknown keys are
     /// reported with a did-you-mean suggestion. Returns nil (after reporting) for non-mappings.
-    func mapping(_ node: YAMLNode, _ path: String, known: [String]) -> Fields? {
+    func mapping(_ node: YAMLNode, _ path: @autoclosure () -> String, known: [String]) -> Fields? {
         guard case .mapping(let pairs) = node.value else {
-            diags.error(.typeMismatch, "\(path) must be a mapping, found \(describe(node))", at: node.mark)
+            diags.error(.typeMismatch, "\(path()) must be a mapping, found \(describe(node))", at: node.mark)
             return nil
         }
         for p in pairs {
             guard let k = p.key.scalarText else { continue } // YAMLKit reports complex keys
             if !known.contains(k) {
-                diags.error(.unknownField, "unknown field '\(k)' in \(path)\(Suggest.hint(k, known))", at: p.key.mark)
+                diags.error(.unknownField, "unknown field '\(k)' in \(path())\(Suggest.hint(k, known))", at: p.key.mark)
             }
         }
-        return Fields(node: node, pairs: pairs, path: path)
+        return Fields(node: node, pairs: pairs, path: path())
     }
 
     /// A mapping with arbitrary keys (labels, cost maps, …): yields (key, keyMark, value).
-    func entries(_ node: YAMLNode, _ path: String) -> [(key: String, mark: SourceMark, value: YAMLNode)]? {
+    func entries(_ node: YAMLNode, _ path: @autoclosure () -> String) -> [(key: String, mark: SourceMark, value: YAMLNode)]? {
         guard case .mapping(let pairs) = node.value else {
-            diags.error(.typeMismatch, "\(path) must be a mapping, found \(describe(node))", at: node.mark)
+            diags.error(.typeMismatch, "\(path()) must be a mapping, found \(describe(node))", at: node.mark)
             return nil
         }
         var out: [(key: String, mark: SourceMark, value: YAMLNode)] = []
@@ -106,9 +106,9 @@ final class NodeDecoder {
     private func clip(_ s: String) -> String { s.count > 40 ? String(s.prefix(37)) + "..." : s }
 
     /// Any non-null scalar as text.
-    func string(_ node: YAMLNode, _ path: String) -> String? {
+    func string(_ node: YAMLNode, _ path: @autoclosure () -> String) -> String? {
         guard case .scalar(let s, _) = node.value else {
-            diags.error(.typeMismatch, "\(path) must be a string, found \(describe(node))", at: node.mark)
+            diags.error(.typeMismatch, "\(path()) must be a string, found \(describe(node))", at: node.mark)
             return nil
         }
         return s
@@ -152,15 +152,15 @@ final class NodeDecoder {
         return bool(n, f.sub(key))
     }
 
-    func bool(_ n: YAMLNode, _ path: String) -> Bool? {
+    func bool(_ n: YAMLNode, _ path: @autoclosure () -> String) -> Bool? {
         if case .scalar(let s, let style) = n.value, style == .plain {
             if case .bool(let b) = CoreScalar.resolve(s) { return b }
             if CoreScalar.yaml11Booleans.contains(s) {
-                diags.error(.yaml11Boolean, "\(path): '\(s)' is not a boolean in YAML 1.2; write true or false", at: n.mark)
+                diags.error(.yaml11Boolean, "\(path()): '\(s)' is not a boolean in YAML 1.2; write true or false", at: n.mark)
                 return nil
             }
         }
-        diags.error(.typeMismatch, "\(path) must be a boolean (true or false), found \(describe(n))", at: n.mark)
+        diags.error(.typeMismatch, "\(path()) must be a boolean (true or false), found \(describe(n))", at: n.mark)
         return nil
     }
 
@@ -172,17 +172,17 @@ final class NodeDecoder {
         return int(n, f.sub(key), min: min, max: max)
     }
 
-    func int(_ n: YAMLNode, _ path: String, min: Int? = nil, max: Int? = nil) -> Int? {
+    func int(_ n: YAMLNode, _ path: @autoclosure () -> String, min: Int? = nil, max: Int? = nil) -> Int? {
         guard case .scalar(let s, let style) = n.value, style == .plain, case .int(let v) = CoreScalar.resolve(s) else {
-            diags.error(.typeMismatch, "\(path) must be an integer, found \(describe(n))", at: n.mark)
+            diags.error(.typeMismatch, "\(path()) must be an integer, found \(describe(n))", at: n.mark)
             return nil
         }
         if let lo = min, v < lo {
-            diags.error(.outOfRange, "\(path) is \(v); it must be at least \(lo)", at: n.mark)
+            diags.error(.outOfRange, "\(path()) is \(v); it must be at least \(lo)", at: n.mark)
             return nil
         }
         if let hi = max, v > hi {
-            diags.error(.outOfRange, "\(path) is \(v); it must be at most \(hi)", at: n.mark)
+            diags.error(.outOfRange, "\(path()) is \(v); it must be at most \(hi)", at: n.mark)
             return nil
         }
         return v
@@ -197,7 +197,7 @@ final class NodeDecoder {
         return number(n, f.sub(key), min: min, max: max, exclusiveMin: exclusiveMin)
     }
 
-    func number(_ n: YAMLNode, _ path: String, min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false) -> Double? {
+    func number(_ n: YAMLNode, _ path: @autoclosure () -> String, min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false) -> Double? {
         var value: Double?
         if case .scalar(let s, let style) = n.value, style == .plain {
             switch CoreScalar.resolve(s) {
@@ -209,15 +209,15 @@ final class NodeDecoder {
         guard let v = value else {
             var extra = ""
             if case .scalar(let s, let style) = n.value, style != .plain, Double(s) != nil { extra = " (quoted values are strings; remove the quotes)" }
-            diags.error(.typeMismatch, "\(path) must be a number, found \(describe(n))\(extra)", at: n.mark)
+            diags.error(.typeMismatch, "\(path()) must be a number, found \(describe(n))\(extra)", at: n.mark)
             return nil
         }
         if let lo = min, exclusiveMin ? v <= lo : v < lo {
-            diags.error(.outOfRange, "\(path) is \(fmt(v)); it must be \(exclusiveMin ? "greater than" : "at least") \(fmt(lo))", at: n.mark)
+            diags.error(.outOfRange, "\(path()) is \(fmt(v)); it must be \(exclusiveMin ? "greater than" : "at least") \(fmt(lo))", at: n.mark)
             return nil
         }
         if let hi = max, v > hi {
-            diags.error(.outOfRange, "\(path) is \(fmt(v)); it must be at most \(fmt(hi))", at: n.mark)
+            diags.error(.outOfRange, "\(path()) is \(fmt(v)); it must be at most \(fmt(hi))", at: n.mark)
             return nil
         }
         return v
@@ -235,16 +235,16 @@ final class NodeDecoder {
         return duration(n, f.sub(key))
     }
 
-    func duration(_ n: YAMLNode, _ path: String) -> ModelDuration? {
+    func duration(_ n: YAMLNode, _ path: @autoclosure () -> String) -> ModelDuration? {
         guard case .scalar(let s, let style) = n.value else {
-            diags.error(.typeMismatch, "\(path) must be a duration such as 30s, 5m, 8h, 7d or 1h30m, found \(describe(n))", at: n.mark)
+            diags.error(.typeMismatch, "\(path()) must be a duration such as 30s, 5m, 8h, 7d or 1h30m, found \(describe(n))", at: n.mark)
             return nil
         }
         if let d = ModelDuration.parse(s) { return d }
         if style == .plain, case .int = CoreScalar.resolve(s) {
-            diags.error(.invalidDuration, "\(path): a bare number (\(s)) is not a duration; add a unit: ms, s, m, h or d (for example \(s)s)", at: n.mark)
+            diags.error(.invalidDuration, "\(path()): a bare number (\(s)) is not a duration; add a unit: ms, s, m, h or d (for example \(s)s)", at: n.mark)
         } else {
-            diags.error(.invalidDuration, "\(path) '\(clip(s))' is not a duration; write a number with a unit (ms, s, m, h, d), largest unit first, such as 30s, 5m, 8h, 7d or 1h30m", at: n.mark)
+            diags.error(.invalidDuration, "\(path()) '\(clip(s))' is not a duration; write a number with a unit (ms, s, m, h, d), largest unit first, such as 30s, 5m, 8h, 7d or 1h30m", at: n.mark)
         }
         return nil
     }
@@ -257,11 +257,11 @@ final class NodeDecoder {
         return enumeration(n, f.sub(key), type)
     }
 
-    func enumeration<E: RawRepresentable & CaseIterable>(_ n: YAMLNode, _ path: String, _ type: E.Type) -> E? where E.RawValue == String {
-        guard let s = string(n, path) else { return nil }
+    func enumeration<E: RawRepresentable & CaseIterable>(_ n: YAMLNode, _ path: @autoclosure () -> String, _ type: E.Type) -> E? where E.RawValue == String {
+        guard let s = string(n, path()) else { return nil }
         if let e = E(rawValue: s) { return e }
         let all = E.allCases.map(\.rawValue)
-        diags.error(.invalidEnum, "\(path) '\(clip(s))' is not one of \(all.joined(separator: ", "))\(Suggest.hint(s, all))", at: n.mark)
+        diags.error(.invalidEnum, "\(path()) '\(clip(s))' is not one of \(all.joined(separator: ", "))\(Suggest.hint(s, all))", at: n.mark)
         return nil
     }
 
@@ -273,10 +273,10 @@ final class NodeDecoder {
         return name(n, f.sub(key))
     }
 
-    func name(_ n: YAMLNode, _ path: String) -> Reference? {
-        guard let s = string(n, path) else { return nil }
+    func name(_ n: YAMLNode, _ path: @autoclosure () -> String) -> Reference? {
+        guard let s = string(n, path()) else { return nil }
         guard Names.isValid(s) else {
-            diags.error(.invalidName, "\(path) '\(clip(s))' is not a valid name: \(Names.rule)", at: n.mark)
+            diags.error(.invalidName, "\(path()) '\(clip(s))' is not a valid name: \(Names.rule)", at: n.mark)
             return nil
         }
         return Reference(name: s, mark: n.mark)
@@ -294,10 +294,10 @@ final class NodeDecoder {
         return url(n, f.sub(key))
     }
 
-    func url(_ n: YAMLNode, _ path: String) -> String? {
-        guard let s = string(n, path) else { return nil }
+    func url(_ n: YAMLNode, _ path: @autoclosure () -> String) -> String? {
+        guard let s = string(n, path()) else { return nil }
         if let problem = URLCheck.problem(s) {
-            diags.error(.invalidURL, "\(path) '\(clip(s))' is not a valid URL: \(problem)", at: n.mark)
+            diags.error(.invalidURL, "\(path()) '\(clip(s))' is not a valid URL: \(problem)", at: n.mark)
             return nil
         }
         return s
@@ -343,12 +343,13 @@ final class NodeDecoder {
         return list(n, f.sub(key))
     }
 
-    func list(_ n: YAMLNode, _ path: String) -> [(path: String, node: YAMLNode)]? {
+    func list(_ n: YAMLNode, _ path: @autoclosure () -> String) -> [(path: String, node: YAMLNode)]? {
         guard case .sequence(let items) = n.value else {
-            diags.error(.typeMismatch, "\(path) must be a list, found \(describe(n))", at: n.mark)
+            diags.error(.typeMismatch, "\(path()) must be a list, found \(describe(n))", at: n.mark)
             return nil
         }
-        return items.enumerated().map { ("\(path)[\($0.offset)]", $0.element) }
+        let base = path()
+        return items.enumerated().map { ("\(base)[\($0.offset)]", $0.element) }
     }
 
     func stringList(_ f: Fields, _ key: String, required: Bool = false, maxLength: Int? = nil, check: ((String) -> String?)? = nil) -> [String]? {
