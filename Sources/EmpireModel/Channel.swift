@@ -80,7 +80,7 @@ extension NodeDecoder {
             requireFields(b, ["title"])
             let title = string(b, "title", maxLength: 100, minLength: 1)
             let description = string(b, "description", maxLength: 1000)
-            let keywords = stringList(b, "keywords", maxLength: 100) { $0.contains("\"") ? "must not contain '\"'" : nil }
+            let keywords = stringList(b, "keywords", maxLength: 100) { $0.utf8.contains(0x22) ? "must not contain '\"'" : nil }
             if let kw = keywords {
                 let joined = YouTubeKeywords.join(kw)
                 if joined.utf8.count > 500, let n = b.value("keywords") {
@@ -148,7 +148,7 @@ extension NodeDecoder {
 /// YouTube keeps channel keywords as ONE space-separated string; multi-word keywords are quoted.
 public enum YouTubeKeywords {
     public static func join(_ keywords: [String]) -> String {
-        keywords.map { $0.contains(" ") ? "\"\($0)\"" : $0 }.joined(separator: " ")
+        keywords.map { $0.utf8.contains(0x20) ? "\"\($0)\"" : $0 }.joined(separator: " ")
     }
 
     public static func split(_ s: String) -> [String] {

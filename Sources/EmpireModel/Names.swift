@@ -46,17 +46,19 @@ enum Names {
 
     /// Label keys: an optional DNS-style prefix and '/', then 1–63 of [A-Za-z0-9-_.] starting and ending alphanumeric.
     static func labelKeyProblem(_ s: String) -> String? {
-        var name = Substring(s)
-        if let slash = s.lastIndex(of: "/") {
-            let prefix = s[..<slash]
-            if prefix.isEmpty || prefix.count > 253 || !prefix.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "." || $0 == "-") }) {
+        let u = Array(s.utf8)
+        var start = 0
+        if let slash = u.lastIndex(of: 0x2f) {
+            let prefix = u[..<slash]
+            if prefix.isEmpty || prefix.count > 253 || !prefix.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2e || $0 == 0x2d }) {
                 return "has an invalid prefix (lowercase DNS name expected before '/')"
             }
-            name = s[s.index(after: slash)...]
+            start = slash + 1
         }
-        guard (1...63).contains(name.count),
-              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == ".") }),
-              name.first!.isLetter || name.first!.isNumber, name.last!.isLetter || name.last!.isNumber
+        let name = u[start...]
+        func alnum(_ c: UInt8) -> Bool { (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) }
+        guard (1...63).contains(name.count), name.allSatisfy({ alnum($0) || $0 == 0x2d || $0 == 0x5f || $0 == 0x2e }),
+              alnum(name.first!), alnum(name.last!)
         else { return "is not a valid label key (1–63 letters, digits, '-', '_', '.', alphanumeric at both ends)" }
         return nil
     }
@@ -72,15 +74,19 @@ enum Names {
         return nil
     }
 
+    /// `^[a-z][a-z0-9_]*$`
     static func isIdentifier(_ s: String) -> Bool {
-        guard let f = s.unicodeScalars.first, f.properties.isLowercase, f.isASCII else { return false }
-        return s.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isLowercase || ("0"..."9").contains($0) || $0 == "_") }
+        guard let f = s.utf8.first, f >= 0x61, f <= 0x7a else { return false }
+        return s.utf8.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5f }
     }
 
+    /// `^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`
     static func isLanguageTag(_ s: String) -> Bool {
-        let parts = s.split(separator: "-", omittingEmptySubsequences: false)
-        guard let first = parts.first, (2...3).contains(first.count), first.allSatisfy({ $0.isASCII && $0.isLowercase }) else { return false }
-        return parts.dropFirst().allSatisfy { (2...8).contains($0.count) && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) } }
+        let parts = s.utf8.split(separator: 0x2d, omittingEmptySubsequences: false)
+        guard let first = parts.first, (2...3).contains(first.count), first.allSatisfy({ $0 >= 0x61 && $0 <= 0x7a }) else { return false }
+        return parts.dropFirst().allSatisfy { part in
+            (2...8).contains(part.count) && part.allSatisfy { ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x30 && $0 <= 0x39) }
+        }
     }
 }
 

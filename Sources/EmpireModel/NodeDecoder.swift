@@ -120,11 +120,10 @@ final class NodeDecoder {
             return nil
         }
         guard let s = string(n, f.sub(key)) else { return nil }
-        let count = s.count
-        if count < minLength {
+        if minLength > 0, s.isEmpty {
             diags.error(.outOfRange, "\(f.sub(key)) must not be empty", at: n.mark)
-        } else if let m = maxLength, count > m {
-            diags.error(.outOfRange, "\(f.sub(key)) is \(count) characters long; at most \(m) are allowed", at: n.mark)
+        } else if let m = maxLength, s.utf8.count > m, s.count > m { // characters ≤ bytes: count them only when needed
+            diags.error(.outOfRange, "\(f.sub(key)) is \(s.count) characters long; at most \(m) are allowed", at: n.mark)
         }
         return s
     }
@@ -358,7 +357,7 @@ final class NodeDecoder {
         out.reserveCapacity(items.count)
         for (p, n) in items {
             guard let s = string(n, p) else { continue }
-            if let m = maxLength, s.count > m {
+            if let m = maxLength, s.utf8.count > m, s.count > m {
                 diags.error(.outOfRange, "\(p) is \(s.count) characters long; at most \(m) are allowed", at: n.mark)
             } else if s.isEmpty {
                 diags.error(.outOfRange, "\(p) must not be empty", at: n.mark)

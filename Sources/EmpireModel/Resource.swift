@@ -22,7 +22,9 @@ public struct Metadata: Sendable, Hashable {
     public var annotations: [String: String]
 }
 
-public enum Spec: Sendable {
+/// Indirect so that a Resource is a few words: copying one (sorting, indexing, cross
+/// checks) retains one box instead of every field of the spec.
+public indirect enum Spec: Sendable {
     case channel(ChannelSpec)
     case schedule(ScheduleSpec)
     case providerChain(ProviderChainSpec)
