@@ -1,7 +1,7 @@
 # ytempire — build, run, test and benchmark. Every target installs what it needs first.
 SWIFT ?= swift
 PYTHON ?= python3
-APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev tzdata git time
+APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg
 
 .PHONY: deps build run test test-swift schemas bench clean
 

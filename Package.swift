@@ -9,6 +9,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // System libraries. Package names are Debian's; `make` installs them when missing.
@@ -18,14 +22,43 @@ let package = Package(
 
         .target(name: "YAMLKit", dependencies: ["CYAML"]),
         .target(name: "EmpireModel", dependencies: ["YAMLKit"]),
+        // libgit2: mirrors, fetch, resolve, tree reads and diffs, signatures, status commits.
+        .target(name: "GitKit", dependencies: ["CGit2"]),
+        // libcurl: the async HTTP client every integration call goes through.
+        .target(name: "CurlHTTP", dependencies: ["CCurl"]),
+        // Retry, circuit breakers, rate limiters, quota ledger, fallback chains; configured from RateLimit resources.
+        .target(name: "Resilience", dependencies: ["CurlHTTP", "EmpireModel"]),
+        // Local emulators of YouTube, n8n, Cloudflare and Vault (Hummingbird).
+        .target(
+            name: "Sandbox",
+            dependencies: [
+                "EmpireModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "YTEmpireCLI",
             dependencies: [
                 "EmpireModel",
+                "GitKit",
+                "Sandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(name: "ytempire", dependencies: ["YTEmpireCLI"]),
+
+        // Shared test helpers: a scriptable HTTP server on 127.0.0.1, temporary git repositories, processes.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Tests/TestSupport"
+        ),
 
         .testTarget(name: "YAMLKitTests", dependencies: ["YAMLKit"]),
         .testTarget(
@@ -33,6 +66,10 @@ let package = Package(
             dependencies: ["EmpireModel", "YAMLKit", "YTEmpireCLI"],
             resources: [.copy("Fixtures")]
         ),
+        .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
+        .testTarget(name: "ResilienceTests", dependencies: ["Resilience", "CurlHTTP", "EmpireModel", "TestSupport"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

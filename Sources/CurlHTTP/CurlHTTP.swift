@@ -1,0 +1,1 @@
+// CurlHTTP: see DESIGN.md Part B. Filled in by its issue.

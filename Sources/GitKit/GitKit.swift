@@ -1,0 +1,1 @@
+// GitKit: see DESIGN.md Part B. Filled in by its issue.

@@ -1,0 +1,1 @@
+// Resilience: see DESIGN.md Part B. Filled in by its issue.

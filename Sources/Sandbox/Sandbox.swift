@@ -1,0 +1,1 @@
+// Sandbox: see DESIGN.md Part B. Filled in by its issue.
