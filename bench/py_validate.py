@@ -85,80 +85,19 @@ Yaml12Loader.add_constructor("tag:yaml.org,2002:float", _construct_float)
 
 
 # --------------------------------------------------------------------------- .ytempireignore
-def _glob_to_regex(pat: str) -> str:
-    i, out = 0, []
-    while i < len(pat):
-        c = pat[i]
-        if c == "*":
-            if pat.startswith("**", i):
-                # "**/" = zero or more directories, trailing "**" = everything below
-                if pat.startswith("**/", i):
-                    out.append("(?:.*/)?")
-                    i += 3
-                    continue
-                out.append(".*")
-                i += 2
-                continue
-            out.append("[^/]*")
-        elif c == "?":
-            out.append("[^/]")
-        elif c == "[":
-            j = pat.find("]", i + 1)
-            if j == -1:
-                out.append(r"\[")
-            else:
-                body = pat[i + 1:j]
-                if body.startswith("!"):
-                    body = "^" + body[1:]
-                out.append("[" + body.replace("\\", "\\\\") + "]")
-                i = j
-        elif c == "\\" and i + 1 < len(pat):
-            i += 1
-            out.append(re.escape(pat[i]))
-        else:
-            out.append(re.escape(c))
-        i += 1
-    return "".join(out)
+# The gitignore matcher is shared with scripts/check_schemas.py (one implementation in Python).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from check_schemas import IgnoreRules as _SharedIgnoreRules  # noqa: E402
 
 
-class IgnoreRules:
-    """gitignore-syntax matcher (the subset that matters: !, trailing /, anchoring, *, **, ?, [])."""
-
+class IgnoreRules(_SharedIgnoreRules):
     def __init__(self, text: str = ""):
-        self.rules: list[tuple[re.Pattern, bool, bool]] = []  # (regex, negated, dir_only)
-        for raw in text.splitlines():
-            line = raw.rstrip()
-            if not line or line.startswith("#"):
-                continue
-            neg = line.startswith("!")
-            if neg:
-                line = line[1:]
-            if line.startswith("\\"):
-                line = line[1:]
-            dir_only = line.endswith("/")
-            line = line.rstrip("/")
-            if not line:
-                continue
-            anchored = "/" in line
-            line = line.lstrip("/")
-            rx = _glob_to_regex(line)
-            if not anchored:
-                rx = "(?:.*/)?" + rx
-            self.rules.append((re.compile("^" + rx + "$"), neg, dir_only))
+        super().__init__(text.splitlines())
 
     @classmethod
     def for_root(cls, root: Path) -> "IgnoreRules":
         f = root / ".ytempireignore"
         return cls(f.read_text(encoding="utf-8")) if f.is_file() else cls()
-
-    def ignored(self, rel: str, is_dir: bool) -> bool:
-        result = False
-        for rx, neg, dir_only in self.rules:
-            if dir_only and not is_dir:
-                continue
-            if rx.match(rel):
-                result = not neg
-        return result
 
 
 def walk_files(root: Path, exts=(".yaml", ".yml"), honour_ignore: bool = True):

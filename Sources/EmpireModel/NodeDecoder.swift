@@ -398,6 +398,20 @@ final class NodeDecoder {
         return out
     }
 
+    /// A map keyed by service name (schedule services, key-rotation ages), each value decoded by `value`.
+    func serviceMap<T>(_ f: Fields, _ key: String, value: (YAMLNode, String) -> T?) -> [String: T]? {
+        guard let n = f.value(key), let es = entries(n, f.sub(key)) else { return nil }
+        var out: [String: T] = [:]
+        for e in es {
+            guard Names.isServiceName(e.key) else {
+                diags.error(.invalidName, "service name '\(e.key)' in \(f.sub(key)) is not valid: a name that starts with a letter (\(Names.rule))", at: e.mark)
+                continue
+            }
+            if let v = value(e.value, "\(f.sub(key)).\(e.key)") { out[e.key] = v }
+        }
+        return out
+    }
+
     /// Reports entries of a list of mappings that repeat the same `name`.
     func checkUnique(_ names: [Reference], in path: String, what: String = "name") {
         var seen: [String: SourceMark] = [:]

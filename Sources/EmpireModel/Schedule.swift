@@ -123,16 +123,7 @@ extension NodeDecoder {
             }
         }
 
-        var services: [String: String] = [:]
-        if let sn = f.value("services"), let es = entries(sn, f.sub("services")) {
-            for e in es {
-                guard Names.isServiceName(e.key) else {
-                    diags.error(.invalidName, "service name '\(e.key)' in \(f.sub("services")) is not valid: \(Names.rule)", at: e.mark)
-                    continue
-                }
-                if let u = url(e.value, "\(f.sub("services")).\(e.key)") { services[e.key] = u }
-            }
-        }
+        let services = serviceMap(f, "services") { self.url($0, $1) } ?? [:]
         let timeout = duration(f, "timeout")
         let active = bool(f, "active") ?? true
 

@@ -90,16 +90,7 @@ extension NodeDecoder {
             let seg: (String) -> Bool = { s in !s.isEmpty && Names.relativePathProblem(s) == nil && !s.hasSuffix("/") }
             let mount = pattern(k, "mount", what: "a Vault mount path", seg) ?? "secret"
             let vpath = pattern(k, "path", what: "a Vault path inside the mount", seg) ?? "ytempire"
-            var maxAge: [String: ModelDuration] = [:]
-            if let mn = k.value("maxAge"), let es = entries(mn, k.sub("maxAge")) {
-                for e in es {
-                    guard Names.isServiceName(e.key) else {
-                        diags.error(.invalidName, "service '\(e.key)' in \(k.sub("maxAge")) is not a service name (a name that starts with a letter)", at: e.mark)
-                        continue
-                    }
-                    if let d = duration(e.value, "\(k.sub("maxAge")).\(e.key)") { maxAge[e.key] = d }
-                }
-            }
+            let maxAge = serviceMap(k, "maxAge") { self.duration($0, $1) } ?? [:]
             keyRotation = .init(mount: mount, path: vpath, maxAge: maxAge)
         }
         var accounts: [SecurityPolicySpec.ServiceAccount] = []
