@@ -37,7 +37,7 @@ public enum SandboxConfigWriter {
         status:
           branch: ytempire/status
           push: false
-        stateDir: \(q(stateDir))
+        stateDir: \(q(absolute(stateDir)))
         integrations:
           youtube:
             endpoint: \(q(baseURL + "/youtube/v3"))

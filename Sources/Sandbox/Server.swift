@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import ServiceLifecycle
 import Synchronization
 
 public struct SandboxOptions: Sendable {
@@ -24,12 +25,15 @@ public struct SandboxOptions: Sendable {
     public var logLevel: Logger.Level = .warning
     /// Largest request body accepted.
     public var maxBodyBytes = 4 << 20
+    /// Stop gracefully on SIGINT/SIGTERM (the CLI); tests call `stop()`.
+    public var stopOnSignals = false
 
     public init() {}
 }
 
 public struct SandboxError: Error, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A running sandbox: every emulator on one loopback listener (DESIGN A9).
@@ -41,6 +45,7 @@ public final class SandboxServer: Sendable {
     public let clock: SandboxClock
     let core: SandboxCore
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
 
     public var baseURL: String { "http://\(host):\(port)" }
     public var youtubeURL: String { baseURL + "/youtube/v3" }
@@ -52,7 +57,9 @@ public final class SandboxServer: Sendable {
     public var vaultURL: String { baseURL }
     public var adminURL: String { baseURL + "/_sandbox" }
 
-    private init(host: String, port: Int, core: SandboxCore, credentials: SandboxCredentials, seed: SeedReport, task: Task<Void, any Error>) {
+    private init(host: String, port: Int, core: SandboxCore, credentials: SandboxCredentials, seed: SeedReport,
+                 group: ServiceGroup, task: Task<Void, any Error>) {
+        self.group = group
         self.host = host
         self.port = port
         self.core = core
@@ -116,9 +123,13 @@ public final class SandboxServer: Sendable {
             onServerRunning: { channel in started.succeed(channel.localAddress?.port ?? 0) },
             logger: logger
         )
+        let group = ServiceGroup(configuration: .init(
+            services: [app],
+            gracefulShutdownSignals: options.stopOnSignals ? [.sigterm, .sigint] : [],
+            logger: logger))
         let task = Task {
             do {
-                try await app.run()
+                try await group.run()
                 started.fail(SandboxError(description: "the sandbox server stopped before it started"))
             } catch {
                 started.fail(SandboxError(description: "cannot listen on \(options.host):\(options.port): \(error)"))
@@ -126,12 +137,12 @@ public final class SandboxServer: Sendable {
             }
         }
         let port = try await started.wait()
-        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, task: task)
+        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, task: task)
     }
 
     /// Stops the listener (graceful: requests in flight finish).
     public func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
         _ = await task.result
     }
 
