@@ -145,7 +145,8 @@ enum Timestamp {
         return s + "Z"
     }
 
-    static let pacific = TimeZone(identifier: "America/Los_Angeles")!
+    /// Without tzdata, fall back to PST (UTC-8) rather than fail.
+    static let pacific = TimeZone(identifier: "America/Los_Angeles") ?? TimeZone(secondsFromGMT: -8 * 3600) ?? .gmt
 
     /// The quota day in Pacific time, e.g. "2026-11-25".
     static func pacificDay(_ d: Date) -> String {

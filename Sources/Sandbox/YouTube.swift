@@ -292,7 +292,10 @@ enum YouTubeEmulator {
                 return (error(404, "channelNotFound", "The channel identified with the request's <code>channelId</code> parameter cannot be found.",
                               domain: "youtube.playlist", location: "channelId", locationType: "parameter"), true)
             }
-            all = w.youtube.playlistOrder.reversed().compactMap { w.youtube.playlists[$0] }
+            // Creation order, newest first; playlists added through the admin API come last.
+            let ordered = Set(w.youtube.playlistOrder)
+            let ids = w.youtube.playlistOrder.reversed() + w.youtube.playlists.keys.filter { !ordered.contains($0) }.sorted()
+            all = ids.compactMap { w.youtube.playlists[$0] }
                 .filter { $0["snippet"]?["channelId"]?.string == channelId }
             // Another channel's private playlists are not listed.
             if channelId != caller {

@@ -249,6 +249,16 @@ import Testing
                     #expect((200...599).contains(r.status))
                 }
             }
+            // Deeply nested JSON: rejected or stored, never a crash.
+            for depth in [400, 100_000] {
+                let deep = Array(repeating: UInt8(ascii: "["), count: depth) + Array(repeating: UInt8(ascii: "]"), count: depth)
+                let n = try await sb.n8n("POST", "/workflows", raw: deep)
+                #expect(n.status == 400)
+                let v = try await sb.call("POST", "/v1/secret/data/deep", headers: auth,
+                                          raw: Array("{\"data\":{\"x\":".utf8) + deep + Array("}}".utf8))
+                #expect((200...599).contains(v.status))
+            }
+            #expect(try await sb.call("GET", "/_sandbox/state").status == 200)
             #expect(try await sb.call("GET", "/v1/sys/health").status == 200)
         }
     }
