@@ -33,7 +33,8 @@ enum VaultEmulator {
         }
         var method = r.method
         if method == "GET", r.q("list") == "true" { method = "LIST" }
-        let serial = w.nextSerial()
+        // Request ids vary per request without touching the state (reads stay reads).
+        let serial = Int(truncatingIfNeeded: Ident.fnv("\(now.timeIntervalSince1970)|\(r.method)|\(r.path)"))
 
         if path == "sys/policies/acl" || path == "sys/policies/acl/" {
             guard method == "LIST" else { return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"]) }

@@ -164,6 +164,11 @@ enum YouTubeEmulator {
         case .success(let p): ps = p
         }
         var ids: [String]
+        let filters = ["id", "mine", "forHandle", "forUsername", "managedByMe"].filter { r.q($0) != nil }
+        if filters.count > 1 {
+            return (error(400, "incompatibleParameters", "Incompatible parameters specified in the request: \(filters.joined(separator: ", "))",
+                          domain: "youtube.parameter", location: "parameters.", locationType: "other"), false)
+        }
         if let idParam = r.q("id") {
             ids = idParam.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             if ids.count > 50 {

@@ -149,6 +149,19 @@ let apiRule: JSON = [
         }
     }
 
+    @Test func sealedVaultAnswers503() async throws {
+        try await withSandbox { sb in
+            let seal = try await sb.call("PUT", "/_sandbox/state/vault/sealed", json: true)
+            #expect(seal.status == 200)
+            let health = try await sb.call("GET", "/v1/sys/health")
+            #expect(health.status == 503)
+            #expect(health.json?["sealed"] == true)
+            let read = try await sb.vault("GET", "/sys/policies/acl/default")
+            #expect(read.status == 503)
+            #expect(read.json == ["errors": ["Vault is sealed"]])
+        }
+    }
+
     @Test func aclPolicies() async throws {
         try await withSandbox { sb in
             let policy = "path \"secret/data/ytempire/youtube\" {\n  capabilities = [\"read\"]\n}\n"

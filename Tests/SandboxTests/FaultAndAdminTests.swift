@@ -42,6 +42,25 @@ import Testing
         }
     }
 
+    @Test func randomLatencyStaysInItsRangeAndIsSeeded() async throws {
+        var a = FaultEngine(), b = FaultEngine()
+        let rules = try FaultSpec.parse("n8n=latency:100ms-300ms")
+        a.set(rules, seed: 5)
+        b.set(rules, seed: 5)
+        let r = SandboxRequest(method: "GET", path: "/api/v1/workflows", rawQuery: nil, headers: [:], body: [])
+        let da = (0..<50).map { _ in a.decide(.n8n, r).delayMs }
+        let db = (0..<50).map { _ in b.decide(.n8n, r).delayMs }
+        #expect(da == db)
+        #expect(da.allSatisfy { (100...300).contains($0) })
+        #expect(Set(da).count > 10, "the delays vary")
+        #expect(a.decide(.vault, r).delayMs == 0, "other emulators are not delayed")
+        try await withSandbox({ o in o.faults = "n8n=latency:150ms-200ms" }) { sb in
+            let t0 = Date()
+            _ = try await sb.n8n("GET", "/workflows")
+            #expect(Date().timeIntervalSince(t0) >= 0.15)
+        }
+    }
+
     @Test func errorRateIsDeterministicForASeed() async throws {
         func run(seed: UInt64) async throws -> [Int] {
             var statuses: [Int] = []
