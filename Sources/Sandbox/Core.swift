@@ -54,7 +54,8 @@ final class SandboxCore: Sendable {
         calls.withLock { $0["\(e.rawValue) \(r.method) \(r.path)", default: 0] += 1 }
         let decision = faults.withLock { $0.decide(e, r) }
         if decision.delayMs > 0 { try? await Task.sleep(for: .milliseconds(decision.delayMs)) }
-        if let answer = decision.answer {
+        if var answer = decision.answer {
+            Self.escapeHTML(&answer, for: e)
             if e == .youtube {
                 // Every YouTube request costs at least one unit, failed ones included.
                 mutate { w in
@@ -74,8 +75,28 @@ final class SandboxCore: Sendable {
             case .vault: VaultEmulator.handle(r, &w, now: now)
             }
         }
+        Self.escapeHTML(&response, for: e)
         if decision.reset { response.cutAfter = response.body.count / 2 }
         return response
+    }
+
+    /// Google's and Go's JSON encoders write `<`, `>` and `&` as `\u003c`, `\u003e`, `\u0026`
+    /// (the "escaped HTML" in YouTube's messages); n8n's does not. In a JSON text these bytes
+    /// can only occur inside strings, so replacing them keeps the document's meaning.
+    static func escapeHTML(_ r: inout SandboxResponse, for e: Emulator) {
+        guard e != .n8n, r.headers.contains(where: { $0.0 == "Content-Type" && $0.1.hasPrefix("application/json") }),
+              r.body.contains(where: { $0 == 0x3c || $0 == 0x3e || $0 == 0x26 }) else { return }
+        var out: [UInt8] = []
+        out.reserveCapacity(r.body.count + 32)
+        for b in r.body {
+            switch b {
+            case 0x3c: out += Array("\\u003c".utf8)
+            case 0x3e: out += Array("\\u003e".utf8)
+            case 0x26: out += Array("\\u0026".utf8)
+            default: out.append(b)
+            }
+        }
+        r.body = out
     }
 
     /// Runs `body` on the world and saves it when it changed and a state file is configured.

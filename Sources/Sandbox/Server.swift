@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
 import Synchronization
 
@@ -113,8 +114,8 @@ public final class SandboxServer: Sendable {
         var logger = Logger(label: "ytempire.sandbox")
         logger.logLevel = options.logLevel
         let maxBody = options.maxBodyBytes
-        let responder = CallbackResponder<BasicRequestContext> { request, _ in
-            await SandboxServer.serve(request, core: core, maxBody: maxBody)
+        let responder = CallbackResponder<SandboxContext> { request, context in
+            await SandboxServer.serve(request, channel: context.channel, core: core, maxBody: maxBody)
         }
         let started = StartSignal()
         let app = Application(
@@ -164,7 +165,7 @@ public final class SandboxServer: Sendable {
 
     // MARK: HTTP glue
 
-    static func serve(_ request: Request, core: SandboxCore, maxBody: Int) async -> Response {
+    static func serve(_ request: Request, channel: any Channel, core: SandboxCore, maxBody: Int) async -> Response {
         var headers: [String: String] = [:]
         for f in request.headers where headers[f.name.canonicalName] == nil {
             headers[f.name.canonicalName] = f.value
@@ -178,7 +179,12 @@ public final class SandboxServer: Sendable {
         }
         let r = SandboxRequest(method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query,
                                headers: headers, body: body)
-        return response(await core.respond(r))
+        let answer = await core.respond(r)
+        if answer.cutAfter != nil && answer.body.isEmpty {
+            // Nothing to cut half-way: drop the connection before any byte of the answer.
+            try? await channel.close().get()
+        }
+        return response(answer)
     }
 
     static func response(_ r: SandboxResponse) -> Response {
@@ -230,5 +236,16 @@ final class StartSignal: Sendable {
             }
             if let ready { c.resume(with: ready.mapError { $0 as any Error }) }
         }
+    }
+}
+
+/// Request context that keeps the connection's channel, so a fault can reset it.
+struct SandboxContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
     }
 }

@@ -141,6 +141,34 @@ import Testing
         }
     }
 
+    @Test func resetOnAnEmptyBodyStillCutsTheConnection() async throws {
+        try await withSandbox({ o in o.faults = "vault:DELETE *=reset" }) { sb in
+            // A 204 has no body to cut: the connection is reset before the answer, so no
+            // response arrives at all (the request was executed all the same).
+            _ = try await sb.vault("PUT", "/sys/policies/acl/doomed", json: ["policy": "path \"x\" {}"])
+            await #expect(throws: RawHTTPError.self) { _ = try await sb.vault("DELETE", "/sys/policies/acl/doomed") }
+            #expect(try await sb.vault("GET", "/sys/policies/acl/doomed").status == 404)
+            #expect(try await sb.vault("GET", "/sys/policies/acl/default").status == 200)
+        }
+    }
+
+    @Test func aBusyPortIsAnErrorNotACrash() async throws {
+        try await withSandbox { sb in
+            var o = SandboxOptions()
+            o.port = sb.port
+            var failed = false
+            do {
+                let second = try await SandboxServer.start(o)
+                await second.stop()
+            } catch is SandboxError {
+                failed = true
+            }
+            #expect(failed, "a second sandbox cannot take a port in use")
+            let health = try await sb.call("GET", "/v1/sys/health")
+            #expect(health.status == 200)
+        }
+    }
+
     @Test func faultsChangeAtRunTimeThroughTheAdminAPI() async throws {
         try await withSandbox { sb in
             #expect(try await sb.n8n("GET", "/workflows").status == 200)

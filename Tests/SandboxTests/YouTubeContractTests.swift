@@ -262,6 +262,8 @@ import Testing
                     ]],
                 ],
             ])
+            #expect(over.text.contains(#"exceeded your \u003ca href=\"/youtube/v3/getting-started#quota\"\u003equota\u003c/a\u003e."#),
+                    "Google escapes the HTML in its JSON")
             let admin = try await sb.call("GET", "/_sandbox/quota")
             #expect(admin.json?["youtube"]?["used"] == 102)
             #expect(admin.json?["youtube"]?["day"] == "2026-11-25")
