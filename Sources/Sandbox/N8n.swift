@@ -67,7 +67,9 @@ enum N8nEmulator {
             limit = n
         }
         var offset = 0
-        if let c = r.q("cursor"), !c.isEmpty {
+        if let raw = r.q("cursor"), !raw.isEmpty {
+            // A cursor pasted into a URL unencoded has its '+' read as a space.
+            let c = raw.replacingOccurrences(of: " ", with: "+")
             guard let d = Data(base64Encoded: c), let j = JSON.parse(Array(d)), let o = j["offset"]?.int, o >= 0,
                   let l = j["limit"]?.int else {
                 return msg(400, "An invalid cursor was provided")

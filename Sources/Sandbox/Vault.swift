@@ -48,6 +48,9 @@ enum VaultEmulator {
         if path.hasPrefix("secret/data/") || path.hasPrefix("secret/metadata/") || path == "secret/metadata" {
             let isData = path.hasPrefix("secret/data/")
             let key = isData ? String(path.dropFirst("secret/data/".count)) : String(path.dropFirst(min(path.count, "secret/metadata/".count)))
+            if key.isEmpty && !(method == "LIST" && !isData) {
+                return errors(405, ["1 error occurred:\n\t* unsupported path\n\n"])
+            }
             return isData ? data(key, method, r, &w, now: now, serial: serial) : metadata(key, method, &w, serial: serial)
         }
         return errors(404, ["no handler for route \"\(path)\". route entry not found."])

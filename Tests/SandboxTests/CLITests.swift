@@ -25,7 +25,7 @@ import Testing
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         let out = dir.appendingPathComponent("out.txt")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
+        try #require(FileManager.default.createFile(atPath: out.path, contents: nil))
         let config = dir.appendingPathComponent("ytempire.yaml")
         let p = Process()
         p.executableURL = binary

@@ -112,6 +112,8 @@ func workflowBody(_ name: String, trigger: Bool = true) -> JSON {
             let p2 = try await sb.n8n("GET", "/workflows?cursor=\(cursor.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")
             #expect(p2.json?["data"]?.array?.count == 2)
             #expect(p2.json?["nextCursor"] == .null)
+            let unencoded = try await sb.n8n("GET", "/workflows?cursor=\(cursor)")
+            #expect(unencoded.json?["data"]?.array?.count == 2, "an unencoded cursor works too")
             let tooBig = try await sb.n8n("GET", "/workflows?limit=251")
             #expect(tooBig.status == 400)
             #expect(tooBig.json == ["message": "request/query/limit must be <= 250"])
