@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Sandbox
+import EmpireModel
 
 /// The error answers not already pinned by the per-API suites.
 @Suite struct MoreErrorShapeTests {
@@ -110,5 +111,53 @@ import Testing
             let unknown = try await sb.call("GET", "/_sandbox/nothing")
             #expect(unknown.status == 404)
         }
+    }
+}
+
+@Suite struct SeedingEdgeTests {
+    @Test func everySeededChannelDiffersFromTheRepository() async throws {
+        let resources = try Seeder.load(examplesDir)
+        let channels = resources.compactMap { r in r.channel.map { (r.name, $0) } }
+        #expect(channels.count == 3)
+        try await withSandbox { sb in
+            for (name, spec) in channels {
+                let token = try await sb.accessToken(name)
+                let r = try await sb.yt("GET", "/channels?part=brandingSettings&mine=true", token: token)
+                let b = try #require(r.json?["items"]?.array?.first?["brandingSettings"]?["channel"])
+                #expect(b["title"]?.string == spec.branding.title)
+                #expect(b["description"]?.string != spec.branding.description, "\(name): description must differ")
+                if let kw = spec.branding.keywords {
+                    #expect(b["keywords"]?.string == YouTubeKeywords.join(Array(kw.dropLast())), "\(name): one keyword fewer")
+                }
+            }
+        }
+    }
+
+    @Test func anInvalidOrMissingSeedDirectoryIsAnError() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sandbox-seed-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try """
+        apiVersion: ytempire.io/v1
+        kind: Channel
+        metadata: {name: broken}
+        spec:
+          youtube: {channelId: nope, credentials: x}
+          branding: {titel: X}
+        """.write(to: dir.appendingPathComponent("c.yaml"), atomically: true, encoding: .utf8)
+        var o = SandboxOptions()
+        o.seedFrom = dir.path
+        do {
+            let sb = try await SandboxServer.start(o)
+            await sb.stop()
+            Issue.record("an invalid repository must not seed")
+        } catch let e as SeedError {
+            #expect(e.description.contains("does not validate"))
+        }
+        o.seedFrom = dir.path + "/missing"
+        await #expect(throws: SeedError.self) { try await SandboxServer.start(o).stop() }
+        var s = SandboxOptions()
+        s.statePath = "/proc/no/such/dir/state.sqlite"
+        await #expect(throws: SandboxError.self) { try await SandboxServer.start(s).stop() }
     }
 }
