@@ -77,8 +77,7 @@ enum CloudflareEmulator {
     }
 
     static func noRoute(_ r: SandboxRequest) -> SandboxResponse {
-        failure(400, 7003, "Could not route to \(r.path), perhaps your object identifier is invalid?",
-                chain: [])
+        failure(400, 7003, "Could not route to \(r.path), perhaps your object identifier is invalid?")
     }
 
     static func zones(_ r: SandboxRequest, _ w: World) -> SandboxResponse {

@@ -500,11 +500,10 @@ enum YouTubeEmulator {
             return oauthError(400, "invalid_request", "Required parameter is missing: grant_type")
         }
         guard grant == "refresh_token" else { return oauthError(400, "unsupported_grant_type", "Invalid grant_type: \(grant)") }
-        guard let clientId = form["client_id"], clientId == w.credentials.youtubeClientId else {
+        guard form["client_id"] == w.credentials.youtubeClientId else {
             return oauthError(401, "invalid_client", "The OAuth client was not found.")
         }
         guard form["client_secret"] == w.credentials.youtubeClientSecret else {
-            _ = clientId
             return oauthError(401, "invalid_client", "Unauthorized")
         }
         guard let refresh = form["refresh_token"], !refresh.isEmpty else {
