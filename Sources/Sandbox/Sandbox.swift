@@ -1,1 +1,0 @@
-// Sandbox: see DESIGN.md Part B. Filled in by its issue.

@@ -1,0 +1,251 @@
+import EmpireModel
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+public struct SandboxOptions: Sendable {
+    /// Address to listen on; port 0 picks a free port (tests).
+    public var host = "127.0.0.1"
+    public var port = 0
+    /// Desired-state directory to seed from (`--seed-from`).
+    public var seedFrom: String?
+    /// SQLite file keeping the state across restarts (`--state`); nil keeps it in memory.
+    public var statePath: String?
+    /// Fault rules in the `--faults` syntax.
+    public var faults: String?
+    /// Seed of the fault engine's random streams.
+    public var faultSeed: UInt64 = 0
+    public var quota = QuotaConfig()
+    public var cloudflareLimits = CloudflareLimits()
+    public var credentials = SandboxCredentials()
+    public var clock = SandboxClock()
+    public var logLevel: Logger.Level = .warning
+    /// Largest request body accepted.
+    public var maxBodyBytes = 4 << 20
+    /// Stop gracefully on SIGINT/SIGTERM (the CLI); tests call `stop()`.
+    public var stopOnSignals = false
+
+    public init() {}
+}
+
+public struct SandboxError: Error, CustomStringConvertible {
+    public var description: String
+    public init(description: String) { self.description = description }
+}
+
+/// A running sandbox: every emulator on one loopback listener (DESIGN A9).
+public final class SandboxServer: Sendable {
+    public let host: String
+    public let port: Int
+    public let credentials: SandboxCredentials
+    public let seed: SeedReport
+    public let clock: SandboxClock
+    let core: SandboxCore
+    private let task: Task<Void, any Error>
+    private let group: ServiceGroup
+
+    public var baseURL: String { "http://\(host):\(port)" }
+    public var youtubeURL: String { baseURL + "/youtube/v3" }
+    public var tokenURL: String { baseURL + "/token" }
+    /// n8n's base URL; clients append `/api/v1` as with a real n8n (`integrations.n8n.endpoint`).
+    public var n8nURL: String { baseURL }
+    public var cloudflareURL: String { baseURL + "/client/v4" }
+    /// Vault's address; clients append `/v1/…` as with a real Vault.
+    public var vaultURL: String { baseURL }
+    public var adminURL: String { baseURL + "/_sandbox" }
+
+    private init(host: String, port: Int, core: SandboxCore, credentials: SandboxCredentials, seed: SeedReport,
+                 group: ServiceGroup, task: Task<Void, any Error>) {
+        self.group = group
+        self.host = host
+        self.port = port
+        self.core = core
+        self.credentials = credentials
+        self.seed = seed
+        self.clock = core.clock
+        self.task = task
+    }
+
+    /// Loads or seeds the state, binds the listener and returns once it accepts connections.
+    public static func start(_ options: SandboxOptions = SandboxOptions()) async throws -> SandboxServer {
+        let rules: [FaultRule]
+        do { rules = try FaultSpec.parse(options.faults ?? "") } catch { throw SandboxError(description: "--faults: \(error.description)") }
+
+        var store: StateStore?
+        var world: World?
+        if let path = options.statePath {
+            do {
+                store = try StateStore(path: path)
+                world = try store?.load()
+            } catch {
+                throw SandboxError(description: "--state \(path): \(error)")
+            }
+        }
+        var report = SeedReport()
+        let restored = world != nil
+        var w = world ?? World()
+        if !restored {
+            w.credentials = options.credentials
+            w.youtube.quota = options.quota
+            w.cloudflare.limits = options.cloudflareLimits
+        }
+        if let dir = options.seedFrom {
+            let resources = try Seeder.load(dir)
+            if restored {
+                // The state file wins; report the seeded tokens that it still holds.
+                for r in resources {
+                    if let c = r.channel, w.youtube.refreshTokens[Seeder.refreshToken(for: r.name)] != nil {
+                        report.channels.append(SeededChannel(name: r.name, channelId: c.youtube.channelId, credentials: c.youtube.credentials,
+                                                             refreshToken: Seeder.refreshToken(for: r.name)))
+                    }
+                }
+            } else {
+                report = Seeder.seed(resources, into: &w, now: options.clock.now)
+            }
+        }
+        if let store { try? store.save(w) }
+        let core = SandboxCore(world: w, clock: options.clock, store: store, seed: report)
+        core.faults.withLock { $0.set(rules, seed: options.faultSeed) }
+
+        var logger = Logger(label: "ytempire.sandbox")
+        logger.logLevel = options.logLevel
+        let maxBody = options.maxBodyBytes
+        let responder = CallbackResponder<SandboxContext> { request, context in
+            await SandboxServer.serve(request, channel: context.channel, core: core, maxBody: maxBody)
+        }
+        let started = StartSignal()
+        let app = Application(
+            responder: responder,
+            configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
+            onServerRunning: { channel in started.succeed(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(
+            services: [app],
+            gracefulShutdownSignals: options.stopOnSignals ? [.sigterm, .sigint] : [],
+            logger: logger))
+        let task = Task {
+            do {
+                try await group.run()
+                started.fail(SandboxError(description: "the sandbox server stopped before it started"))
+            } catch {
+                started.fail(SandboxError(description: "cannot listen on \(options.host):\(options.port): \(error)"))
+                throw error
+            }
+        }
+        let port = try await started.wait()
+        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, task: task)
+    }
+
+    /// Stops the listener (graceful: requests in flight finish).
+    public func stop() async {
+        await group.triggerGracefulShutdown()
+        _ = await task.result
+    }
+
+    /// Waits until the server stops (used by the CLI together with signal handling).
+    public func wait() async {
+        _ = await task.result
+    }
+
+    // MARK: inspection for tests
+
+    public var callCounts: [String: Int] { core.calls.withLock { $0 } }
+    public var youtubeQuotaUsed: Int { core.world.withLock { $0.youtube.quotaUsed } }
+
+    public func setFaults(_ spec: String, seed: UInt64? = nil) throws {
+        let rules: [FaultRule]
+        do { rules = try FaultSpec.parse(spec) } catch { throw SandboxError(description: error.description) }
+        core.faults.withLock { $0.set(rules, seed: seed) }
+    }
+
+    // MARK: HTTP glue
+
+    static func serve(_ request: Request, channel: any Channel, core: SandboxCore, maxBody: Int) async -> Response {
+        var headers: [String: String] = [:]
+        for f in request.headers where headers[f.name.canonicalName] == nil {
+            headers[f.name.canonicalName] = f.value
+        }
+        var body: [UInt8] = []
+        do {
+            let buffer = try await request.body.collect(upTo: maxBody)
+            body = Array(buffer.readableBytesView)
+        } catch {
+            return response(.json(413, ["error": .string("request body larger than \(maxBody) bytes")]))
+        }
+        let r = SandboxRequest(method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query,
+                               headers: headers, body: body)
+        let answer = await core.respond(r)
+        if answer.cutAfter != nil && answer.body.isEmpty {
+            // Nothing to cut half-way: drop the connection before any byte of the answer.
+            try? await channel.close().get()
+        }
+        return response(answer)
+    }
+
+    static func response(_ r: SandboxResponse) -> Response {
+        var fields = HTTPFields()
+        for (k, v) in r.headers {
+            if let name = HTTPField.Name(k) { fields.append(HTTPField(name: name, value: v)) }
+        }
+        let status = HTTPResponse.Status(code: r.status)
+        if let cut = r.cutAfter {
+            // Connection reset mid-response: announce the full length, send part of it, then fail the
+            // body so the server closes the connection.
+            let full = max(r.body.count, 2)
+            let prefix = Array(r.body.prefix(min(cut, full - 1)))
+            fields[.contentLength] = String(full)
+            return Response(status: status, headers: fields, body: ResponseBody(contentLength: full) { writer in
+                if !prefix.isEmpty { try await writer.write(ByteBuffer(bytes: prefix)) }
+                throw SandboxError(description: "injected connection reset")
+            })
+        }
+        if r.status == 204 || r.status == 304 { return Response(status: status, headers: fields) }
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: r.body)))
+    }
+}
+
+/// One-shot signal from onServerRunning (or a failure) to `start`.
+final class StartSignal: Sendable {
+    private let state = Mutex<(result: Result<Int, SandboxError>?, waiter: CheckedContinuation<Int, any Error>?)>((nil, nil))
+
+    func succeed(_ port: Int) { finish(.success(port)) }
+    func fail(_ e: SandboxError) { finish(.failure(e)) }
+
+    private func finish(_ r: Result<Int, SandboxError>) {
+        let waiter = state.withLock { s -> CheckedContinuation<Int, any Error>? in
+            guard s.result == nil else { return nil }
+            s.result = r
+            let w = s.waiter
+            s.waiter = nil
+            return w
+        }
+        waiter?.resume(with: r.mapError { $0 as any Error })
+    }
+
+    func wait() async throws -> Int {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in
+            let ready = state.withLock { s -> Result<Int, SandboxError>? in
+                if let r = s.result { return r }
+                s.waiter = c
+                return nil
+            }
+            if let ready { c.resume(with: ready.mapError { $0 as any Error }) }
+        }
+    }
+}
+
+/// Request context that keeps the connection's channel, so a fault can reset it.
+struct SandboxContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
