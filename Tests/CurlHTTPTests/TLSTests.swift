@@ -57,8 +57,14 @@ final class TLSFixture {
     }
 
     static func freePort() -> Int {
+        let (fd, port) = boundPort()
+        close(fd)
+        return port
+    }
+
+    /// A socket bound to an ephemeral port of 127.0.0.1, not listening.
+    static func boundPort() -> (Int32, Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
@@ -66,7 +72,7 @@ final class TLSFixture {
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
         _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
     }
 
     /// Runs `openssl s_server -www` with `options` for the duration of `body`.
