@@ -1,1 +1,0 @@
-// CurlHTTP: see DESIGN.md Part B. Filled in by its issue.

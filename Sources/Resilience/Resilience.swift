@@ -1,1 +1,0 @@
-// Resilience: see DESIGN.md Part B. Filled in by its issue.

@@ -1,0 +1,174 @@
+import CurlHTTP
+import EmpireModel
+import Foundation
+
+extension TLSPolicy {
+    /// The TLS settings of SecurityPolicy.spec.transport.
+    public init(_ t: SecurityPolicySpec.Transport?) {
+        self.init(minimumVersion: t?.minTLSVersion.map { $0 == .v1_3 ? .v1_3 : .v1_2 },
+                  tls13CipherSuites: t?.cipherSuites?.map(\.rawValue),
+                  pinnedKeys: t?.pinnedKeys ?? [:],
+                  caBundlePath: t?.caBundle)
+    }
+}
+
+/// Everything that governs the calls to one service, built from its RateLimit (and the global one).
+public struct ServiceLimits: Sendable {
+    public let service: String
+    public let retry: RetryPolicy
+    public let limiter: RateLimiter
+    public let concurrency: ConcurrencyLimiter?
+    public let adaptive: AdaptiveThrottle?
+    public let ledger: QuotaLedger?
+
+    public init(spec: RateLimitSpec?, service: String, global: RateLimitSpec? = nil, ledger: QuotaLedger? = nil,
+                clock: any ResilienceClock = SystemClock()) {
+        self.service = service
+        retry = RetryPolicy(spec?.retry)
+        limiter = RateLimiter(service: service, requests: spec?.requests, tokens: spec?.tokens, characters: spec?.characters, clock: clock)
+        concurrency = spec?.concurrency.map { ConcurrencyLimiter(limit: $0) }
+        let a = spec?.adaptive ?? global?.adaptive
+        adaptive = (a?.enabled ?? false) ? AdaptiveThrottle(settings: .init(a!)) : nil
+        self.ledger = ledger
+    }
+}
+
+/// The resilient path of one integration call: breaker → global limits → service limits →
+/// adaptive and predictive spacing → quota ledger → HTTP → classification, all inside the retry
+/// loop of the service's RateLimit.
+public final class ResilientHTTP: Sendable {
+    public let http: CurlHTTPClient
+    public let limits: ServiceLimits
+    public let breaker: CircuitBreaker
+    public let global: GlobalLimiter?
+    private let clock: any ResilienceClock
+    private let random: RandomSource
+
+    public init(http: CurlHTTPClient, limits: ServiceLimits, breakers: BreakerRegistry, global: GlobalLimiter? = nil,
+                clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) }) {
+        self.http = http; self.limits = limits; self.breaker = breakers.breaker(limits.service); self.global = global
+        self.clock = clock; self.random = random
+    }
+
+    /// Sends `request`; a non-2xx/3xx answer or a transport failure is retried per the policy and
+    /// finally thrown as `RetriesExhausted` (holding the classified `ServiceFailure`). An open
+    /// breaker throws `CircuitOpenError` at once; a quota the ledger refuses is a quota_exceeded failure.
+    /// - Parameter operation: `resource.method` for the quota's cost map (videos.list, …).
+    public func send(_ request: HTTPRequest, operation: String? = nil, channel: String? = nil, priority: QuotaLedger.Priority = .normal,
+                     workClass: GlobalLimiter.WorkClass = .apiRequest, cost: RateLimiter.Cost = RateLimiter.Cost()) async throws -> HTTPResponse {
+        let ledger = limits.ledger
+        var untilReset: (@Sendable () -> Duration?)?
+        if let ledger { untilReset = { ledger.untilReset } }
+        let retrier = Retrier(policy: limits.retry, clock: clock, random: random, untilReset: untilReset)
+        return try await retrier.run { _ in
+            try await self.attempt(request, operation: operation, channel: channel, priority: priority, workClass: workClass, cost: cost)
+        }
+    }
+
+    private func attempt(_ request: HTTPRequest, operation: String?, channel: String?, priority: QuotaLedger.Priority,
+                         workClass: GlobalLimiter.WorkClass, cost: RateLimiter.Cost) async throws -> HTTPResponse {
+        let permit = try breaker.acquire()
+        do {
+            let response = try await limited(workClass) {
+                try await self.limits.limiter.acquire(cost)
+                if let a = self.limits.adaptive { try await self.clock.sleep(for: a.delay) }
+                if let l = self.limits.ledger, let operation {
+                    try await self.clock.sleep(for: l.predictiveDelay(cost: l.cost(of: operation), channel: channel))
+                    do throws(QuotaExhausted) { try l.charge(operation, channel: channel, priority: priority) } catch { throw error.failure }
+                }
+                let started = self.clock.now
+                let r: HTTPResponse
+                do { r = try await self.http.execute(request) } catch let e as CurlHTTPError {
+                    throw ErrorClassifier.classify(e, service: self.limits.service)
+                }
+                let latency = started.duration(to: self.clock.now)
+                if let f = ErrorClassifier.classify(r, service: self.limits.service, now: self.clock.wallNow) {
+                    if f.category == .rateLimit { self.limits.adaptive?.recordRateLimited() }
+                    self.limits.adaptive?.record(success: false, latency: latency)
+                    throw f
+                }
+                self.limits.adaptive?.record(success: true, latency: latency)
+                return r
+            }
+            breaker.recordSuccess(permit)
+            return response
+        } catch let f as ServiceFailure {
+            // A refusal by our own ledger says nothing about the service's health.
+            if f.reason == "quotaExceeded" && f.status == nil { breaker.recordIgnored(permit) } else { breaker.recordFailure(permit, f) }
+            throw f
+        } catch {
+            breaker.recordIgnored(permit)
+            throw error
+        }
+    }
+
+    private func limited<T: Sendable>(_ c: GlobalLimiter.WorkClass, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+        let inner: @Sendable () async throws -> T = {
+            if let sem = self.limits.concurrency { return try await sem.withPermit(body) }
+            return try await body()
+        }
+        if let global { return try await global.run(c, inner) }
+        return try await inner()
+    }
+}
+
+// MARK: fallback chains
+
+/// One provider's turn in a fallback chain: the operation gets the provider and its parameters
+/// scaled by the provider's weight (the seed's _adjust_parameters).
+public struct ProviderAttempt: Sendable {
+    public let provider: ProviderChainSpec.Provider
+    public let weight: Double
+    /// defaults.maxTokens × weight (at least 1).
+    public let maxTokens: Int?
+    public let temperature: Double?
+    public let timeout: Duration?
+    /// Scales any quality/size parameter by the provider's weight.
+    public func scale(_ x: Double) -> Double { x * weight }
+    public func scale(_ x: Int) -> Int { max(1, Int((Double(x) * weight).rounded())) }
+}
+
+public struct FallbackResult<T: Sendable>: Sendable {
+    public var value: T
+    /// The provider that served the call.
+    public var provider: String
+    public var weight: Double
+    /// Providers tried before it, with why they were passed over.
+    public var skipped: [(provider: String, reason: String)]
+}
+
+public struct AllProvidersFailed: Error, Sendable, CustomStringConvertible {
+    public var capability: String
+    public var failures: [(provider: String, reason: String)]
+    public var description: String {
+        "every provider of the \(capability) chain failed: " + failures.map { "\($0.provider): \($0.reason)" }.joined(separator: "; ")
+    }
+}
+
+public enum FallbackChain {
+    /// Runs `operation` over the chain's providers in order, skipping those whose breaker is open
+    /// and moving on when one fails; returns the first result and who served it.
+    /// - Parameter breakerName: the breaker of a provider (its RateLimit's name if it has one, else its name).
+    public static func run<T: Sendable>(_ chain: ProviderChainSpec, breakers: BreakerRegistry,
+                                        breakerName: (ProviderChainSpec.Provider) -> String = { $0.rateLimit?.name ?? $0.name },
+                                        _ operation: @Sendable (ProviderAttempt) async throws -> T) async throws -> FallbackResult<T> {
+        var skipped: [(provider: String, reason: String)] = []
+        for p in chain.providers {
+            try Task.checkCancellation()
+            let breaker = breakers.breaker(breakerName(p))
+            let attempt = ProviderAttempt(provider: p, weight: p.weight,
+                                          maxTokens: chain.defaults?.maxTokens.map { max(1, Int((Double($0) * p.weight).rounded())) },
+                                          temperature: chain.defaults?.temperature,
+                                          timeout: (p.timeout ?? chain.defaults?.timeout)?.swiftDuration)
+            do {
+                let v = try await breaker.run { try await operation(attempt) }
+                return FallbackResult(value: v, provider: p.name, weight: p.weight, skipped: skipped)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                skipped.append((p.name, "\(error)"))
+            }
+        }
+        throw AllProvidersFailed(capability: chain.capability.rawValue, failures: skipped)
+    }
+}

@@ -1,0 +1,165 @@
+import CurlHTTP
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A self-signed certificate made at test time, and `openssl s_server` serving it on 127.0.0.1.
+final class TLSFixture {
+    let dir: URL
+    let cert: String
+    let key: String
+    /// sha256//BASE64 of the certificate's SubjectPublicKeyInfo.
+    let pin: String
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("ytempire-tls-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        cert = dir.appendingPathComponent("cert.pem").path
+        key = dir.appendingPathComponent("key.pem").path
+        try Self.sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=127.0.0.1 "
+                    + "-addext subjectAltName=IP:127.0.0.1 -keyout '\(key)' -out '\(cert)' 2>/dev/null", in: dir)
+        let b64 = try Self.sh("openssl x509 -in '\(cert)' -pubkey -noout | openssl pkey -pubin -outform der | openssl dgst -sha256 -binary | base64", in: dir)
+        pin = "sha256//" + b64.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    deinit { try? FileManager.default.removeItem(at: dir) }
+
+    /// Runs a shell command (posix_spawn: no Foundation.Process, whose waiting needs a run loop).
+    static func spawn(_ argv: [String]) throws -> pid_t {
+        var pid: pid_t = 0
+        var cargs = argv.map { strdup($0) } + [nil]
+        defer { for a in cargs { free(a) } }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ)
+        guard rc == 0 else { throw CocoaError(.executableLoad, userInfo: [NSDebugDescriptionErrorKey: "cannot run \(argv[0])"]) }
+        return pid
+    }
+
+    static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return status
+    }
+
+    @discardableResult
+    static func sh(_ command: String, in dir: URL) throws -> String {
+        let out = dir.appendingPathComponent("out-\(UUID().uuidString)").path
+        let pid = try Self.spawn(["/bin/sh", "-c", "(\(command)) > '\(out)'"])
+        guard Self.wait(pid) == 0 else { throw CocoaError(.executableLoad, userInfo: [NSDebugDescriptionErrorKey: "failed: \(command)"]) }
+        return try String(contentsOfFile: out, encoding: .utf8)
+    }
+
+    static func freePort() -> Int {
+        let (fd, port) = boundPort()
+        close(fd)
+        return port
+    }
+
+    /// A socket bound to an ephemeral port of 127.0.0.1, not listening.
+    static func boundPort() -> (Int32, Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    }
+
+    /// Runs `openssl s_server -www` with `options` for the duration of `body`.
+    func withServer<T>(_ options: [String], _ body: (String) async throws -> T) async throws -> T {
+        let port = Self.freePort()
+        let pid = try Self.spawn(["/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-www", "-quiet"] + options)
+        // SIGKILL: the test process blocks SIGTERM and a spawned child inherits its signal mask.
+        defer { kill(pid, SIGKILL); _ = Self.wait(pid) }
+        // Wait until it accepts connections (bounded).
+        let deadline = ContinuousClock.now + .seconds(5)
+        while ContinuousClock.now < deadline {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
+            close(fd)
+            if ok { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return try await body("https://127.0.0.1:\(port)/")
+    }
+}
+
+@Suite(.serialized) struct TLSTests {
+    let fixture: TLSFixture
+    init() throws { fixture = try TLSFixture() }
+
+    func client(_ tls: TLSPolicy) -> CurlHTTPClient {
+        var c = CurlHTTPConfiguration()
+        c.tls = tls
+        c.connectTimeout = .seconds(5)
+        c.totalTimeout = .seconds(10)
+        return CurlHTTPClient(configuration: c)
+    }
+
+    @Test func caBundleTrustsTheSelfSignedCertificate() async throws {
+        try await fixture.withServer([]) { url in
+            let trusted = client(TLSPolicy(caBundlePath: fixture.cert))
+            defer { trusted.shutdown() }
+            let r = try await trusted.execute(HTTPRequest(url: url))
+            #expect(r.status == 200)
+            let system = client(TLSPolicy())
+            defer { system.shutdown() }
+            await expectCurlError(.tls) { _ = try await system.execute(HTTPRequest(url: url)) }
+        }
+    }
+
+    @Test func pinnedKeyMustMatch() async throws {
+        try await fixture.withServer([]) { url in
+            let good = client(TLSPolicy(pinnedKeys: ["127.0.0.1": [fixture.pin]], caBundlePath: fixture.cert))
+            defer { good.shutdown() }
+            let goodStatus = try await good.execute(HTTPRequest(url: url)).status
+            #expect(goodStatus == 200)
+            // One good pin among several is enough.
+            let oneOf = client(TLSPolicy(pinnedKeys: ["127.0.0.1": ["sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", fixture.pin]], caBundlePath: fixture.cert))
+            defer { oneOf.shutdown() }
+            let oneOfStatus = try await oneOf.execute(HTTPRequest(url: url)).status
+            #expect(oneOfStatus == 200)
+            let bad = client(TLSPolicy(pinnedKeys: ["127.0.0.1": ["sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="]], caBundlePath: fixture.cert))
+            defer { bad.shutdown() }
+            await expectCurlError(.pinMismatch) { _ = try await bad.execute(HTTPRequest(url: url)) }
+        }
+    }
+
+    @Test func minimumVersionIsEnforced() async throws {
+        try await fixture.withServer(["-tls1_2"]) { url in
+            let min13 = client(TLSPolicy(minimumVersion: .v1_3, caBundlePath: fixture.cert))
+            defer { min13.shutdown() }
+            await expectCurlError(.tls) { _ = try await min13.execute(HTTPRequest(url: url)) }
+            let min12 = client(TLSPolicy(minimumVersion: .v1_2, caBundlePath: fixture.cert))
+            defer { min12.shutdown() }
+            let min12Status = try await min12.execute(HTTPRequest(url: url)).status
+            #expect(min12Status == 200)
+        }
+    }
+
+    @Test func tls13CipherSuitesAreRestricted() async throws {
+        try await fixture.withServer(["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"]) { url in
+            let other = client(TLSPolicy(minimumVersion: .v1_3, tls13CipherSuites: ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"], caBundlePath: fixture.cert))
+            defer { other.shutdown() }
+            await expectCurlError(.tls) { _ = try await other.execute(HTTPRequest(url: url)) }
+            let same = client(TLSPolicy(minimumVersion: .v1_3, tls13CipherSuites: ["TLS_AES_128_GCM_SHA256"], caBundlePath: fixture.cert))
+            defer { same.shutdown() }
+            let sameStatus = try await same.execute(HTTPRequest(url: url)).status
+            #expect(sameStatus == 200)
+        }
+    }
+}
