@@ -142,7 +142,14 @@ final class Repository {
         try LibGit2.check(git_reference_resolve(&resolved, ref), "cannot resolve \(name)")
         defer { git_reference_free(resolved) }
         var obj: OpaquePointer?
-        try LibGit2.check(git_reference_peel(&obj, resolved, GIT_OBJECT_COMMIT), "\(name) does not point at a commit")
+        let rc = git_reference_peel(&obj, resolved, GIT_OBJECT_COMMIT)
+        if rc == GIT_ENOTFOUND.rawValue {
+            // The reference exists but its object does not: the object database lost it.
+            var e = LibGit2.error(rc, "\(name) points at a missing object")
+            e.code = .corruptMirror
+            throw e
+        }
+        try LibGit2.check(rc, "\(name) does not point at a commit")
         defer { git_object_free(obj) }
         let full = String(cString: git_reference_name(resolved))
         return (ObjectID(git_object_id(obj)!), full)
