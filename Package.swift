@@ -23,7 +23,7 @@ let package = Package(
         .target(name: "YAMLKit", dependencies: ["CYAML"]),
         .target(name: "EmpireModel", dependencies: ["YAMLKit"]),
         // libgit2: mirrors, fetch, resolve, tree reads and diffs, signatures, status commits.
-        .target(name: "GitKit", dependencies: ["CGit2"]),
+        .target(name: "GitKit", dependencies: ["CGit2", "EmpireModel"]),
         // libcurl: the async HTTP client every integration call goes through.
         .target(name: "CurlHTTP", dependencies: ["CCurl"]),
         // Retry, circuit breakers, rate limiters, quota ledger, fallback chains; configured from RateLimit resources.

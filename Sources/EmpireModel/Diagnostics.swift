@@ -78,6 +78,7 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case invalidMerge = "invalid-merge"
     case complexKey = "complex-key"
     case symlinkSkipped = "symlink-skipped"
+    case submoduleSkipped = "submodule-skipped"
     case tooManyFiles = "too-many-files"
     case emptyRepository = "no-resources"
 

@@ -1,1 +1,0 @@
-// GitKit: see DESIGN.md Part B. Filled in by its issue.

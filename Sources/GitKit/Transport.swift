@@ -1,0 +1,276 @@
+internal import CGit2
+import Foundation
+
+/// How GitKit authenticates to a remote. Secrets are held in memory only and never logged.
+public enum GitAuth: Sendable {
+    case none
+    /// HTTPS: sent as the password of HTTP basic auth (user from the URL, else `x-access-token`,
+    /// which GitHub, Gitea and Bitbucket accept; GitLab accepts any user with a token).
+    case token(String)
+    /// SSH: a private key file (no passphrase) and the known_hosts file the host key is
+    /// checked against. `insecureSkipHostKeyCheck` is the explicit opt-out.
+    case sshKey(privateKey: String, knownHosts: String?, insecureSkipHostKeyCheck: Bool = false)
+
+    var secrets: [String] {
+        if case .token(let t) = self { return [t] }
+        return []
+    }
+}
+
+/// Deadlines for network operations.
+///
+/// libgit2 1.5 has no connect or I/O timeout options (GIT_OPT_SET_SERVER_CONNECT_TIMEOUT
+/// arrived in 1.7), so GitKit enforces them itself:
+/// - connect: before libgit2 connects, the host is probed with a non-blocking TCP connect
+///   bounded by `connect` (for git://, ssh:// and http(s):// URLs); an unreachable or
+///   black-holed host fails fast with `.unreachable` / `.timeout`.
+/// - transfer: every libgit2 progress callback (sideband messages, indexer progress, push
+///   progress, credential and certificate callbacks) checks the deadline and aborts the
+///   operation when it has passed. A server that stops sending altogether is cut off by the
+///   async wrapper, which stops waiting at the deadline (the worker thread finishes on its own).
+public struct GitTimeouts: Sendable {
+    public var connect: Duration
+    public var transfer: Duration
+    public init(connect: Duration = .seconds(15), transfer: Duration = .seconds(300)) {
+        self.connect = connect
+        self.transfer = transfer
+    }
+}
+
+/// The state libgit2's remote callbacks see through their payload pointer.
+final class CallbackContext {
+    let auth: GitAuth
+    let url: GitURL
+    let deadline: ContinuousClock.Instant
+    var credentialAttempts = 0
+    var timedOut = false
+    var hostKeyError: String?
+    var pushRejections: [(String, String)] = []
+
+    init(auth: GitAuth, url: GitURL, timeouts: GitTimeouts) {
+        self.auth = auth
+        self.url = url
+        self.deadline = ContinuousClock.now + timeouts.transfer
+    }
+
+    func expired() -> Bool {
+        if ContinuousClock.now > deadline { timedOut = true }
+        return timedOut
+    }
+
+    /// Remote callbacks with this context as payload. The context must outlive their use.
+    func callbacks() -> git_remote_callbacks {
+        var cb = git_remote_callbacks()
+        git_remote_init_callbacks(&cb, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
+        cb.payload = Unmanaged.passUnretained(self).toOpaque()
+        cb.credentials = { out, _, usernameFromURL, allowed, payload in
+            let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
+            if ctx.expired() { return -1 }
+            ctx.credentialAttempts += 1
+            // libgit2 asks again after a rejection; one attempt per kind is enough.
+            guard ctx.credentialAttempts <= 1 else {
+                git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication failed: the remote rejected the credentials")
+                return GIT_EAUTH.rawValue
+            }
+            let user = usernameFromURL.map { String(cString: $0) }
+            switch ctx.auth {
+            case .token(let token) where allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0:
+                return git_credential_userpass_plaintext_new(out, user ?? "x-access-token", token)
+            case .sshKey(let key, _, _) where allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0:
+                return git_credential_ssh_key_new(out, user ?? "git", nil, key, nil)
+            case .sshKey where allowed & GIT_CREDENTIAL_USERNAME.rawValue != 0:
+                return git_credential_username_new(out, user ?? "git")
+            default:
+                git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication required: the remote asked for credentials and none are configured")
+                return GIT_EAUTH.rawValue
+            }
+        }
+        cb.certificate_check = { cert, valid, host, payload in
+            let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
+            if ctx.expired() { return -1 }
+            guard let cert else { return -1 }
+            if cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 {
+                guard case .sshKey(_, let knownHosts, let skip) = ctx.auth else {
+                    ctx.hostKeyError = "ssh host key cannot be checked: no known_hosts configured"
+                    return GIT_ECERTIFICATE.rawValue
+                }
+                if skip { return 0 }
+                guard let knownHosts else {
+                    ctx.hostKeyError = "ssh host key cannot be checked: no known_hosts configured (set knownHosts, or opt out explicitly)"
+                    return GIT_ECERTIFICATE.rawValue
+                }
+                let hk = UnsafeRawPointer(cert).assumingMemoryBound(to: git_cert_hostkey.self).pointee
+                guard hk.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hk.hostkey else {
+                    ctx.hostKeyError = "ssh host key not available for checking"
+                    return GIT_ECERTIFICATE.rawValue
+                }
+                let key = Data(bytes: raw, count: hk.hostkey_len).base64EncodedString()
+                let hostName = host.map { String(cString: $0) } ?? ctx.url.host
+                switch KnownHosts.check(file: knownHosts, host: hostName, port: ctx.url.port, keyBase64: key) {
+                case .match: return 0
+                case .mismatch:
+                    ctx.hostKeyError = "ssh host key for \(hostName) does not match \(knownHosts)"
+                    return GIT_ECERTIFICATE.rawValue
+                case .unknown:
+                    ctx.hostKeyError = "ssh host \(hostName) is not in \(knownHosts)"
+                    return GIT_ECERTIFICATE.rawValue
+                }
+            }
+            // TLS: trust libgit2's verification against the system CA store.
+            return valid != 0 ? 0 : GIT_ECERTIFICATE.rawValue
+        }
+        cb.sideband_progress = { _, _, payload in
+            let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
+            return ctx.expired() ? -1 : 0
+        }
+        cb.transfer_progress = { _, payload in
+            let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
+            return ctx.expired() ? -1 : 0
+        }
+        cb.push_transfer_progress = { _, _, _, payload in
+            let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
+            return ctx.expired() ? -1 : 0
+        }
+        cb.push_update_reference = { refname, status, payload in
+            let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
+            if let status {
+                ctx.pushRejections.append((refname.map { String(cString: $0) } ?? "?", String(cString: status)))
+            }
+            return 0
+        }
+        return cb
+    }
+
+    /// Turns a libgit2 failure into an error, using what the callbacks observed.
+    func error(_ rc: Int32, _ context: String) -> GitError {
+        var e = LibGit2.error(rc, context, secrets: auth.secrets)
+        if timedOut {
+            e.code = .timeout
+            e.message = "\(context): transfer did not finish within its deadline"
+        } else if let h = hostKeyError {
+            e.code = .hostKey
+            e.message = "\(context): \(h)"
+        } else if credentialAttempts > 0 && (rc == GIT_EAUTH.rawValue || e.code == .authentication) {
+            e.code = .authentication
+        }
+        return e
+    }
+}
+
+/// A parsed remote location: a local path, or a URL with scheme, host and port.
+struct GitURL: Sendable {
+    enum Scheme: String, Sendable { case local, file, git, http, https, ssh }
+    var scheme: Scheme
+    /// What libgit2 is given (an absolute path for local repositories).
+    var libgit2URL: String
+    var host: String
+    var port: Int
+    /// The URL with any userinfo removed, for messages and mirror naming.
+    var display: String
+
+    var isRemote: Bool { scheme != .local && scheme != .file }
+
+    init(_ raw: String, relativeTo cwd: String = FileManager.default.currentDirectoryPath) throws(GitError) {
+        if let r = raw.range(of: "://") {
+            let s = raw[..<r.lowerBound].lowercased()
+            guard let scheme = Scheme(rawValue: s), scheme != .local else {
+                throw GitError(.invalidArgument, "unsupported URL scheme '\(s)' (use a path, file://, git://, http(s):// or ssh://)")
+            }
+            self.scheme = scheme
+            libgit2URL = raw
+            display = Redactor.redactURLUserinfo(raw)
+            if scheme == .file {
+                host = ""; port = 0
+                return
+            }
+            var authority = raw[r.upperBound...].prefix { $0 != "/" }
+            if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
+            if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
+                host = String(authority[authority.index(after: authority.startIndex)..<close])
+                let rest = authority[authority.index(after: close)...]
+                port = rest.hasPrefix(":") ? Int(rest.dropFirst()) ?? 0 : 0
+            } else if let colon = authority.lastIndex(of: ":") {
+                host = String(authority[..<colon])
+                port = Int(authority[authority.index(after: colon)...]) ?? 0
+            } else {
+                host = String(authority)
+                port = 0
+            }
+            if port == 0 {
+                port = switch scheme { case .git: 9418; case .ssh: 22; case .http: 80; case .https: 443; default: 0 }
+            }
+            guard !host.isEmpty else { throw GitError(.invalidArgument, "URL has no host: \(display)") }
+            return
+        }
+        if raw.contains("@"), raw.contains(":"), !raw.hasPrefix("/"), !raw.hasPrefix(".") {
+            throw GitError(.invalidArgument, "scp-style address '\(Redactor.redactURLUserinfo(raw))' is not supported; write ssh://user@host/path")
+        }
+        scheme = .local
+        let abs = raw.hasPrefix("/") ? raw : (cwd as NSString).appendingPathComponent(raw)
+        libgit2URL = (abs as NSString).standardizingPath
+        host = ""; port = 0
+        display = libgit2URL
+    }
+
+    /// Fails fast when the host does not accept TCP connections within `timeout`.
+    func probe(timeout: Duration) throws(GitError) {
+        guard isRemote else { return }
+        let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        hints.ai_family = AF_UNSPEC
+        var res: UnsafeMutablePointer<addrinfo>?
+        let grc = getaddrinfo(host, String(port), &hints, &res)
+        guard grc == 0, let first = res else {
+            throw GitError(.unreachable, "cannot resolve host \(host) for \(display)")
+        }
+        defer { freeaddrinfo(res) }
+        var lastError = "connection failed"
+        var timedOut = false
+        var ai: UnsafeMutablePointer<addrinfo>? = first
+        while let a = ai {
+            defer { ai = a.pointee.ai_next }
+            let fd = socket(a.pointee.ai_family, a.pointee.ai_socktype, a.pointee.ai_protocol)
+            if fd < 0 { continue }
+            defer { close(fd) }
+            let flags = fcntl(fd, F_GETFL, 0)
+            _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+            let rc = connect(fd, a.pointee.ai_addr, a.pointee.ai_addrlen)
+            if rc == 0 { return }
+            guard errno == EINPROGRESS else { lastError = String(cString: strerror(errno)); continue }
+            var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let prc = poll(&pfd, 1, ms)
+            if prc == 0 { timedOut = true; lastError = "connect timed out"; continue }
+            var soerr: Int32 = 0
+            var len = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len)
+            if soerr == 0 { return }
+            lastError = String(cString: strerror(soerr))
+        }
+        throw GitError(timedOut ? .timeout : .unreachable, "cannot connect to \(host):\(port) for \(display): \(lastError)")
+    }
+}
+
+/// known_hosts lookup through `ssh-keygen -F` (which understands hashed entries and
+/// `[host]:port` forms), then an exact comparison of the key blob.
+enum KnownHosts {
+    enum Result { case match, mismatch, unknown }
+
+    static func check(file: String, host: String, port: Int, keyBase64: String) -> Result {
+        let name = port == 22 || port == 0 ? host : "[\(host)]:\(port)"
+        guard let out = try? Subprocess.run("/usr/bin/env", ["ssh-keygen", "-F", name, "-f", file]), out.status == 0 else {
+            return .unknown
+        }
+        var found = false
+        for line in String(decoding: out.stdout, as: UTF8.self).split(separator: "\n") where !line.hasPrefix("#") {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 3 else { continue }
+            // Marker lines (@revoked / @cert-authority) shift the fields by one.
+            if fields[0] == "@revoked", fields.count >= 4, fields[3] == keyBase64 { return .mismatch }
+            if fields[0].hasPrefix("@") { continue }
+            found = true
+            if fields[2] == keyBase64 { return .match }
+        }
+        return found ? .mismatch : .unknown
+    }
+}

@@ -1,0 +1,195 @@
+import EmpireModel
+import Foundation
+import Testing
+@testable import GitKit
+import TestSupport
+
+@Suite("GitKit source: git daemon, status branch, failures")
+struct SourceTests {
+    /// A bare repository served by a real `git daemon`, seeded from a work repository.
+    final class Served: @unchecked Sendable {
+        let scratch: Scratch
+        let daemon: GitDaemon
+        let bare: GitFixture
+        var url: String { daemon.url("empire.git") }
+
+        init() throws {
+            scratch = try Scratch()
+            bare = try GitFixture.create(at: scratch.dir.sub("served/empire.git"), bare: true)
+            try scratch.repo.commit("one", files: ["channels/a.yaml": channelYAML("a")])
+            try scratch.repo.git("remote", "add", "origin", bare.path)
+            try scratch.repo.git("push", "-q", "origin", "main")
+            daemon = try GitDaemon(baseDir: scratch.dir.sub("served"))
+        }
+
+        @discardableResult
+        func push(_ message: String, files: [String: String], force: Bool = false) throws -> String {
+            let c = try scratch.repo.commit(message, files: files)
+            try scratch.repo.git(["push", "-q"] + (force ? ["--force"] : []) + ["origin", "main"])
+            return c
+        }
+
+        deinit { daemon.stop() }
+    }
+
+    @Test("git:// through a real git daemon: clone, then fetch one new commit")
+    func gitDaemonFetch() async throws {
+        let s = try Served()
+        let src = try s.scratch.source(s.url)
+        let r1 = await src.sync()
+        #expect(r1.error == nil, "\(String(describing: r1.error))")
+        let first = try #require(r1.revision)
+        #expect(first.name == "main")
+        let c2 = try s.push("two", files: ["channels/b.yaml": channelYAML("b")])
+        let r2 = await src.sync(lastApplied: first)
+        #expect(r2.revision?.description == "main@sha1:\(c2)")
+        let tree = try await src.manifests(at: r2.revision!)
+        #expect(tree.displayPaths == ["channels/a.yaml", "channels/b.yaml"])
+        let changes = try await src.changes(from: first, to: r2.revision!)
+        #expect(changes.added == ["channels/b.yaml"])
+    }
+
+    @Test("status commits go on an orphan ytempire/status branch, only when content changes, and are pushed")
+    func statusBranchPush() async throws {
+        let s = try Served()
+        let src = try s.scratch.source(s.url)
+        _ = await src.sync()
+        let mainBefore = try s.bare.head("refs/heads/main")
+
+        let w1 = try await src.writeStatus(["channel/a.yaml": Array("ready: true\n".utf8), "summary.yaml": Array("ok: 1\n".utf8)], push: true)
+        #expect(w1.committed && w1.pushed)
+        let c1 = try #require(w1.commit)
+        #expect(try s.bare.head("refs/heads/ytempire/status") == c1)
+        #expect(try s.bare.git("rev-list", "--count", c1) == "1", "orphan: no parent")
+        #expect(try s.bare.git("ls-tree", "-r", "--name-only", c1) == "status/channel/a.yaml\nstatus/summary.yaml")
+        #expect(try s.bare.git("show", "\(c1):status/channel/a.yaml") == "ready: true")
+
+        let same = try await src.writeStatus(["channel/a.yaml": Array("ready: true\n".utf8), "summary.yaml": Array("ok: 1\n".utf8)], push: true)
+        #expect(!same.committed)
+        #expect(same.commit == c1)
+
+        let w2 = try await src.writeStatus(["channel/a.yaml": Array("ready: false\n".utf8)], push: true)
+        #expect(w2.committed && w2.pushed)
+        #expect(try s.bare.git("rev-parse", "\(w2.commit!)^") == c1, "parented on the previous status commit")
+        #expect(try s.bare.git("ls-tree", "-r", "--name-only", w2.commit!) == "status/channel/a.yaml")
+        #expect(try s.bare.head("refs/heads/main") == mainBefore, "never touches another branch")
+        #expect(try s.bare.git("for-each-ref", "--format=%(refname)") == "refs/heads/main\nrefs/heads/ytempire/status")
+    }
+
+    @Test("a non-fast-forward status push re-fetches and commits on top of the remote's status commit")
+    func statusNonFastForward() async throws {
+        let s = try Served()
+        let src = try s.scratch.source(s.url)
+        _ = await src.sync()
+        let w1 = try await src.writeStatus(["summary.yaml": Array("n: 1\n".utf8)], push: true)
+        // Another writer advances the status branch behind our back.
+        let other = try GitFixture.create(at: s.scratch.dir.sub("other"))
+        try other.git("fetch", "-q", s.bare.path, "ytempire/status")
+        try other.git("checkout", "-q", "-b", "st", "FETCH_HEAD")
+        try other.commit("someone else", files: ["status/other.yaml": "x: 1\n"])
+        try other.git("push", "-q", s.bare.path, "st:ytempire/status")
+        let theirs = try other.head()
+
+        let w2 = try await src.writeStatus(["summary.yaml": Array("n: 2\n".utf8)], push: true)
+        #expect(w2.pushed)
+        #expect(w2.retries == 1)
+        #expect(try s.bare.head("refs/heads/ytempire/status") == w2.commit)
+        #expect(try s.bare.git("rev-parse", "\(w2.commit!)^") == theirs, "committed on top of the remote's commit")
+        #expect(w1.commit != theirs)
+    }
+
+    @Test("without push, status commits stay in the mirror")
+    func statusLocalOnly() async throws {
+        let s = try Scratch()
+        try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
+        let src = try s.source()
+        _ = await src.sync()
+        let w = try await src.writeStatus(["summary.yaml": Array("n: 1\n".utf8)], push: false)
+        #expect(w.committed && !w.pushed)
+        #expect(try s.repo.git("branch", "--list", "ytempire/status").isEmpty, "nothing written to the source")
+        #expect(throws: GitError.self) { try src.mirror.writeStatus(["../escape": []], push: false) }
+    }
+
+    @Test("unreachable remote: the error is reported and the last good revision stays in use")
+    func unreachable() async throws {
+        let s = try Served()
+        let src = try s.scratch.source(s.url)
+        let good = try #require(await src.sync().revision)
+        s.daemon.stop()
+        let r = await src.sync(lastApplied: good)
+        #expect(r.error?.code == .unreachable)
+        #expect(r.revision == good)
+        #expect(src.lastGoodRevision == good)
+        // Never reachable: a closed port, with no previous revision.
+        let port = try Processes.freePort()
+        let never = try s.scratch.source("git://127.0.0.1:\(port)/x.git")
+        let start = ContinuousClock.now
+        let r2 = await never.sync()
+        #expect(r2.error?.code == .unreachable)
+        #expect(r2.revision == nil)
+        #expect(ContinuousClock.now - start < .seconds(5))
+    }
+
+    @Test("credentials never appear in errors")
+    func tokenRedaction() async throws {
+        let s = try Scratch()
+        let port = try Processes.freePort()
+        let token = "ghp_SuperSecretToken123"
+        let src = try GitSource(GitSourceConfig(url: "https://bot:\(token)@127.0.0.1:\(port)/x.git", stateDir: s.stateDir, auth: .token(token)))
+        let r = await src.sync()
+        let e = try #require(r.error)
+        #expect(!e.message.contains(token))
+        #expect(!"\(e)".contains(token))
+        #expect(!src.mirror.path.contains(token))
+        #expect(!src.mirror.displayURL.contains(token))
+    }
+
+    @Test("a force-push to a non-descendant is refused unless allowRewrite is set")
+    func forcePush() async throws {
+        let s = try Served()
+        let src = try s.scratch.source(s.url)
+        let good = try #require(await src.sync().revision)
+        let c2 = try s.push("two", files: ["b.yaml": channelYAML("b")])
+        let applied = try #require(await src.sync(lastApplied: good).revision)
+        #expect(applied.commit == c2)
+        // Rewrite history: reset to the first commit and make a different one.
+        try s.scratch.repo.git("reset", "-q", "--hard", good.commit)
+        let rewritten = try s.push("rewritten", files: ["c.yaml": channelYAML("c")], force: true)
+        let refused = await src.sync(lastApplied: applied)
+        #expect(refused.error?.code == .historyRewritten)
+        #expect(refused.revision == applied, "the last applied revision stays in use")
+        #expect(refused.latest?.commit == rewritten)
+        #expect(refused.error?.message.contains("allowRewrite") == true)
+
+        let permissive = try s.scratch.source(s.url, allowRewrite: true)
+        let accepted = await permissive.sync(lastApplied: applied)
+        #expect(accepted.error == nil)
+        #expect(accepted.rewriteAccepted)
+        #expect(accepted.revision?.commit == rewritten)
+    }
+
+    @Test("a corrupted mirror is detected and cloned again")
+    func corruptedMirror() async throws {
+        let s = try Scratch()
+        let c1 = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
+        let src = try s.source()
+        #expect(await src.sync().revision?.commit == c1)
+        // Objects gone, refs intact.
+        let objects = src.mirror.path + "/objects"
+        for d in try FileManager.default.contentsOfDirectory(atPath: objects) where d != "info" {
+            try FileManager.default.removeItem(atPath: objects + "/" + d)
+        }
+        let r = await src.sync()
+        #expect(r.error == nil, "\(String(describing: r.error))")
+        #expect(r.recloned)
+        #expect(r.revision?.commit == c1)
+        #expect(try src.manifestsBlocking(at: r.revision!).displayPaths == ["a.yaml"])
+        // Unopenable mirror (garbage HEAD and config).
+        try Data("garbage".utf8).write(to: URL(fileURLWithPath: src.mirror.path + "/HEAD"))
+        try Data("[[[".utf8).write(to: URL(fileURLWithPath: src.mirror.path + "/config"))
+        let r2 = await src.sync()
+        #expect(r2.error == nil, "\(String(describing: r2.error))")
+        #expect(r2.recloned)
+        #expect(r2.revision?.commit == c1)
+    }
+}
