@@ -182,7 +182,13 @@ struct FaultEngine: Sendable {
     static func error(_ e: Emulator, _ status: Int, _ reason: String) -> SandboxResponse {
         let message = "Injected fault: \(reason)"
         switch e {
-        case .youtube: return YouTubeEmulator.error(status, reason, message, domain: "global")
+        case .youtube:
+            let domain = switch reason {
+            case "quotaExceeded", "rateLimitExceeded": "youtube.quota"
+            case "userRateLimitExceeded", "dailyLimitExceeded": "usageLimits"
+            default: "global"
+            }
+            return YouTubeEmulator.error(status, reason, message, domain: domain)
         case .oauth: return .json(status, ["error": .string(reason), "error_description": .string(message)])
         case .n8n: return N8nEmulator.msg(status, message)
         case .cloudflare: return CloudflareEmulator.failure(status, 10000 + status, message)
