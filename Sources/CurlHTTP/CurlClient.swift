@@ -301,6 +301,9 @@ final class MultiDriver: @unchecked Sendable {
         case .http2OverTLS: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
         case .http2PriorKnowledge: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)))
         }
+        // Wait for a connection being set up to a host rather than open a second one, so that
+        // concurrent HTTP/2 requests share one multiplexed connection.
+        if c.version != .http1_1 { check(ytc_setopt_long(h, CURLOPT_PIPEWAIT, 1)) }
         if let proxy = c.proxy { check(ytc_setopt_string(h, CURLOPT_PROXY, proxy)) }
 
         // TLS policy.
