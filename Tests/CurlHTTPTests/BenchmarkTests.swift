@@ -12,9 +12,11 @@ import TestSupport
     @Test(.enabled(if: BenchmarkTests.enabled)) func keepAliveThroughput() async throws {
         let env = ProcessInfo.processInfo.environment
         let total = Int(env["YTEMPIRE_BENCH_REQUESTS"] ?? "") ?? 20_000
+        // YTEMPIRE_BENCH_URL points at an outside server (bench/http/run.sh starts nginx); else the in-process NIO server.
         let server = try await HTTPTestServer.start(threads: 1, recordRequests: false)
         server.route("/bench", .text(200, "ok"))
-        let url = server.baseURL + "/bench"
+        let url = env["YTEMPIRE_BENCH_URL"] ?? server.baseURL + "/bench"
+        let label = env["YTEMPIRE_BENCH_URL"] == nil ? "nio-test-server" : "external"
         var config = CurlHTTPConfiguration()
         config.maxConnectionCache = 128
         config.version = .http1_1
@@ -41,7 +43,7 @@ import TestSupport
             let pid = try TLSFixture.spawn(args)
             #expect(TLSFixture.wait(pid) == 0)
             let theirs = Double(n) / (ContinuousClock.now - cstart).seconds
-            let line = String(format: "concurrency=%d requests=%d curlhttp_rps=%.0f curl_parallel_rps=%.0f ratio=%.2f", c, n, ours, theirs, ours / theirs)
+            let line = "server=\(label) " + String(format: "concurrency=%d requests=%d curlhttp_rps=%.0f curl_parallel_rps=%.0f ratio=%.2f", c, n, ours, theirs, ours / theirs)
             print("BENCH " + line)
             lines.append(line)
         }
