@@ -92,13 +92,16 @@ private let headerCallback: curl_write_callback = { ptr, size, nmemb, userdata i
     let t = Unmanaged<Transfer>.fromOpaque(userdata!).takeUnretainedValue()
     let n = size * nmemb
     guard let ptr else { return n }
-    let line = String(decoding: UnsafeRawBufferPointer(start: ptr, count: n), as: UTF8.self)
-    if line.hasPrefix("HTTP/") {
-        t.headers.removeAll()  // a new response (after 1xx or a redirect)
-    } else if let colon = line.firstIndex(of: ":") {
-        let name = String(line[..<colon])
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
-        t.headers.append(HTTPHeader(name, value))
+    // Byte-level parsing: this runs for every header line of every response.
+    let line = UnsafeRawBufferPointer(start: ptr, count: n)
+    if n >= 5, line[0] == UInt8(ascii: "H"), line[1] == UInt8(ascii: "T"), line[2] == UInt8(ascii: "T"), line[3] == UInt8(ascii: "P"), line[4] == UInt8(ascii: "/") {
+        t.headers.removeAll(keepingCapacity: true)  // a new response (after 1xx or a redirect)
+    } else if let colon = line.firstIndex(of: UInt8(ascii: ":")) {
+        func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0D || b == 0x0A }
+        var start = colon + 1, end = n
+        while start < end, isSpace(line[start]) { start += 1 }
+        while end > start, isSpace(line[end - 1]) { end -= 1 }
+        t.headers.append(HTTPHeader(String(decoding: line[..<colon], as: UTF8.self), String(decoding: line[start..<end], as: UTF8.self)))
     }
     return n
 }
@@ -301,6 +304,9 @@ final class MultiDriver: @unchecked Sendable {
         case .http2OverTLS: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
         case .http2PriorKnowledge: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)))
         }
+        // Wait for a connection being set up to a host rather than open a second one, so that
+        // concurrent HTTP/2 requests share one multiplexed connection.
+        if c.version != .http1_1 { check(ytc_setopt_long(h, CURLOPT_PIPEWAIT, 1)) }
         if let proxy = c.proxy { check(ytc_setopt_string(h, CURLOPT_PROXY, proxy)) }
 
         // TLS policy.

@@ -75,13 +75,8 @@ final class TLSFixture {
         return (fd, Int(UInt16(bigEndian: addr.sin_port)))
     }
 
-    /// Runs `openssl s_server -www` with `options` for the duration of `body`.
-    func withServer<T>(_ options: [String], _ body: (String) async throws -> T) async throws -> T {
-        let port = Self.freePort()
-        let pid = try Self.spawn(["/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-www", "-quiet"] + options)
-        // SIGKILL: the test process blocks SIGTERM and a spawned child inherits its signal mask.
-        defer { kill(pid, SIGKILL); _ = Self.wait(pid) }
-        // Wait until it accepts connections (bounded).
+    /// Waits (at most 5 s) until something accepts connections on the port.
+    static func waitForListener(_ port: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -91,9 +86,18 @@ final class TLSFixture {
             addr.sin_port = in_port_t(UInt16(port).bigEndian)
             let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } } == 0
             close(fd)
-            if ok { break }
+            if ok { return }
             try await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// Runs `openssl s_server -www` with `options` for the duration of `body`.
+    func withServer<T>(_ options: [String], _ body: (String) async throws -> T) async throws -> T {
+        let port = Self.freePort()
+        let pid = try Self.spawn(["/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-www", "-quiet"] + options)
+        // SIGKILL: the test process blocks SIGTERM and a spawned child inherits its signal mask.
+        defer { kill(pid, SIGKILL); _ = Self.wait(pid) }
+        try await Self.waitForListener(port)
         return try await body("https://127.0.0.1:\(port)/")
     }
 }
@@ -160,6 +164,60 @@ final class TLSFixture {
             defer { same.shutdown() }
             let sameStatus = try await same.execute(HTTPRequest(url: url)).status
             #expect(sameStatus == 200)
+        }
+    }
+}
+
+/// HTTP/2 against nghttpd (Debian's nghttp2-server), over TLS (ALPN) and cleartext (prior knowledge).
+@Suite(.serialized, .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/sbin/nghttpd"), "needs nghttpd (apt-get install nghttp2-server)"))
+struct HTTP2Tests {
+    let fixture: TLSFixture
+    init() throws {
+        fixture = try TLSFixture()
+        try "hello over h2".write(to: fixture.dir.appendingPathComponent("hello.txt"), atomically: true, encoding: .utf8)
+    }
+
+    func withNghttpd<T>(tls: Bool, _ body: (Int) async throws -> T) async throws -> T {
+        let port = TLSFixture.freePort()
+        var args = ["/usr/sbin/nghttpd", "--address=127.0.0.1", "-d", fixture.dir.path]
+        args += tls ? [String(port), fixture.key, fixture.cert] : ["--no-tls", String(port)]
+        let pid = try TLSFixture.spawn(args)
+        defer { kill(pid, SIGKILL); _ = TLSFixture.wait(pid) }
+        try await TLSFixture.waitForListener(port)
+        return try await body(port)
+    }
+
+    @Test func alpnNegotiatesHTTP2AndMultiplexes() async throws {
+        try await withNghttpd(tls: true) { port in
+            var c = CurlHTTPConfiguration()
+            c.tls = TLSPolicy(caBundlePath: fixture.cert)
+            c.version = .http2OverTLS
+            let client = CurlHTTPClient(configuration: c)
+            defer { client.shutdown() }
+            let url = "https://127.0.0.1:\(port)/hello.txt"
+            let r = try await client.execute(HTTPRequest(url: url))
+            #expect(r.status == 200)
+            #expect(r.version == .http2)
+            #expect(r.bodyText == "hello over h2")
+            // Twenty concurrent requests share the one connection.
+            let versions = try await withThrowingTaskGroup(of: HTTPVersion?.self) { g in
+                for _ in 0..<20 { g.addTask { try await client.execute(HTTPRequest(url: url)).version } }
+                return try await g.reduce(into: [HTTPVersion?]()) { $0.append($1) }
+            }
+            #expect(versions.allSatisfy { $0 == .http2 })
+            #expect(client.connectionsOpened == 1)
+        }
+    }
+
+    @Test func cleartextPriorKnowledge() async throws {
+        try await withNghttpd(tls: false) { port in
+            var c = CurlHTTPConfiguration()
+            c.version = .http2PriorKnowledge
+            let client = CurlHTTPClient(configuration: c)
+            defer { client.shutdown() }
+            let r = try await client.execute(HTTPRequest(url: "http://127.0.0.1:\(port)/hello.txt"))
+            #expect(r.version == .http2)
+            #expect(r.bodyText == "hello over h2")
         }
     }
 }

@@ -2,6 +2,7 @@ import CurlHTTP
 import EmpireModel
 import Foundation
 @testable import Resilience
+import Synchronization
 import Testing
 import TestSupport
 
@@ -148,4 +149,54 @@ import TestSupport
         }
         try await server.shutdown()
     }
+}
+
+@Suite struct ConfigurationMappingTests {
+    @Test func tlsPolicyFromTheExampleSecurityPolicy() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("examples/empire/security/ytempire.yaml"), encoding: .utf8)
+        guard case .securityPolicy(let sp) = try decode(text) else { Issue.record("not a SecurityPolicy"); return }
+        let tls = TLSPolicy(sp.transport)
+        #expect(tls.minimumVersion == .v1_3)
+        #expect(tls.tls13CipherSuites == ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"])
+        #expect(!tls.pinnedKeys.isEmpty)
+        #expect(tls.pinnedKeys.values.allSatisfy { $0.allSatisfy { $0.hasPrefix("sha256//") } })
+        let none = TLSPolicy(nil)
+        #expect(none.minimumVersion == nil && none.pinnedKeys.isEmpty && none.caBundlePath == nil)
+    }
+
+    @Test func perServiceConcurrencyHoldsOnTheWire() async throws {
+        let server = try await HTTPTestServer.start()
+        let http = CurlHTTPClient()
+        let spec = try rateLimit("  service: n8n\n  concurrency: 2\n")
+        let limits = ServiceLimits(spec: spec, service: "n8n")
+        let client = ResilientHTTP(http: http, limits: limits, breakers: BreakerRegistry())
+        server.route("/w", .delayed(.milliseconds(50), .text(200, "ok")))
+        let peak = Peak()
+        try await withThrowingTaskGroup(of: Void.self) { g in
+            for _ in 0..<8 {
+                g.addTask { _ = try await client.send(HTTPRequest(url: server.baseURL + "/w")) }
+            }
+            // Sample the limiter while the calls run.
+            g.addTask {
+                for _ in 0..<100 {
+                    let n = limits.concurrency!.inUse
+                    peak.see(n)
+                    try await Task.sleep(for: .milliseconds(3))
+                }
+            }
+            try await g.waitForAll()
+        }
+        #expect(server.hits("/w") == 8)
+        #expect(peak.value == 2)
+        #expect(limits.concurrency!.inUse == 0)
+        http.shutdown()
+        try await server.shutdown()
+    }
+}
+
+final class Peak: Sendable {
+    private let v = Mutex(0)
+    func see(_ n: Int) { v.withLock { $0 = max($0, n) } }
+    var value: Int { v.withLock { $0 } }
 }
