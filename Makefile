@@ -1,9 +1,10 @@
 # ytempire — build, run, test and benchmark. Every target installs what it needs first.
 SWIFT ?= swift
 PYTHON ?= python3
-APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg
+APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg nghttp2-server
+BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test test-swift schemas bench clean
+.PHONY: deps build run test schemas bench bench-http bench-all clean
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -35,8 +36,17 @@ test: deps schemas
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
 
+# validate on 10,000 channels vs libyaml's parse floor and Python jsonschema (bench/README.md)
 bench: deps
 	bash bench/run.sh
+
+# HTTP keep-alive req/s at 1/8/64 tasks vs curl --parallel, against the NIO test server and nginx
+bench-http: deps
+	@dpkg-query -W -f='$${Status}' $(BENCH_APT_PACKAGES) 2>/dev/null | grep -q "install ok installed" || \
+	  { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BENCH_APT_PACKAGES) >/dev/null; }
+	bash bench/http/run.sh
+
+bench-all: bench bench-http
 
 clean:
 	rm -rf .build bench/out
