@@ -11,7 +11,8 @@ public enum GitAuth: Sendable {
     /// checked against. `insecureSkipHostKeyCheck` is the explicit opt-out.
     case sshKey(privateKey: String, knownHosts: String?, insecureSkipHostKeyCheck: Bool = false)
 
-    var secrets: [String] {
+    /// Secret strings to mask wherever text is shown.
+    public var secrets: [String] {
         if case .token(let t) = self { return [t] }
         return []
     }
