@@ -123,7 +123,9 @@ public final class GitSource: Sendable {
                 }
             }
         }
-        if config.verify.mode != .off {
+        // A commit verified in an earlier sync need not be verified again.
+        let alreadyVerified = lastGood.withLock { $0?.commit == rev.commit }
+        if config.verify.mode != .off && !alreadyVerified {
             do throws(GitError) {
                 try mirror.verifySignature(commit: rev.commit, policy: config.verify)
             } catch {
