@@ -69,7 +69,7 @@ public final class GitSource: Sendable {
     /// Fetches and resolves the configured ref. `lastApplied` (from the state store) is the
     /// revision the rewrite check compares against.
     public func sync(lastApplied: Revision? = nil) async -> SyncResult {
-        let deadline = config.timeouts.connect + config.timeouts.transfer + .seconds(5)
+        let deadline = config.timeouts.connect + config.timeouts.transfer + .seconds(1)
         let result = await Self.run(on: queue, timeout: deadline) { [self] () throws(GitError) -> SyncResult in
             syncBlocking(lastApplied: lastApplied)
         }
@@ -87,7 +87,7 @@ public final class GitSource: Sendable {
         func fallback(_ e: GitError, latest: Revision? = nil) -> SyncResult {
             // The last good revision stays in use only if the mirror can still serve it.
             var usable = previous
-            if let p = previous, (try? mirror.isDescendant(p.commit, of: p.commit)) != true { usable = nil }
+            if let p = previous, !mirror.contains(commit: p.commit) { usable = nil }
             return SyncResult(revision: usable, latest: latest, error: e, rewriteAccepted: false, recloned: recloned)
         }
         do throws(GitError) {
@@ -157,7 +157,7 @@ public final class GitSource: Sendable {
 
     /// Commits status files on the status branch; pushes when `push` is set.
     public func writeStatus(_ files: [String: [UInt8]], branch: String = "ytempire/status", push: Bool) async throws(GitError) -> StatusCommitResult {
-        try await Self.run(on: queue, timeout: config.timeouts.connect + config.timeouts.transfer + .seconds(5)) { [mirror] () throws(GitError) -> StatusCommitResult in
+        try await Self.run(on: queue, timeout: config.timeouts.connect + config.timeouts.transfer + .seconds(1)) { [mirror] () throws(GitError) -> StatusCommitResult in
             try mirror.writeStatus(files, branch: branch, push: push)
         }.get()
     }

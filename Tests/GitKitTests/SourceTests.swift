@@ -192,4 +192,29 @@ struct SourceTests {
         #expect(r2.recloned)
         #expect(r2.revision?.commit == c1)
     }
+
+    @Test("a server that accepts but never answers is cut off at the transfer deadline")
+    func stalledServer() async throws {
+        let s = try Scratch()
+        // A listening socket nobody reads from: the kernel completes the handshake, then silence.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let src = try s.source("git://127.0.0.1:\(port)/x.git", timeouts: GitTimeouts(connect: .milliseconds(500), transfer: .seconds(1)))
+        let start = ContinuousClock.now
+        let r = await src.sync()
+        let took = ContinuousClock.now - start
+        #expect(r.error?.code == .timeout, "\(String(describing: r.error))")
+        #expect(r.revision == nil)
+        #expect(took < .seconds(4), "\(took)")
+    }
 }
