@@ -215,6 +215,36 @@ struct SourceTests {
         let took = ContinuousClock.now - start
         #expect(r.error?.code == .timeout, "\(String(describing: r.error))")
         #expect(r.revision == nil)
-        #expect(took < .seconds(4), "\(took)")
+        // Deadline: connect 0.5 s + transfer 1 s + 1 s grace = 2.5 s; slack for a loaded machine.
+        #expect(took < .seconds(6), "\(took)")
+        #expect(took >= .milliseconds(1400), "cut off by the deadline, not by an early failure")
+    }
+
+    @Test("http(s): the token goes through the credentials callback; a wrong or missing token is an authentication error")
+    func httpToken() async throws {
+        let s = try Scratch()
+        let c1 = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
+        let served = s.dir.sub("http")
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        try Processes.run(["git", "clone", "-q", "--bare", s.repo.path, served + "/empire.git"])
+        let token = "tok_\(UUID().uuidString)"
+        let server = try GitHTTPServer(root: served, token: token)
+        defer { server.stop() }
+        func source(_ auth: GitAuth, state: String) throws -> GitSource {
+            try GitSource(GitSourceConfig(url: server.url("empire.git"), stateDir: s.dir.sub(state), auth: auth))
+        }
+        let ok = try source(.token(token), state: "ok")
+        let r = await ok.sync()
+        #expect(r.error == nil, "\(String(describing: r.error))")
+        #expect(r.revision?.description == "main@sha1:\(c1)")
+        let w = try await ok.writeStatus(["summary.yaml": Array("ok: true\n".utf8)], push: true)
+        #expect(w.pushed)
+        #expect(try GitFixture(path: served + "/empire.git").head("refs/heads/ytempire/status") == w.commit)
+
+        let wrong = await (try source(.token("tok_wrong_value"), state: "wrong")).sync()
+        #expect(wrong.error?.code == .authentication, "\(String(describing: wrong.error))")
+        #expect(wrong.error?.message.contains("tok_wrong_value") == false)
+        let none = await (try source(.none, state: "none")).sync()
+        #expect(none.error?.code == .authentication, "\(String(describing: none.error))")
     }
 }
