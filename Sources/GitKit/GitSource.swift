@@ -143,8 +143,17 @@ public final class GitSource: Sendable {
         }.get()
     }
 
+    /// `manifests(at:)` for callers on their own thread. Objects that turn out unreadable
+    /// (a damaged pack) mean a corrupt mirror: it is cloned again and the read retried once.
     public func manifestsBlocking(at revision: Revision) throws(GitError) -> ManifestTree {
-        try mirror.readManifests(at: revision, options: TreeReadOptions(path: config.path, maxBlobSize: config.maxBlobSize))
+        let options = TreeReadOptions(path: config.path, maxBlobSize: config.maxBlobSize)
+        do throws(GitError) {
+            return try mirror.readManifests(at: revision, options: options)
+        } catch where error.code == .corruptMirror {
+            try mirror.withLock { () throws(GitError) in try mirror.discardCorrupt() }
+            _ = try mirror.fetch()
+            return try mirror.readManifests(at: revision, options: options)
+        }
     }
 
     /// Added, modified and deleted manifests between two revisions, for incremental reconciles.

@@ -247,4 +247,27 @@ struct SourceTests {
         let none = await (try source(.none, state: "none")).sync()
         #expect(none.error?.code == .authentication, "\(String(describing: none.error))")
     }
+
+    @Test("a damaged pack found while reading blobs triggers a fresh clone and the read succeeds")
+    func damagedPackOnRead() async throws {
+        let s = try Scratch()
+        var files: [String: String] = [:]
+        for i in 0..<50 { files["c\(i).yaml"] = channelYAML("c\(i)") }
+        try s.repo.commit("one", files: files)
+        try s.repo.git("gc", "-q")
+        let src = try s.source()
+        let rev = try #require(await src.sync().revision)
+        let packDir = src.mirror.path + "/objects/pack"
+        let pack = try #require(try FileManager.default.contentsOfDirectory(atPath: packDir).first { $0.hasSuffix(".pack") })
+        // Overwrite the body of the pack (same size) with zeros: every object fails to inflate.
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: packDir + "/" + pack))
+        let size = try h.seekToEnd()
+        try h.seek(toOffset: 12)
+        try h.write(contentsOf: Data(count: Int(size) - 12 - 20))
+        try h.close()
+        let tree = try await src.manifests(at: rev)
+        #expect(tree.sources.count == 50)
+        #expect(tree.text("c7.yaml") == channelYAML("c7"))
+        #expect(FileManager.default.fileExists(atPath: src.mirror.path + ".corrupt"), "the damaged mirror is kept aside")
+    }
 }
