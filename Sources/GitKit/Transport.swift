@@ -44,6 +44,7 @@ final class CallbackContext {
     let url: GitURL
     let deadline: ContinuousClock.Instant
     var credentialAttempts = 0
+    var offered: Set<UInt32> = []
     var timedOut = false
     var hostKeyError: String?
     var pushRejections: [(String, String)] = []
@@ -68,18 +69,26 @@ final class CallbackContext {
             let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
             if ctx.expired() { return -1 }
             ctx.credentialAttempts += 1
-            // libgit2 asks again after a rejection; one attempt per kind is enough.
-            guard ctx.credentialAttempts <= 1 else {
-                git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication failed: the remote rejected the credentials")
-                return GIT_EAUTH.rawValue
+            // libgit2 asks again after a rejection: offering the same kind of credential a
+            // second time means it was refused. (ssh asks for a user name first, then a key.)
+            func once(_ kind: git_credential_t) -> Bool {
+                if ctx.offered.contains(kind.rawValue) {
+                    git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication failed: the remote rejected the credentials")
+                    return false
+                }
+                ctx.offered.insert(kind.rawValue)
+                return true
             }
             let user = usernameFromURL.map { String(cString: $0) }
             switch ctx.auth {
             case .token(let token) where allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0:
+                guard once(GIT_CREDENTIAL_USERPASS_PLAINTEXT) else { return GIT_EAUTH.rawValue }
                 return git_credential_userpass_plaintext_new(out, user ?? "x-access-token", token)
             case .sshKey(let key, _, _) where allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0:
+                guard once(GIT_CREDENTIAL_SSH_KEY) else { return GIT_EAUTH.rawValue }
                 return git_credential_ssh_key_new(out, user ?? "git", nil, key, nil)
             case .sshKey where allowed & GIT_CREDENTIAL_USERNAME.rawValue != 0:
+                guard once(GIT_CREDENTIAL_USERNAME) else { return GIT_EAUTH.rawValue }
                 return git_credential_username_new(out, user ?? "git")
             default:
                 git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication required: the remote asked for credentials and none are configured")
