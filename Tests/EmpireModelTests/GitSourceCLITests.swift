@@ -81,4 +81,24 @@ struct GitSourceCLITests {
         #expect(s3 != 0)
         #expect(err3.contains("--ref needs --repo"))
     }
+
+    @Test("the example empire committed under a folder validates from git, file references included")
+    func exampleRepositoryFromGit() throws {
+        let dir = try Support.tempDir([:])
+        defer { Support.cleanup(dir) }
+        try FileManager.default.copyItem(at: Support.examples, to: dir.appendingPathComponent("deploy"))
+        _ = try Self.git(dir, "init", "-q", "-b", "main")
+        _ = try Self.git(dir, "add", "-A")
+        _ = try Self.git(dir, "commit", "-q", "-m", "example")
+        let (direct, directOut, _) = try Support.run(["validate", Support.examples.path])
+        #expect(direct == 0)
+        let (s, out, err) = try Support.run(["validate", "--repo", dir.path, "--state-dir", dir.appendingPathComponent(".state").path, "deploy"])
+        #expect(s == 0, "\(err)")
+        #expect(err.isEmpty, "\(err)")
+        // Same resources and files as reading the directory itself.
+        let tail = { (line: String) in line.components(separatedBy: ": ").dropFirst().joined(separator: ": ") }
+        #expect(tail(out) == tail(directOut), "\(out) vs \(directOut)")
+        #expect(tail(out).contains("resources in"))
+        #expect(out.contains(" main@sha1:"))
+    }
 }
