@@ -69,7 +69,7 @@ public final class GitSource: Sendable {
     /// Fetches and resolves the configured ref. `lastApplied` (from the state store) is the
     /// revision the rewrite check compares against.
     public func sync(lastApplied: Revision? = nil) async -> SyncResult {
-        let deadline = config.timeouts.connect + config.timeouts.transfer + .seconds(5)
+        let deadline = config.timeouts.connect + config.timeouts.transfer + .seconds(1)
         let result = await Self.run(on: queue, timeout: deadline) { [self] () throws(GitError) -> SyncResult in
             syncBlocking(lastApplied: lastApplied)
         }
@@ -87,7 +87,7 @@ public final class GitSource: Sendable {
         func fallback(_ e: GitError, latest: Revision? = nil) -> SyncResult {
             // The last good revision stays in use only if the mirror can still serve it.
             var usable = previous
-            if let p = previous, (try? mirror.isDescendant(p.commit, of: p.commit)) != true { usable = nil }
+            if let p = previous, !mirror.contains(commit: p.commit) { usable = nil }
             return SyncResult(revision: usable, latest: latest, error: e, rewriteAccepted: false, recloned: recloned)
         }
         do throws(GitError) {
@@ -123,7 +123,9 @@ public final class GitSource: Sendable {
                 }
             }
         }
-        if config.verify.mode != .off {
+        // A commit verified in an earlier sync need not be verified again.
+        let alreadyVerified = lastGood.withLock { $0?.commit == rev.commit }
+        if config.verify.mode != .off && !alreadyVerified {
             do throws(GitError) {
                 try mirror.verifySignature(commit: rev.commit, policy: config.verify)
             } catch {
@@ -141,8 +143,17 @@ public final class GitSource: Sendable {
         }.get()
     }
 
+    /// `manifests(at:)` for callers on their own thread. Objects that turn out unreadable
+    /// (a damaged pack) mean a corrupt mirror: it is cloned again and the read retried once.
     public func manifestsBlocking(at revision: Revision) throws(GitError) -> ManifestTree {
-        try mirror.readManifests(at: revision, options: TreeReadOptions(path: config.path, maxBlobSize: config.maxBlobSize))
+        let options = TreeReadOptions(path: config.path, maxBlobSize: config.maxBlobSize)
+        do throws(GitError) {
+            return try mirror.readManifests(at: revision, options: options)
+        } catch where error.code == .corruptMirror {
+            try mirror.withLock { () throws(GitError) in try mirror.discardCorrupt() }
+            _ = try mirror.fetch()
+            return try mirror.readManifests(at: revision, options: options)
+        }
     }
 
     /// Added, modified and deleted manifests between two revisions, for incremental reconciles.
@@ -155,7 +166,7 @@ public final class GitSource: Sendable {
 
     /// Commits status files on the status branch; pushes when `push` is set.
     public func writeStatus(_ files: [String: [UInt8]], branch: String = "ytempire/status", push: Bool) async throws(GitError) -> StatusCommitResult {
-        try await Self.run(on: queue, timeout: config.timeouts.connect + config.timeouts.transfer + .seconds(5)) { [mirror] () throws(GitError) -> StatusCommitResult in
+        try await Self.run(on: queue, timeout: config.timeouts.connect + config.timeouts.transfer + .seconds(1)) { [mirror] () throws(GitError) -> StatusCommitResult in
             try mirror.writeStatus(files, branch: branch, push: push)
         }.get()
     }

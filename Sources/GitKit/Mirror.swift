@@ -261,6 +261,16 @@ public final class GitMirror: Sendable {
         throw GitError(.notFound, "no branch, tag or commit named '\(ref)' in \(displayURL)")
     }
 
+    /// Whether the mirror holds `commit` and its tree (a revision it can still serve).
+    public func contains(commit: String) -> Bool {
+        guard let id = ObjectID(hex: commit) else { return false }
+        return (try? withLock { () throws(GitError) -> Bool in
+            let repo = try open()
+            _ = try repo.commit(id).tree()
+            return true
+        }) ?? false
+    }
+
     /// Whether `commit` equals or descends from `ancestor` (false when either is unknown).
     public func isDescendant(_ commit: String, of ancestor: String) throws(GitError) -> Bool {
         if commit == ancestor { return true }

@@ -11,7 +11,8 @@ public enum GitAuth: Sendable {
     /// checked against. `insecureSkipHostKeyCheck` is the explicit opt-out.
     case sshKey(privateKey: String, knownHosts: String?, insecureSkipHostKeyCheck: Bool = false)
 
-    var secrets: [String] {
+    /// Secret strings to mask wherever text is shown.
+    public var secrets: [String] {
         if case .token(let t) = self { return [t] }
         return []
     }
@@ -43,6 +44,7 @@ final class CallbackContext {
     let url: GitURL
     let deadline: ContinuousClock.Instant
     var credentialAttempts = 0
+    var offered: Set<UInt32> = []
     var timedOut = false
     var hostKeyError: String?
     var pushRejections: [(String, String)] = []
@@ -67,18 +69,26 @@ final class CallbackContext {
             let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
             if ctx.expired() { return -1 }
             ctx.credentialAttempts += 1
-            // libgit2 asks again after a rejection; one attempt per kind is enough.
-            guard ctx.credentialAttempts <= 1 else {
-                git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication failed: the remote rejected the credentials")
-                return GIT_EAUTH.rawValue
+            // libgit2 asks again after a rejection: offering the same kind of credential a
+            // second time means it was refused. (ssh asks for a user name first, then a key.)
+            func once(_ kind: git_credential_t) -> Bool {
+                if ctx.offered.contains(kind.rawValue) {
+                    git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication failed: the remote rejected the credentials")
+                    return false
+                }
+                ctx.offered.insert(kind.rawValue)
+                return true
             }
             let user = usernameFromURL.map { String(cString: $0) }
             switch ctx.auth {
             case .token(let token) where allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT.rawValue != 0:
+                guard once(GIT_CREDENTIAL_USERPASS_PLAINTEXT) else { return GIT_EAUTH.rawValue }
                 return git_credential_userpass_plaintext_new(out, user ?? "x-access-token", token)
             case .sshKey(let key, _, _) where allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0:
+                guard once(GIT_CREDENTIAL_SSH_KEY) else { return GIT_EAUTH.rawValue }
                 return git_credential_ssh_key_new(out, user ?? "git", nil, key, nil)
             case .sshKey where allowed & GIT_CREDENTIAL_USERNAME.rawValue != 0:
+                guard once(GIT_CREDENTIAL_USERNAME) else { return GIT_EAUTH.rawValue }
                 return git_credential_username_new(out, user ?? "git")
             default:
                 git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), "authentication required: the remote asked for credentials and none are configured")
@@ -90,31 +100,13 @@ final class CallbackContext {
             if ctx.expired() { return -1 }
             guard let cert else { return -1 }
             if cert.pointee.cert_type == GIT_CERT_HOSTKEY_LIBSSH2 {
-                guard case .sshKey(_, let knownHosts, let skip) = ctx.auth else {
-                    ctx.hostKeyError = "ssh host key cannot be checked: no known_hosts configured"
-                    return GIT_ECERTIFICATE.rawValue
-                }
-                if skip { return 0 }
-                guard let knownHosts else {
-                    ctx.hostKeyError = "ssh host key cannot be checked: no known_hosts configured (set knownHosts, or opt out explicitly)"
-                    return GIT_ECERTIFICATE.rawValue
-                }
                 let hk = UnsafeRawPointer(cert).assumingMemoryBound(to: git_cert_hostkey.self).pointee
-                guard hk.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hk.hostkey else {
-                    ctx.hostKeyError = "ssh host key not available for checking"
-                    return GIT_ECERTIFICATE.rawValue
+                var key: String?
+                if hk.type.rawValue & GIT_CERT_SSH_RAW.rawValue != 0, let raw = hk.hostkey {
+                    key = Data(bytes: raw, count: hk.hostkey_len).base64EncodedString()
                 }
-                let key = Data(bytes: raw, count: hk.hostkey_len).base64EncodedString()
                 let hostName = host.map { String(cString: $0) } ?? ctx.url.host
-                switch KnownHosts.check(file: knownHosts, host: hostName, port: ctx.url.port, keyBase64: key) {
-                case .match: return 0
-                case .mismatch:
-                    ctx.hostKeyError = "ssh host key for \(hostName) does not match \(knownHosts)"
-                    return GIT_ECERTIFICATE.rawValue
-                case .unknown:
-                    ctx.hostKeyError = "ssh host \(hostName) is not in \(knownHosts)"
-                    return GIT_ECERTIFICATE.rawValue
-                }
+                return ctx.checkHostKey(host: hostName, keyBase64: key) ? 0 : GIT_ECERTIFICATE.rawValue
             }
             // TLS: trust libgit2's verification against the system CA store.
             return valid != 0 ? 0 : GIT_ECERTIFICATE.rawValue
@@ -139,6 +131,33 @@ final class CallbackContext {
             return 0
         }
         return cb
+    }
+
+    /// The SSH host key policy: known_hosts must list the key for the host (and port), unless
+    /// the configuration opts out explicitly. Records the reason when it refuses.
+    func checkHostKey(host: String, keyBase64: String?) -> Bool {
+        guard case .sshKey(_, let knownHosts, let skip) = auth else {
+            hostKeyError = "ssh host key of \(host) cannot be checked: no ssh key and known_hosts configured"
+            return false
+        }
+        if skip { return true }
+        guard let knownHosts else {
+            hostKeyError = "ssh host key of \(host) cannot be checked: no known_hosts configured (set knownHosts, or opt out explicitly)"
+            return false
+        }
+        guard let keyBase64 else {
+            hostKeyError = "ssh host key of \(host) not available for checking"
+            return false
+        }
+        switch KnownHosts.check(file: knownHosts, host: host, port: url.port, keyBase64: keyBase64) {
+        case .match: return true
+        case .mismatch:
+            hostKeyError = "ssh host key for \(host) does not match \(knownHosts)"
+            return false
+        case .unknown:
+            hostKeyError = "ssh host \(host) is not in \(knownHosts)"
+            return false
+        }
     }
 
     /// Turns a libgit2 failure into an error, using what the callbacks observed.

@@ -80,6 +80,7 @@ enum TreeReader {
         let displayPrefix = base.isEmpty ? "" : base + "/"
         var rules = IgnoreRules()
         var count = 0
+        var pending: [Pending] = []
 
         func walk(_ tree: Tree, _ rel: String) throws(GitError) {
             let dirPrefix = rel.isEmpty ? "" : rel + "/"
@@ -116,21 +117,81 @@ enum TreeReader {
                         }
                         continue
                     }
-                    if let (size, _) = odb.header(e.id), size > options.maxBlobSize {
-                        diags.append(Diagnostic(.error, .fileTooLarge, "file is \(size) bytes; the limit is \(options.maxBlobSize)", at: mark(display)))
-                        continue
-                    }
-                    let bytes = try odb.read(e.id)
-                    sources.append(ManifestSource(displayPath: display, relativePath: childRel, content: .bytes(bytes)))
+                    pending.append(Pending(display: display, rel: childRel, oid: e.id.pointee))
                 default:
                     continue
                 }
             }
         }
-        do throws(GitError) { try walk(top, "") } catch {
+        do throws(GitError) {
+            try walk(top, "")
+            let (read, tooLarge) = try readBlobs(pending, repo: repo, odb: odb, maxBlobSize: options.maxBlobSize)
+            sources = read
+            diags.append(contentsOf: tooLarge)
+        } catch {
             throw GitError(.corruptMirror, "cannot read \(revision): \(error.message)")
         }
         return ManifestTree(revision: revision, sources: sources, diagnostics: diags, files: files)
+    }
+
+    static func readRange(_ pending: [Pending], _ range: Range<Int>, _ odb: ODB, _ maxBlobSize: Int) throws(GitError) -> [(Int, ManifestSource?, Diagnostic?)] {
+        var out: [(Int, ManifestSource?, Diagnostic?)] = []
+        out.reserveCapacity(range.count)
+        for i in range {
+            var oid = pending[i].oid
+            if let (size, _) = odb.header(&oid), size > maxBlobSize {
+                out.append((i, nil, Diagnostic(.error, .fileTooLarge, "file is \(size) bytes; the limit is \(maxBlobSize)", at: mark(pending[i].display))))
+                continue
+            }
+            let bytes = try odb.read(&oid)
+            out.append((i, ManifestSource(displayPath: pending[i].display, relativePath: pending[i].rel, content: .bytes(bytes)), nil))
+        }
+        return out
+    }
+
+    struct Pending {
+        var display: String
+        var rel: String
+        var oid: git_oid
+    }
+
+    /// Reads the blobs, in order. Large sets are split across threads, each with its own
+    /// repository handle (libgit2 handles are not shared between threads). A blob's size is
+    /// checked from its header before it is inflated.
+    static func readBlobs(_ pending: [Pending], repo: Repository, odb: ODB, maxBlobSize: Int) throws(GitError) -> ([ManifestSource], [Diagnostic]) {
+        let workers = pending.count < 512 ? 1 : min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
+        var results: [(Int, ManifestSource?, Diagnostic?)]
+        if workers == 1 {
+            results = try readRange(pending, 0..<pending.count, odb, maxBlobSize)
+        } else {
+            let path = repo.path
+            let chunk = (pending.count + workers - 1) / workers
+            nonisolated(unsafe) var parts = [Result<[(Int, ManifestSource?, Diagnostic?)], GitError>?](repeating: nil, count: workers)
+            let shared = pending
+            parts.withUnsafeMutableBufferPointer { buf in
+                nonisolated(unsafe) let b = buf
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    let range = (w * chunk)..<min(pending.count, (w + 1) * chunk)
+                    do throws(GitError) {
+                        let r = try Repository.openBare(path)
+                        b[w] = .success(try readRange(shared, range, try r.odb(), maxBlobSize))
+                    } catch {
+                        b[w] = .failure(error)
+                    }
+                }
+            }
+            results = []
+            results.reserveCapacity(pending.count)
+            for p in parts { results.append(contentsOf: try p!.get()) }
+        }
+        var sources: [ManifestSource] = []
+        var diags: [Diagnostic] = []
+        sources.reserveCapacity(results.count)
+        for (_, s, d) in results {
+            if let s { sources.append(s) }
+            if let d { diags.append(d) }
+        }
+        return (sources, diags)
     }
 
     /// The ignore rules that apply to files in directory `dir` (relative to the manifest

@@ -1,6 +1,7 @@
 import ArgumentParser
 import EmpireModel
 import Foundation
+import GitKit
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
@@ -14,24 +15,51 @@ struct ValidateCommand: ParsableCommand {
         Reads every *.yaml / *.yml file under PATH (default: the current directory), honouring \
         .ytempireignore files, and reports every problem compiler-style: \
         file:line:col: severity: message [code]. Exit status 0 when valid (warnings allowed), 1 otherwise.
+
+        With --repo URL (a path, file://, git://, https:// or ssh:// URL) the manifests are read \
+        straight from a commit of that repository (no work tree), through a bare mirror under \
+        --state-dir; PATH is then the folder inside the repository. An https token is taken from \
+        $YTEMPIRE_GIT_TOKEN; an ssh key from $YTEMPIRE_GIT_SSH_KEY with ~/.ssh/known_hosts.
         """
     )
 
-    @Argument(help: "Directory (or single file) holding the manifests.")
+    @Argument(help: "Directory (or single file) holding the manifests; with --repo, the folder inside the repository.")
     var path: String = "."
+
+    @Option(name: .long, help: "Read the manifests from this git repository instead of the file system.")
+    var repo: String?
+
+    @Option(name: .long, help: "Branch, tag, commit id or refs/… name to read with --repo (default: the remote's HEAD).")
+    var ref: String?
+
+    @Option(name: .long, help: "Where git mirrors are kept (default: $XDG_CACHE_HOME/ytempire or ~/.cache/ytempire).")
+    var stateDir: String?
 
     @Option(name: .long, help: "Output format: text or json.")
     var output: OutputFormat = .text
 
+    func validate() throws {
+        if ref != nil && repo == nil { throw ValidationError("--ref needs --repo") }
+        if stateDir != nil && repo == nil { throw ValidationError("--state-dir needs --repo") }
+    }
+
     func run() throws {
-        let report = ValidationRun.run(path: path)
+        if let repo {
+            let outcome = ValidationRun.run(repo: repo, ref: ref, path: path, stateDir: stateDir ?? ValidationRun.defaultStateDir())
+            try emit(outcome.report, summaryName: outcome.summaryName)
+            return
+        }
+        try emit(ValidationRun.run(path: path), summaryName: path)
+    }
+
+    private func emit(_ report: ValidationReport, summaryName: String) throws {
         switch output {
         case .text:
             let color = Terminal.useColor(STDERR_FILENO)
             var err = ""
             for d in report.diagnostics { err += Terminal.render(d, color: color) + "\n" }
             Terminal.write(err, to: .standardError)
-            Terminal.write(ValidationRun.summary(report, path: path) + "\n", to: .standardOutput)
+            Terminal.write(ValidationRun.summary(report, path: summaryName) + "\n", to: .standardOutput)
         case .json:
             Terminal.write(ValidationRun.json(report) + "\n", to: .standardOutput)
         }
@@ -55,6 +83,55 @@ public enum ValidationRun {
         }
         let files = listing.files
         return ManifestLoader.validate(listing.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+    }
+
+    /// The outcome of validating a git source: the report and the name its summary uses
+    /// (`URL main@sha1:…`).
+    public struct GitOutcome: Sendable {
+        public var report: ValidationReport
+        public var revision: Revision?
+        public var summaryName: String
+    }
+
+    /// `$XDG_CACHE_HOME/ytempire`, else `~/.cache/ytempire`.
+    public static func defaultStateDir() -> String {
+        let env = ProcessInfo.processInfo.environment
+        if let x = env["XDG_CACHE_HOME"], x.hasPrefix("/") { return x + "/ytempire" }
+        return (env["HOME"] ?? NSHomeDirectory()) + "/.cache/ytempire"
+    }
+
+    /// Fetches `repo` into a mirror under `stateDir`, resolves `ref` and validates the
+    /// manifests of that commit under `path` (relative to the repository). Diagnostics name
+    /// files relative to the repository; a source that cannot be read is one error.
+    public static func run(repo: String, ref: String?, path: String, stateDir: String, options: LoadOptions = LoadOptions(),
+                           environment: [String: String] = ProcessInfo.processInfo.environment) -> GitOutcome {
+        var auth = GitAuth.none
+        if let t = environment["YTEMPIRE_GIT_TOKEN"], !t.isEmpty { auth = .token(t) }
+        if let k = environment["YTEMPIRE_GIT_SSH_KEY"], !k.isEmpty {
+            auth = .sshKey(privateKey: k, knownHosts: (environment["HOME"] ?? NSHomeDirectory()) + "/.ssh/known_hosts")
+        }
+        let display = Redactor.redact(repo, secrets: auth.secrets)
+        func failure(_ message: String) -> GitOutcome {
+            let d = Diagnostic(.error, .fileUnreadable, message, at: .init(file: display, line: 1, column: 1))
+            return GitOutcome(report: ValidationReport(resources: [], diagnostics: [d], fileCount: 0), revision: nil, summaryName: display)
+        }
+        do throws(GitError) {
+            let source = try GitSource(GitSourceConfig(url: repo, ref: ref, path: path, stateDir: stateDir, auth: auth))
+            let sync = source.syncBlocking()
+            if let e = sync.error { return failure("cannot read the repository: \(e.message) [\(e.code.rawValue)]") }
+            guard let revision = sync.revision else { return failure("cannot read the repository") }
+            let tree = try source.manifestsBlocking(at: revision)
+            var extra = tree.diagnostics
+            if tree.sources.isEmpty && !extra.contains(where: { $0.severity == .error }) {
+                extra.append(Diagnostic(.warning, .emptyRepository, "no *.yaml or *.yml manifests found at \(revision)",
+                                        at: .init(file: path == "." ? display : path, line: 1, column: 1)))
+            }
+            let files = tree.files
+            let report = ManifestLoader.validate(tree.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+            return GitOutcome(report: report, revision: revision, summaryName: "\(source.mirror.displayURL) \(revision)")
+        } catch {
+            return failure("cannot read the repository: \(error.message) [\(error.code.rawValue)]")
+        }
     }
 
     public static func summary(_ r: ValidationReport, path: String) -> String {

@@ -92,3 +92,50 @@ struct MirrorTests {
                 == "fetch https://***@h/p failed; token *** leaked")
     }
 }
+
+@Suite("GitKit ssh host keys")
+struct HostKeyTests {
+    @Test("known_hosts lookup: plain and hashed entries, non-default ports, mismatches and unknown hosts")
+    func knownHosts() throws {
+        let dir = try TemporaryDirectory("gitkit-kh")
+        try Processes.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.sub("host")])
+        try Processes.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.sub("other")])
+        let pub = try String(contentsOfFile: dir.sub("host.pub"), encoding: .utf8).split(separator: " ")
+        let other = try String(contentsOfFile: dir.sub("other.pub"), encoding: .utf8).split(separator: " ")
+        let kh = dir.sub("known_hosts")
+        try "git.example.com \(pub[0]) \(pub[1])\n[git.example.com]:2222 \(pub[0]) \(pub[1])\n".write(toFile: kh, atomically: true, encoding: .utf8)
+        let key = String(pub[1]), wrong = String(other[1])
+        #expect(KnownHosts.check(file: kh, host: "git.example.com", port: 22, keyBase64: key) == .match)
+        #expect(KnownHosts.check(file: kh, host: "git.example.com", port: 2222, keyBase64: key) == .match)
+        #expect(KnownHosts.check(file: kh, host: "git.example.com", port: 22, keyBase64: wrong) == .mismatch)
+        #expect(KnownHosts.check(file: kh, host: "evil.example.com", port: 22, keyBase64: key) == .unknown)
+        try Processes.run(["ssh-keygen", "-q", "-H", "-f", kh])
+        #expect(try !String(contentsOfFile: kh, encoding: .utf8).contains("git.example.com"), "hashed")
+        #expect(KnownHosts.check(file: kh, host: "git.example.com", port: 22, keyBase64: key) == .match)
+        #expect(KnownHosts.check(file: kh, host: "git.example.com", port: 22, keyBase64: wrong) == .mismatch)
+    }
+
+    @Test("the host key policy: known_hosts required unless explicitly skipped; failures become host-key errors")
+    func hostKeyPolicy() throws {
+        let dir = try TemporaryDirectory("gitkit-kh")
+        try Processes.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", dir.sub("host")])
+        let pub = try String(contentsOfFile: dir.sub("host.pub"), encoding: .utf8).split(separator: " ")
+        let kh = dir.sub("known_hosts")
+        try "[127.0.0.1]:2222 \(pub[0]) \(pub[1])\n".write(toFile: kh, atomically: true, encoding: .utf8)
+        let url = try GitURL("ssh://git@127.0.0.1:2222/x.git")
+        let key = String(pub[1])
+        func ctx(_ auth: GitAuth) -> CallbackContext { CallbackContext(auth: auth, url: url, timeouts: GitTimeouts()) }
+
+        #expect(ctx(.sshKey(privateKey: "k", knownHosts: kh)).checkHostKey(host: "127.0.0.1", keyBase64: key))
+        let wrongKey = ctx(.sshKey(privateKey: "k", knownHosts: kh))
+        #expect(!wrongKey.checkHostKey(host: "127.0.0.1", keyBase64: "AAAAC3NzaC1lZDI1NTE5AAAAIOtherKeyOtherKeyOtherKeyOtherKeyOtherKey0"))
+        #expect(wrongKey.hostKeyError?.contains("does not match") == true)
+        #expect(wrongKey.error(-1, "fetch").code == .hostKey)
+        let noFile = ctx(.sshKey(privateKey: "k", knownHosts: nil))
+        #expect(!noFile.checkHostKey(host: "127.0.0.1", keyBase64: key))
+        #expect(noFile.hostKeyError?.contains("opt out") == true)
+        #expect(ctx(.sshKey(privateKey: "k", knownHosts: nil, insecureSkipHostKeyCheck: true)).checkHostKey(host: "127.0.0.1", keyBase64: nil))
+        #expect(!ctx(.none).checkHostKey(host: "127.0.0.1", keyBase64: key))
+        #expect(LibGit2.features.ssh, "libgit2 built with libssh2")
+    }
+}

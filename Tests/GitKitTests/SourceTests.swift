@@ -192,4 +192,82 @@ struct SourceTests {
         #expect(r2.recloned)
         #expect(r2.revision?.commit == c1)
     }
+
+    @Test("a server that accepts but never answers is cut off at the transfer deadline")
+    func stalledServer() async throws {
+        let s = try Scratch()
+        // A listening socket nobody reads from: the kernel completes the handshake, then silence.
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #expect(fd >= 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        #expect(bound)
+        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let src = try s.source("git://127.0.0.1:\(port)/x.git", timeouts: GitTimeouts(connect: .milliseconds(500), transfer: .seconds(1)))
+        let start = ContinuousClock.now
+        let r = await src.sync()
+        let took = ContinuousClock.now - start
+        #expect(r.error?.code == .timeout, "\(String(describing: r.error))")
+        #expect(r.revision == nil)
+        // Deadline: connect 0.5 s + transfer 1 s + 1 s grace = 2.5 s; slack for a loaded machine.
+        #expect(took < .seconds(6), "\(took)")
+        #expect(took >= .milliseconds(1400), "cut off by the deadline, not by an early failure")
+    }
+
+    @Test("http(s): the token goes through the credentials callback; a wrong or missing token is an authentication error")
+    func httpToken() async throws {
+        let s = try Scratch()
+        let c1 = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
+        let served = s.dir.sub("http")
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        try Processes.run(["git", "clone", "-q", "--bare", s.repo.path, served + "/empire.git"])
+        let token = "tok_\(UUID().uuidString)"
+        let server = try GitHTTPServer(root: served, token: token)
+        defer { server.stop() }
+        func source(_ auth: GitAuth, state: String) throws -> GitSource {
+            try GitSource(GitSourceConfig(url: server.url("empire.git"), stateDir: s.dir.sub(state), auth: auth))
+        }
+        let ok = try source(.token(token), state: "ok")
+        let r = await ok.sync()
+        #expect(r.error == nil, "\(String(describing: r.error))")
+        #expect(r.revision?.description == "main@sha1:\(c1)")
+        let w = try await ok.writeStatus(["summary.yaml": Array("ok: true\n".utf8)], push: true)
+        #expect(w.pushed)
+        #expect(try GitFixture(path: served + "/empire.git").head("refs/heads/ytempire/status") == w.commit)
+
+        let wrong = await (try source(.token("tok_wrong_value"), state: "wrong")).sync()
+        #expect(wrong.error?.code == .authentication, "\(String(describing: wrong.error))")
+        #expect(wrong.error?.message.contains("tok_wrong_value") == false)
+        let none = await (try source(.none, state: "none")).sync()
+        #expect(none.error?.code == .authentication, "\(String(describing: none.error))")
+    }
+
+    @Test("a damaged pack found while reading blobs triggers a fresh clone and the read succeeds")
+    func damagedPackOnRead() async throws {
+        let s = try Scratch()
+        var files: [String: String] = [:]
+        for i in 0..<50 { files["c\(i).yaml"] = channelYAML("c\(i)") }
+        try s.repo.commit("one", files: files)
+        try s.repo.git("gc", "-q")
+        let src = try s.source()
+        let rev = try #require(await src.sync().revision)
+        let packDir = src.mirror.path + "/objects/pack"
+        let pack = try #require(try FileManager.default.contentsOfDirectory(atPath: packDir).first { $0.hasSuffix(".pack") })
+        // Overwrite the body of the pack (same size) with zeros: every object fails to inflate.
+        let h = try FileHandle(forUpdating: URL(fileURLWithPath: packDir + "/" + pack))
+        let size = try h.seekToEnd()
+        try h.seek(toOffset: 12)
+        try h.write(contentsOf: Data(count: Int(size) - 12 - 20))
+        try h.close()
+        let tree = try await src.manifests(at: rev)
+        #expect(tree.sources.count == 50)
+        #expect(tree.text("c7.yaml") == channelYAML("c7"))
+        #expect(FileManager.default.fileExists(atPath: src.mirror.path + ".corrupt"), "the damaged mirror is kept aside")
+    }
 }

@@ -108,4 +108,21 @@ struct TreeTests {
         _ = try m.fetch()
         #expect(try m.changes(from: c4, to: c5, options: TreeReadOptions(path: "deploy")).deleted == ["deploy/c.yaml"])
     }
+
+    @Test("large trees are read in parallel, in tree order, with limits applied per blob")
+    func parallelRead() throws {
+        let s = try Scratch()
+        var files: [String: String] = [:]
+        for i in 0..<700 { files[String(format: "channels/ch-%04d.yaml", i)] = channelYAML(String(format: "ch-%04d", i)) }
+        files["channels/ch-0350.yaml"] = String(repeating: "# big\n", count: 400)
+        try s.repo.commit("many", files: files)
+        let m = try s.mirror()
+        _ = try m.fetch()
+        let t = try m.readManifests(at: try m.resolve(nil), options: TreeReadOptions(maxBlobSize: 2000))
+        #expect(t.sources.count == 699)
+        #expect(t.sources.map(\.displayPath) == t.sources.map(\.displayPath).sorted(), "tree order is kept")
+        #expect(t.diagnostics.map(\.file) == ["channels/ch-0350.yaml"])
+        #expect(t.text("channels/ch-0699.yaml") == channelYAML("ch-0699"))
+        #expect(t.text("channels/ch-0000.yaml") == channelYAML("ch-0000"))
+    }
 }

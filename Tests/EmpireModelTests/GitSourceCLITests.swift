@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+/// `ytempire validate --repo`: the built binary reading manifests from a git commit.
+@Suite("ytempire validate --repo (binary)")
+struct GitSourceCLITests {
+    static let gitEnv: [String: String] = [
+        "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com",
+    ]
+
+    static func git(_ dir: URL, _ args: String...) throws -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "-C", dir.path] + args
+        var e = ProcessInfo.processInfo.environment
+        for (k, v) in gitEnv { e[k] = v }
+        p.environment = e
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let d = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "git \(args)")
+        return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("a commit of a repository is validated; diagnostics are repository-relative; the summary names the revision")
+    func validateRepoAtRef() throws {
+        let dir = try Support.tempDir([
+            "deploy/a.yaml": Support.channel("a"),
+            "deploy/b.yaml": Support.channel("b"),
+        ])
+        defer { Support.cleanup(dir) }
+        let state = dir.appendingPathComponent(".state")
+        _ = try Self.git(dir, "init", "-q", "-b", "main")
+        _ = try Self.git(dir, "add", "deploy")
+        _ = try Self.git(dir, "commit", "-q", "-m", "good")
+        let good = try Self.git(dir, "rev-parse", "HEAD")
+        try Data(Support.channel("b").replacingOccurrences(of: "branding: {title: b}", with: "branding: {titel: b}").utf8)
+            .write(to: dir.appendingPathComponent("deploy/b.yaml"))
+        _ = try Self.git(dir, "commit", "-q", "-am", "typo")
+        let bad = try Self.git(dir, "rev-parse", "HEAD")
+        // The work tree changes after the commit are invisible to --repo.
+        try Data("broken: [".utf8).write(to: dir.appendingPathComponent("deploy/a.yaml"))
+
+        let (s1, out1, err1) = try Support.run(["validate", "--repo", dir.path, "--state-dir", state.path, "deploy"])
+        #expect(s1 == 1)
+        #expect(err1.hasPrefix("deploy/b.yaml:"), "\(err1)")
+        #expect(err1.contains("unknown field 'titel'"))
+        #expect(!err1.contains(dir.path), "paths are relative to the repository")
+        #expect(out1.contains("main@sha1:\(bad)"), "\(out1)")
+        #expect(out1.hasSuffix(": 2 errors\n"), "unknown titel and missing title")
+
+        let (s2, out2, err2) = try Support.run(["validate", "--repo", "file://" + dir.path, "--ref", String(good.prefix(10)),
+                                                "--state-dir", state.path, "deploy"])
+        #expect(s2 == 0, "\(err2)")
+        #expect(out2.contains("sha1:\(good)"))
+        #expect(out2.contains("2 resources in 2 files"))
+        #expect(out2.contains(": valid"))
+        let mirrors = try FileManager.default.contentsOfDirectory(atPath: state.path + "/git/mirrors")
+        #expect(mirrors.contains { $0.hasSuffix(".git") })
+    }
+
+    @Test("an unknown ref or unreachable repository is one located error, exit 1")
+    func unreadableRepo() throws {
+        let dir = try Support.tempDir(["a.yaml": Support.channel("a")])
+        defer { Support.cleanup(dir) }
+        _ = try Self.git(dir, "init", "-q", "-b", "main")
+        _ = try Self.git(dir, "add", ".")
+        _ = try Self.git(dir, "commit", "-q", "-m", "one")
+        let state = dir.appendingPathComponent(".state").path
+        let (s, _, err) = try Support.run(["validate", "--repo", dir.path, "--ref", "nope", "--state-dir", state])
+        #expect(s == 1)
+        #expect(err.contains("error: cannot read the repository: no branch, tag or commit named 'nope'"), "\(err)")
+        let (s2, _, err2) = try Support.run(["validate", "--repo", "git://127.0.0.1:1/x.git", "--state-dir", state])
+        #expect(s2 == 1)
+        #expect(err2.contains("[unreachable]"), "\(err2)")
+        let (s3, _, err3) = try Support.run(["validate", "--ref", "main"])
+        #expect(s3 != 0)
+        #expect(err3.contains("--ref needs --repo"))
+    }
+
+    @Test("the example empire committed under a folder validates from git, file references included")
+    func exampleRepositoryFromGit() throws {
+        let dir = try Support.tempDir([:])
+        defer { Support.cleanup(dir) }
+        try FileManager.default.copyItem(at: Support.examples, to: dir.appendingPathComponent("deploy"))
+        _ = try Self.git(dir, "init", "-q", "-b", "main")
+        _ = try Self.git(dir, "add", "-A")
+        _ = try Self.git(dir, "commit", "-q", "-m", "example")
+        let (direct, directOut, _) = try Support.run(["validate", Support.examples.path])
+        #expect(direct == 0)
+        let (s, out, err) = try Support.run(["validate", "--repo", dir.path, "--state-dir", dir.appendingPathComponent(".state").path, "deploy"])
+        #expect(s == 0, "\(err)")
+        #expect(err.isEmpty, "\(err)")
+        // Same resources and files as reading the directory itself.
+        let tail = { (line: String) in line.components(separatedBy: ": ").dropFirst().joined(separator: ": ") }
+        #expect(tail(out) == tail(directOut), "\(out) vs \(directOut)")
+        #expect(tail(out).contains("resources in"))
+        #expect(out.contains(" main@sha1:"))
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// A smart-HTTP git server on 127.0.0.1 for tests: a small Python front end that demands
+/// HTTP basic auth with a given token as the password, then hands the request to
+/// `git http-backend` (CGI). Push is enabled. Stopped by `stop()` or when released.
+public final class GitHTTPServer: @unchecked Sendable {
+    public let port: Int
+    private let process: Process
+    private let scriptPath: String
+
+    static let script = #"""
+import base64, os, subprocess, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+root, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+backend = os.path.join(subprocess.check_output(["git", "--exec-path"], text=True).strip(), "git-http-backend")
+class H(BaseHTTPRequestHandler):
+    def log_message(self, *a): pass
+    def handle_any(self):
+        auth = self.headers.get("Authorization", "")
+        ok = False
+        if auth.startswith("Basic "):
+            user, _, pw = base64.b64decode(auth[6:]).decode().partition(":")
+            ok = pw == token
+        if not ok:
+            self.send_response(401); self.send_header("WWW-Authenticate", 'Basic realm="git"')
+            self.send_header("Content-Length", "0"); self.end_headers(); return
+        path, _, query = self.path.partition("?")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            body = b""
+            while True:
+                size = int(self.rfile.readline().strip().split(b";")[0], 16)
+                if size == 0:
+                    self.rfile.readline(); break
+                body += self.rfile.read(size); self.rfile.readline()
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+        env = dict(os.environ, GIT_PROJECT_ROOT=root, GIT_HTTP_EXPORT_ALL="1", PATH_INFO=path, QUERY_STRING=query,
+                   REQUEST_METHOD=self.command, CONTENT_TYPE=self.headers.get("Content-Type", ""),
+                   CONTENT_LENGTH=str(len(body)), REMOTE_USER=user, REMOTE_ADDR="127.0.0.1", GIT_HTTP_RECEIVE_PACK="1")
+        if self.headers.get("Content-Encoding") == "gzip": env["HTTP_CONTENT_ENCODING"] = "gzip"
+        out = subprocess.run([backend], input=body, env=env, capture_output=True).stdout
+        head, _, rest = out.partition(b"\r\n\r\n")
+        status = 200
+        headers = []
+        for line in head.split(b"\r\n"):
+            k, _, v = line.decode().partition(":")
+            if k.lower() == "status": status = int(v.strip().split()[0])
+            elif k: headers.append((k, v.strip()))
+        self.send_response(status)
+        for k, v in headers: self.send_header(k, v)
+        self.send_header("Content-Length", str(len(rest))); self.end_headers(); self.wfile.write(rest)
+    do_GET = do_POST = handle_any
+ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+"""#
+
+    public init(root: String, token: String) throws {
+        scriptPath = root + "/.git-http-server.py"
+        try GitHTTPServer.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        port = try Processes.freePort()
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", scriptPath, root, String(port), token]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && !Processes.accepts(port: port) && Date() < deadline { usleep(20_000) }
+        guard process.isRunning && Processes.accepts(port: port) else {
+            stop()
+            throw Processes.Failure(description: "git http server did not start")
+        }
+    }
+
+    /// `http://127.0.0.1:<port>/<name>`.
+    public func url(_ name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
+
+    public func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { stop() }
+}
