@@ -91,7 +91,7 @@ extension GitMirror {
             throw GitError(.signature, "allowedSigners file \(allowedSigners) is not readable; commit \(short) not verified")
         }
         let find: Subprocess.Output
-        do { find = try Subprocess.run("/usr/bin/env", ["ssh-keygen", "-Y", "find-principals", "-f", allowedSigners, "-s", sig]) } catch {
+        do { find = try Subprocess.run(["ssh-keygen", "-Y", "find-principals", "-f", allowedSigners, "-s", sig]) } catch {
             throw GitError(.signature, "cannot run ssh-keygen: \(error.localizedDescription)")
         }
         let principals = String(decoding: find.stdout, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
@@ -100,7 +100,7 @@ extension GitMirror {
         }
         let verify: Subprocess.Output
         do {
-            verify = try Subprocess.run("/usr/bin/env", ["ssh-keygen", "-Y", "verify", "-f", allowedSigners, "-I", principal, "-n", "git", "-s", sig], stdin: data)
+            verify = try Subprocess.run(["ssh-keygen", "-Y", "verify", "-f", allowedSigners, "-I", principal, "-n", "git", "-s", sig], stdin: data)
         } catch {
             throw GitError(.signature, "cannot run ssh-keygen: \(error.localizedDescription)")
         }
@@ -114,7 +114,7 @@ extension GitMirror {
     static func verifyGPG(sig: String, data: String, home: String, short: String) throws(GitError) -> VerifiedSignature {
         let out: Subprocess.Output
         do {
-            out = try Subprocess.run("/usr/bin/env", ["gpg", "--homedir", home, "--batch", "--no-tty", "--status-fd", "1", "--verify", sig, data])
+            out = try Subprocess.run(["gpg", "--homedir", home, "--batch", "--no-tty", "--status-fd", "1", "--verify", sig, data])
         } catch {
             throw GitError(.signature, "cannot run gpg: \(error.localizedDescription)")
         }

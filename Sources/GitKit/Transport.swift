@@ -277,7 +277,7 @@ enum KnownHosts {
 
     static func check(file: String, host: String, port: Int, keyBase64: String) -> Result {
         let name = port == 22 || port == 0 ? host : "[\(host)]:\(port)"
-        guard let out = try? Subprocess.run("/usr/bin/env", ["ssh-keygen", "-F", name, "-f", file]), out.status == 0 else {
+        guard let out = try? Subprocess.run(["ssh-keygen", "-F", name, "-f", file]), out.status == 0 else {
             return .unknown
         }
         var found = false

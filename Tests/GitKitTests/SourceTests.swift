@@ -270,4 +270,41 @@ struct SourceTests {
         #expect(tree.text("c7.yaml") == channelYAML("c7"))
         #expect(FileManager.default.fileExists(atPath: src.mirror.path + ".corrupt"), "the damaged mirror is kept aside")
     }
+
+    @Test("ssh://: key authentication and known_hosts checking against a real sshd; unknown host refused; explicit opt-out",
+          .enabled(if: SSHServer.isAvailable && ProcessInfo.processInfo.environment["YTEMPIRE_TEST_SSHD"] == "1",
+                   "needs /usr/sbin/sshd (openssh-server) and YTEMPIRE_TEST_SSHD=1: running sshd alongside the parallel tests stalls Foundation's Process reaping"))
+    func sshTransport() async throws {
+        let s = try Scratch()
+        let c1 = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
+        let bare = s.dir.sub("ssh/empire.git")
+        try Processes.run(["git", "clone", "-q", "--bare", s.repo.path, bare])
+        let keys = s.dir.sub("keys")
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        try Processes.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keys + "/id"])
+        try Processes.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", keys + "/stranger"])
+        let server = try SSHServer(directory: keys, authorizedKey: try String(contentsOfFile: keys + "/id.pub", encoding: .utf8))
+        defer { server.stop() }
+        let knownHosts = keys + "/known_hosts"
+        try (server.knownHostsLine + "\n").write(toFile: knownHosts, atomically: true, encoding: .utf8)
+        func source(_ auth: GitAuth, _ state: String) throws -> GitSource {
+            try GitSource(GitSourceConfig(url: server.url(bare), stateDir: s.dir.sub(state), auth: auth))
+        }
+
+        let ok = await (try source(.sshKey(privateKey: keys + "/id", knownHosts: knownHosts), "ok")).sync()
+        #expect(ok.error == nil, "\(String(describing: ok.error))")
+        #expect(ok.revision?.description == "main@sha1:\(c1)")
+
+        let emptyKnown = keys + "/empty_known_hosts"
+        try "".write(toFile: emptyKnown, atomically: true, encoding: .utf8)
+        let unknown = await (try source(.sshKey(privateKey: keys + "/id", knownHosts: emptyKnown), "unknown")).sync()
+        #expect(unknown.error?.code == .hostKey, "\(String(describing: unknown.error))")
+        #expect(unknown.revision == nil)
+
+        let optOut = await (try source(.sshKey(privateKey: keys + "/id", knownHosts: nil, insecureSkipHostKeyCheck: true), "optout")).sync()
+        #expect(optOut.error == nil, "\(String(describing: optOut.error))")
+
+        let stranger = await (try source(.sshKey(privateKey: keys + "/stranger", knownHosts: knownHosts), "stranger")).sync()
+        #expect(stranger.error?.code == .authentication, "\(String(describing: stranger.error))")
+    }
 }

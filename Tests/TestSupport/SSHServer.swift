@@ -1,0 +1,75 @@
+import Foundation
+
+/// An OpenSSH server on 127.0.0.1 for tests: its own host key, config and authorized_keys
+/// in a temporary directory, accepting only the given public key for the current user.
+/// `git-upload-pack` / `git-receive-pack` run through the user's shell as with any git host.
+public final class SSHServer: @unchecked Sendable {
+    public static let sshd = "/usr/sbin/sshd"
+    public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: sshd) }
+
+    public let port: Int
+    public let user: String
+    /// The `known_hosts` line for this server.
+    public let knownHostsLine: String
+    private let process: Process
+
+    public init(directory: String, authorizedKey: String) throws {
+        user = try Processes.run(["id", "-un"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        try Processes.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", directory + "/host_ed25519"])
+        try authorizedKey.write(toFile: directory + "/authorized_keys", atomically: true, encoding: .utf8)
+        // sshd insists on its privilege separation directory.
+        if !FileManager.default.fileExists(atPath: "/run/sshd") {
+            try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        }
+        let hostPub = try String(contentsOfFile: directory + "/host_ed25519.pub", encoding: .utf8).split(separator: " ")
+        var lastError: Error = Processes.Failure(description: "sshd did not start")
+        for _ in 0..<3 {
+            let port = try Processes.freePort()
+            let config = """
+            ListenAddress 127.0.0.1
+            Port \(port)
+            HostKey \(directory)/host_ed25519
+            AuthorizedKeysFile \(directory)/authorized_keys
+            PubkeyAuthentication yes
+            PasswordAuthentication no
+            KbdInteractiveAuthentication no
+            PermitRootLogin prohibit-password
+            StrictModes no
+            UsePAM no
+            PidFile \(directory)/sshd.pid
+            LogLevel ERROR
+
+            """
+            try config.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: SSHServer.sshd)
+            p.arguments = ["-D", "-e", "-f", directory + "/sshd_config"]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let deadline = Date().addingTimeInterval(10)
+            while p.isRunning && !Processes.accepts(port: port) && Date() < deadline { usleep(20_000) }
+            if p.isRunning && Processes.accepts(port: port) {
+                self.port = port
+                self.process = p
+                self.knownHostsLine = "[127.0.0.1]:\(port) \(hostPub[0]) \(hostPub[1])"
+                return
+            }
+            if p.isRunning { p.terminate() }
+            lastError = Processes.Failure(description: "sshd did not start on port \(port)")
+        }
+        throw lastError
+    }
+
+    public func url(_ absolutePath: String) -> String { "ssh://\(user)@127.0.0.1:\(port)\(absolutePath)" }
+
+    public func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = Date().addingTimeInterval(2)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    deinit { stop() }
+}
