@@ -19,7 +19,7 @@ func channelYAML(_ name: String, title: String? = nil) -> String {
 }
 
 /// A scratch area: a source repository and a state directory, removed on release.
-final class Scratch: @unchecked Sendable {
+final class Scratch: Sendable {
     let dir: TemporaryDirectory
     let repo: GitFixture
     var stateDir: String { dir.sub("state") }

@@ -7,7 +7,7 @@ import TestSupport
 @Suite("GitKit source: git daemon, status branch, failures")
 struct SourceTests {
     /// A bare repository served by a real `git daemon`, seeded from a work repository.
-    final class Served: @unchecked Sendable {
+    final class Served: Sendable {
         let scratch: Scratch
         let daemon: GitDaemon
         let bare: GitFixture

@@ -1,7 +1,7 @@
 import Foundation
 
 /// A temporary directory removed when released (also when a test fails).
-public final class TemporaryDirectory: @unchecked Sendable {
+public final class TemporaryDirectory: Sendable {
     public let path: String
 
     public init(_ label: String = "ytempire-test") throws {

@@ -3,6 +3,9 @@ import Foundation
 /// A smart-HTTP git server on 127.0.0.1 for tests: a small Python front end that demands
 /// HTTP basic auth with a given token as the password, then hands the request to
 /// `git http-backend` (CGI). Push is enabled. Stopped by `stop()` or when released.
+// @unchecked Sendable: every stored property is an immutable `let`; the only non-Sendable
+// one is the Foundation `Process`, which is used after init only to terminate and wait
+// for the child, and Foundation's Process allows that from any thread.
 public final class GitHTTPServer: @unchecked Sendable {
     public let port: Int
     private let process: Process

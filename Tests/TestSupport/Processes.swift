@@ -84,6 +84,9 @@ public enum Processes {
 
 /// A `git daemon` on 127.0.0.1 serving every repository under `baseDir`, with push
 /// (receive-pack) enabled. Stopped by `stop()` or when released.
+// @unchecked Sendable: every stored property is an immutable `let`; the only non-Sendable
+// one is the Foundation `Process`, which is used after init only to terminate and wait
+// for the child, and Foundation's Process allows that from any thread.
 public final class GitDaemon: @unchecked Sendable {
     public let port: Int
     public let baseDir: String

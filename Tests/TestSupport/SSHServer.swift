@@ -3,6 +3,9 @@ import Foundation
 /// An OpenSSH server on 127.0.0.1 for tests: its own host key, config and authorized_keys
 /// in a temporary directory, accepting only the given public key for the current user.
 /// `git-upload-pack` / `git-receive-pack` run through the user's shell as with any git host.
+// @unchecked Sendable: every stored property is an immutable `let`; the only non-Sendable
+// one is the Foundation `Process`, which is used after init only to terminate and wait
+// for the child, and Foundation's Process allows that from any thread.
 public final class SSHServer: @unchecked Sendable {
     public static let sshd = "/usr/sbin/sshd"
     public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: sshd) }
