@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg nghttp2-server
 BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test schemas bench bench-http bench-all clean
+.PHONY: deps build run test schemas bench bench-git bench-http bench-all clean
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -50,7 +50,12 @@ bench-http: deps
 	  { SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(BENCH_APT_PACKAGES) >/dev/null; }
 	bash bench/http/run.sh
 
-bench-all: bench bench-http
+# reading every manifest of the 10,000-channel repository at a commit vs git ls-tree + cat-file;
+# fetching one new commit into a warm mirror vs git fetch
+bench-git: deps
+	bash bench/git/run.sh
+
+bench-all: bench bench-git bench-http
 
 clean:
 	rm -rf .build bench/out
