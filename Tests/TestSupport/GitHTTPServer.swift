@@ -77,13 +77,7 @@ ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
     /// `http://127.0.0.1:<port>/<name>`.
     public func url(_ name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
 
-    public func stop() {
-        guard process.isRunning else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
+    public func stop() { Processes.stop(process) }
 
     deinit { stop() }
 }

@@ -4,6 +4,16 @@ import Synchronization
 /// Runs external programs for tests and keeps track of background ones so they can be
 /// stopped even when a test fails.
 public enum Processes {
+    /// SIGTERM, then SIGKILL if the child is still running after `grace` seconds.
+    public static func stop(_ process: Process, grace: TimeInterval = 2) {
+        guard process.isRunning else { return }
+        let pid = process.processIdentifier
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
+    }
+
     public struct Output: Sendable {
         public var status: Int32
         public var stdout: String
@@ -128,12 +138,7 @@ public final class GitDaemon: @unchecked Sendable {
 
     /// SIGTERM, then SIGKILL after a second; never waits unboundedly.
     public func stop() {
-        guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(1)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
+        Processes.stop(process, grace: 1)
         let hard = Date().addingTimeInterval(2)
         while process.isRunning && Date() < hard { usleep(10_000) }
         // Wait until the port is closed so "unreachable" tests see a closed port.
