@@ -83,7 +83,6 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case emptyRepository = "no-resources"
 
     // Envelope.
-    case notAMapping = "not-a-mapping"
     case unknownApiVersion = "unknown-api-version"
     case unknownKind = "unknown-kind"
     case invalidName = "invalid-name"

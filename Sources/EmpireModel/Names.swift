@@ -14,15 +14,7 @@ enum Names {
 
     /// `^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`
     static func isValid(_ s: String) -> Bool {
-        let u = s.utf8
-        guard (1...63).contains(u.count) else { return false }
-        var i = 0
-        for c in u {
-            let alnum = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)
-            if !alnum && !(c == UInt8(ascii: "-") && i != 0 && i != u.count - 1) { return false }
-            i += 1
-        }
-        return true
+        isAlnumBounded(s) { $0 == UInt8(ascii: "-") }
     }
 
     /// A name that starts with a letter: RateLimit services, schedule service keys, service-account secrets.
@@ -32,13 +24,17 @@ enum Names {
 
     /// `^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$`
     static func isSecretName(_ s: String) -> Bool {
+        isAlnumBounded(s) { $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") }
+    }
+
+    /// 1–63 bytes of [a-z0-9], plus the `inner` punctuation anywhere but the ends.
+    private static func isAlnumBounded(_ s: String, inner: (UInt8) -> Bool) -> Bool {
         let u = s.utf8
         guard (1...63).contains(u.count) else { return false }
         var i = 0
         for c in u {
             let alnum = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39)
-            let inner = c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: ".")
-            if !alnum && !(inner && i != 0 && i != u.count - 1) { return false }
+            if !alnum && !(inner(c) && i != 0 && i != u.count - 1) { return false }
             i += 1
         }
         return true

@@ -62,9 +62,9 @@ public enum Annotations {
 }
 
 extension NodeDecoder {
-    /// Decodes one document into a resource. Returns nil when the envelope is unusable
-    /// (the problems are in `diags`); a resource whose spec had errors is still returned
-    /// so that cross-resource checks see its name, but the run fails on the recorded errors.
+    /// Decodes one document into a resource. Returns nil (with the problems in `diags`)
+    /// when the envelope or a required part of the spec is unusable; a resource whose
+    /// optional fields had errors is still returned, and the run fails on the recorded errors.
     func resource(_ root: YAMLNode) -> Resource? {
         guard let top = mapping(root, "resource", known: ["apiVersion", "kind", "metadata", "spec"]) else { return nil }
         requireFields(top, ["apiVersion", "kind", "metadata", "spec"])
