@@ -2,20 +2,12 @@ import Foundation
 
 /// Writes the `ytempire.yaml` (DESIGN A5) that points a reconciler at a running sandbox.
 public enum SandboxConfigWriter {
-    /// YAML double-quoted scalar.
+    /// YAML double-quoted scalar. YAML 1.2 double-quoted strings take JSON's escapes, so the
+    /// JSON quoter serves both.
     static func q(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\x%02x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
+        var out = ""
+        JSON.quote(s, into: &out)
+        return out
     }
 
     static func absolute(_ p: String) -> String {
