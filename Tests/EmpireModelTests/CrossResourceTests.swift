@@ -36,8 +36,8 @@ struct CrossResourceTests {
         let dir = try Support.tempDir(files)
         defer { Support.cleanup(dir) }
         let r = ValidationRun.run(path: dir.path)
-        // Diagnostics name files relative to what the user passed.
-        for d in r.diagnostics { #expect(d.file.hasPrefix(dir.path + "/")) }
+        // Diagnostics name files relative to what the user passed (or the directory itself).
+        for d in r.diagnostics { #expect(d.file == dir.path || d.file.hasPrefix(dir.path + "/")) }
         return r
     }
 
@@ -140,6 +140,38 @@ struct CrossResourceTests {
         ])
         #expect(r.errors.filter { $0.code == "missing-file" }.count == 1)
         #expect(r.errors.contains { $0.code == "duplicate-zone" && $0.file.hasSuffix("z2.yaml") && $0.line == 6 })
+    }
+
+    @Test("an active schedule that targets an inactive channel is a warning")
+    func inactiveTarget() throws {
+        let schedule = "apiVersion: ytempire.io/v1\nkind: Schedule\nmetadata: {name: s}\nspec:\n  workflow: analytics-collection\n  trigger: {every: 5m}\n  channels: [a, b]\n"
+        let r = try validate(["a.yaml": Support.channel("a"), "b.yaml": Support.channel("b", active: false), "s.yaml": schedule])
+        #expect(r.isValid)
+        let w = try #require(r.diagnostics.first { $0.code == "inactive-reference" })
+        #expect(w.severity == .warning)
+        #expect(w.message.contains("Channel 'b', which is not active"))
+        #expect(w.file.hasSuffix("s.yaml") && w.line == 7 && w.column == 17)
+        // An inactive schedule may target inactive channels without a warning.
+        let quiet = try validate(["b.yaml": Support.channel("b", active: false), "s.yaml": schedule.replacingOccurrences(of: "channels: [a, b]", with: "channels: [b]\n  active: false")])
+        #expect(quiet.diagnostics.isEmpty, "\(quiet.diagnostics.map(\.rendered))")
+    }
+
+    @Test("a directory without manifests is a warning, not a silent success")
+    func emptyDirectory() throws {
+        let r = try validate(["README.md": "# nothing here\n"])
+        #expect(r.isValid)
+        #expect(r.diagnostics.map(\.code) == ["no-resources"])
+        #expect(r.diagnostics.first?.severity == .warning)
+    }
+
+    @Test("more manifests than the limit is an error naming the first one left out")
+    func tooManyFiles() throws {
+        let dir = try Support.tempDir(["a.yaml": Support.channel("a"), "b.yaml": Support.channel("b"), "c.yaml": Support.channel("c")])
+        defer { Support.cleanup(dir) }
+        let listing = DirectorySource.list(root: dir.path, displayRoot: "", maxFiles: 2)
+        #expect(listing.sources.map(\.relativePath) == ["a.yaml", "b.yaml"])
+        #expect(listing.diagnostics.map(\.code) == ["too-many-files"])
+        #expect(listing.diagnostics.first?.file == "c.yaml")
     }
 
     @Test(".ytempireignore uses gitignore syntax, at any level")
