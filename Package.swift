@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "YAMLKitTests", dependencies: ["YAMLKit"]),
         .testTarget(
             name: "EmpireModelTests",
-            dependencies: ["EmpireModel", "YAMLKit", "YTEmpireCLI"],
+            dependencies: ["EmpireModel", "YAMLKit", "YTEmpireCLI", "TestSupport"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import EmpireModel
 import YTEmpireCLI
 
@@ -41,17 +42,9 @@ struct ConformanceTests {
 
     @Test("the JSON Schemas give the same verdicts (python jsonschema)")
     func schemasAgree() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Support.packageRoot.appendingPathComponent("scripts/check_schemas.py").path,
-                       "--expect-valid", Self.dir.appendingPathComponent("valid").path,
-                       "--expect-invalid", Self.dir.appendingPathComponent("invalid").path]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "schemas disagree with the expected verdicts:\n\(text)")
+        let r = try Processes.run(["python3", Support.packageRoot.appendingPathComponent("scripts/check_schemas.py").path,
+                                   "--expect-valid", Self.dir.appendingPathComponent("valid").path,
+                                   "--expect-invalid", Self.dir.appendingPathComponent("invalid").path], check: false)
+        #expect(r.status == 0, "schemas disagree with the expected verdicts:\n\(r.stdout)\(r.stderr)")
     }
 }

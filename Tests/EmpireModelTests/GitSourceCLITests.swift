@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// `ytempire validate --repo`: the built binary reading manifests from a git commit.
 @Suite("ytempire validate --repo (binary)")
@@ -10,20 +11,9 @@ struct GitSourceCLITests {
     ]
 
     static func git(_ dir: URL, _ args: String...) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["git", "-C", dir.path] + args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in gitEnv { e[k] = v }
-        p.environment = e
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let d = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "git \(args)")
-        return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let r = try Processes.run(["git", "-C", dir.path] + args, env: gitEnv, check: false)
+        #expect(r.status == 0, "git \(args): \(r.stderr)")
+        return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     @Test("a commit of a repository is validated; diagnostics are repository-relative; the summary names the revision")

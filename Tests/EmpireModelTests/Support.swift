@@ -3,6 +3,7 @@ import Testing
 @testable import EmpireModel
 import YAMLKit
 import YTEmpireCLI
+import TestSupport
 
 /// Paths and helpers shared by the model tests.
 enum Support {
@@ -34,25 +35,8 @@ enum Support {
 
     /// Runs the built `ytempire` binary; returns (exit status, stdout, stderr).
     static func run(_ args: [String], env: [String: String] = [:], cwd: URL? = nil) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        if let cwd { p.currentDirectoryURL = cwd }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes concurrently so a large output cannot block the child.
-        let errData = LockedData()
-        let t = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        t.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        while !errData.done { usleep(1000) }
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: errData.get(), as: UTF8.self))
+        let r = try Processes.run([binary.path] + args, cwd: cwd?.path, env: env, check: false)
+        return (r.status, r.stdout, r.stderr)
     }
 
     /// A channel document with the given name and extra spec lines.
@@ -74,14 +58,6 @@ enum Support {
         if let providers { s += "  content:\n    providers: \(providers)\n" }
         return s
     }
-}
-
-import Synchronization
-final class LockedData: Sendable {
-    private let m = Mutex<(Data, Bool)>((Data(), false))
-    func set(_ d: Data) { m.withLock { $0 = (d, true) } }
-    func get() -> Data { m.withLock { $0.0 } }
-    var done: Bool { m.withLock { $0.1 } }
 }
 
 extension ValidationReport {
