@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Sandbox
 
 /// Runs the built `ytempire` binary (built next to the test bundle by `swift build --build-tests`).
@@ -55,16 +56,9 @@ import Testing
 
     @Test func badFaultSpecFailsWithAMessage() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the ytempire product first")
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = ["sandbox", "--listen", "127.0.0.1:0", "--faults", "youtube=explode"]
-        let err = Pipe()
-        p.standardError = err
-        p.standardOutput = Pipe()
-        try p.run()
-        p.waitUntilExit()
-        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(p.terminationStatus == 1)
+        let r = try Processes.run([binary.path, "sandbox", "--listen", "127.0.0.1:0", "--faults", "youtube=explode"], check: false)
+        let message = r.stderr
+        #expect(r.status == 1)
         #expect(message.contains("unknown fault 'explode'"))
     }
 }
