@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // System libraries. Package names are Debian's; `make` installs them when missing.
@@ -30,6 +31,28 @@ let package = Package(
         .target(name: "CurlHTTP", dependencies: ["CCurl"]),
         // Retry, circuit breakers, rate limiters, quota ledger, fallback chains; configured from RateLimit resources.
         .target(name: "Resilience", dependencies: ["CurlHTTP", "EmpireModel"]),
+        // The driver protocol: observe, a pure diff into priced actions, apply one action.
+        .target(name: "DriverKit", dependencies: ["EmpireModel", "CurlHTTP", "Resilience"]),
+        // observe → diff → plan → apply: state store, intent journal, quota planning, status files.
+        .target(
+            name: "Reconciler",
+            dependencies: [
+                "DriverKit", "EmpireModel", "GitKit", "YAMLKit", "Resilience", "CurlHTTP",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // One target per integration; drivers never import each other.
+        .target(name: "YouTubeDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP"], path: "Sources/Drivers/YouTube"),
+        .target(
+            name: "ConfigStoreDriver",
+            dependencies: [
+                "DriverKit", "EmpireModel",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/Drivers/ConfigStore"
+        ),
         // Local emulators of YouTube, n8n, Cloudflare and Vault (Hummingbird).
         .target(
             name: "Sandbox",
@@ -49,6 +72,12 @@ let package = Package(
                 "EmpireModel",
                 "GitKit",
                 "Sandbox",
+                "DriverKit",
+                "Reconciler",
+                "YouTubeDriver",
+                "ConfigStoreDriver",
+                "CurlHTTP",
+                "Resilience",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -75,6 +104,11 @@ let package = Package(
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
         .testTarget(name: "ResilienceTests", dependencies: ["Resilience", "CurlHTTP", "EmpireModel", "TestSupport"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport"]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "DriverKit", "EmpireModel", "YAMLKit", "Resilience", "CurlHTTP", "TestSupport"]),
+        .testTarget(name: "YouTubeDriverTests", dependencies: ["YouTubeDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
+        .testTarget(name: "ConfigStoreDriverTests", dependencies: ["ConfigStoreDriver", "DriverKit", "EmpireModel", "TestSupport"]),
+        // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

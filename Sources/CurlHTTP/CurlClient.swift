@@ -10,7 +10,7 @@ import Synchronization
 /// The multi handle owns the connection cache, so requests to the same host reuse connections
 /// (HTTP/1.1 keep-alive, or HTTP/2 multiplexing). Cancelling the calling task removes the transfer
 /// from the multi handle, which aborts it.
-public final class CurlHTTPClient: Sendable {
+public final class CurlHTTPClient: HTTPTransport {
     public let configuration: CurlHTTPConfiguration
     private let driver: MultiDriver
 

@@ -158,3 +158,10 @@ public struct CurlHTTPConfiguration: Sendable {
     public var hooks: HTTPHooks = HTTPHooks()
     public init() {}
 }
+
+/// The seam every integration call goes through: `CurlHTTPClient` is the real transport;
+/// tests and in-process twins conform too, so drivers can be exercised without sockets.
+public protocol HTTPTransport: Sendable {
+    /// Performs the request. Any HTTP status is a response; only transport failures throw.
+    func execute(_ request: HTTPRequest) async throws -> HTTPResponse
+}

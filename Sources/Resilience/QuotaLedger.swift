@@ -2,6 +2,30 @@ import EmpireModel
 import Foundation
 import Synchronization
 
+/// Where a ledger keeps its current window (what was spent since the last reset), so a restart
+/// remembers it. The reconciler's state store is one; `JSONFileQuotaStore` is the stand-alone one.
+/// `save` is called once per charge, under the ledger's lock.
+public protocol QuotaWindowStore: Sendable {
+    func loadWindow(service: String) throws -> QuotaLedger.Snapshot?
+    func saveWindow(_ snapshot: QuotaLedger.Snapshot) throws
+}
+
+/// `quota-<service>.json` in a directory, written atomically (temp file + rename).
+public struct JSONFileQuotaStore: QuotaWindowStore {
+    public let directory: URL
+    public init(directory: URL) { self.directory = directory }
+    func file(_ service: String) -> URL { directory.appendingPathComponent("quota-\(service).json") }
+    public func loadWindow(service: String) throws -> QuotaLedger.Snapshot? {
+        guard let data = try? Data(contentsOf: file(service)) else { return nil }
+        return try JSONDecoder().decode(QuotaLedger.Snapshot.self, from: data)
+    }
+    public func saveWindow(_ snapshot: QuotaLedger.Snapshot) throws {
+        let enc = JSONEncoder()
+        enc.outputFormatting = [.sortedKeys]
+        try enc.encode(snapshot).write(to: file(snapshot.service), options: .atomic)
+    }
+}
+
 /// Thrown by the ledger when a call would spend units it may not spend.
 public struct QuotaExhausted: Error, Sendable, CustomStringConvertible {
     public var service: String
@@ -30,6 +54,9 @@ public final class QuotaLedger: Sendable {
         public var windowStart: Date
         public var spent: Int
         public var perChannel: [String: Int]
+        public init(service: String, windowStart: Date, spent: Int, perChannel: [String: Int]) {
+            self.service = service; self.windowStart = windowStart; self.spent = spent; self.perChannel = perChannel
+        }
     }
 
     public let service: String
@@ -43,14 +70,20 @@ public final class QuotaLedger: Sendable {
     private let resetMinutes: Int
     private let calendar: Calendar
     private let clock: any ResilienceClock
-    private let file: URL?
+    private let store: (any QuotaWindowStore)?
     private struct State { var snap: Snapshot; var windowEnd: Date; var lastCall: Date?; var persistError: String? }
     private let state: Mutex<State>
 
     /// - Parameters:
     ///   - channels: the active channels governed by this quota; each gets `reservedPerChannel` units.
     ///   - directory: where the ledger is persisted (`quota-<service>.json`); nil keeps it in memory.
-    public init(service: String, quota: RateLimitSpec.Quota, channels: [String] = [], directory: URL? = nil,
+    public convenience init(service: String, quota: RateLimitSpec.Quota, channels: [String] = [], directory: URL?,
+                            clock: any ResilienceClock = SystemClock()) throws {
+        try self.init(service: service, quota: quota, channels: channels, store: directory.map { JSONFileQuotaStore(directory: $0) }, clock: clock)
+    }
+
+    ///   - store: where the current window is persisted; nil keeps it in memory.
+    public init(service: String, quota: RateLimitSpec.Quota, channels: [String] = [], store: (any QuotaWindowStore)? = nil,
                 clock: any ResilienceClock = SystemClock()) throws {
         self.service = service
         units = quota.units
@@ -68,14 +101,11 @@ public final class QuotaLedger: Sendable {
         cal.timeZone = tz
         calendar = cal
         self.clock = clock
-        file = directory?.appendingPathComponent("quota-\(service).json")
+        self.store = store
         let now = clock.wallNow
         let start = Self.windowStart(containing: now, calendar: cal, window: quota.window, resetMinutes: quota.resetAt)
         var snap = Snapshot(service: service, windowStart: start, spent: 0, perChannel: [:])
-        if let file, let data = try? Data(contentsOf: file) {
-            let saved = try JSONDecoder().decode(Snapshot.self, from: data)
-            if saved.windowStart == start { snap = saved }
-        }
+        if let saved = try store?.loadWindow(service: service), saved.windowStart == start { snap = saved }
         let end = Self.windowEnd(after: start, calendar: cal, window: quota.window, resetMinutes: quota.resetAt)
         state = Mutex(State(snap: snap, windowEnd: end))
     }
@@ -134,12 +164,49 @@ public final class QuotaLedger: Sendable {
     public func cost(of operation: String) -> Int { costs[operation] ?? 1 }
 
     private func available(_ s: State, channel: String?, priority: Priority) -> Int {
-        var a = units - s.snap.spent
-        if priority == .normal { a -= emergencyReserve }
-        for c in channels where c != channel {
-            a -= max(0, reservedPerChannel - (s.snap.perChannel[c] ?? 0))
+        Budget(ledger: self, snapshot: s.snap, resetsAt: s.windowEnd).available(channel: channel, priority: priority)
+    }
+
+    /// What the ledger would allow, as a value a planner can spend from without touching the
+    /// ledger: the same rules as `charge` (emergency reserve, the other channels' reservations).
+    public struct Budget: Sendable {
+        public let service: String
+        public let units: Int
+        public let emergencyReserve: Int
+        public let reservedPerChannel: Int
+        public let channels: [String]
+        public private(set) var spent: Int
+        public private(set) var perChannel: [String: Int]
+        public let resetsAt: Date
+
+        init(ledger l: QuotaLedger, snapshot: Snapshot, resetsAt: Date) {
+            service = l.service; units = l.units; emergencyReserve = l.emergencyReserve
+            reservedPerChannel = l.reservedPerChannel; channels = l.channels
+            spent = snapshot.spent; perChannel = snapshot.perChannel; self.resetsAt = resetsAt
         }
-        return max(0, a)
+
+        public func available(channel: String? = nil, priority: Priority = .normal) -> Int {
+            var a = units &- spent
+            if priority == .normal { a = a &- emergencyReserve }
+            for c in channels where c != channel {
+                a = a &- max(0, reservedPerChannel &- (perChannel[c] ?? 0))
+            }
+            return max(0, a)
+        }
+
+        /// Spends `cost` when it fits; false (and nothing spent) otherwise.
+        public mutating func spend(_ cost: Int, channel: String? = nil, priority: Priority = .normal) -> Bool {
+            guard cost <= available(channel: channel, priority: priority) else { return false }
+            spent = spent &+ cost
+            if let channel { perChannel[channel, default: 0] &+= cost }
+            return true
+        }
+    }
+
+    /// The current window as a budget to plan against.
+    public var budget: Budget {
+        let now = clock.wallNow
+        return state.withLock { s in roll(&s, now: now); return Budget(ledger: self, snapshot: s.snap, resetsAt: s.windowEnd) }
     }
 
     /// Units `channel` may still spend at `priority` now.
@@ -199,11 +266,9 @@ public final class QuotaLedger: Sendable {
     }
 
     private func persist(_ s: inout State) {
-        guard let file else { return }
+        guard let store else { return }
         do {
-            let enc = JSONEncoder()
-            enc.outputFormatting = [.sortedKeys]
-            try enc.encode(s.snap).write(to: file, options: .atomic)  // temp file + rename
+            try store.saveWindow(s.snap)
             s.persistError = nil
         } catch {
             s.persistError = "\(error)"

@@ -37,14 +37,14 @@ public struct ServiceLimits: Sendable {
 /// adaptive and predictive spacing → quota ledger → HTTP → classification, all inside the retry
 /// loop of the service's RateLimit.
 public final class ResilientHTTP: Sendable {
-    public let http: CurlHTTPClient
+    public let http: any HTTPTransport
     public let limits: ServiceLimits
     public let breaker: CircuitBreaker
     public let global: GlobalLimiter?
     private let clock: any ResilienceClock
     private let random: RandomSource
 
-    public init(http: CurlHTTPClient, limits: ServiceLimits, breakers: BreakerRegistry, global: GlobalLimiter? = nil,
+    public init(http: any HTTPTransport, limits: ServiceLimits, breakers: BreakerRegistry, global: GlobalLimiter? = nil,
                 clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) }) {
         self.http = http; self.limits = limits; self.breaker = breakers.breaker(limits.service); self.global = global
         self.clock = clock; self.random = random
@@ -52,7 +52,8 @@ public final class ResilientHTTP: Sendable {
 
     /// Sends `request`; a non-2xx/3xx answer or a transport failure is retried per the policy and
     /// finally thrown as `RetriesExhausted` (holding the classified `ServiceFailure`). An open
-    /// breaker throws `CircuitOpenError` at once; a quota the ledger refuses is a quota_exceeded failure.
+    /// breaker throws `CircuitOpenError` at once; a call the ledger refuses throws `QuotaExhausted`
+    /// at once (our own refusal says nothing about the service's health and is not retried).
     /// - Parameter operation: `resource.method` for the quota's cost map (videos.list, …).
     public func send(_ request: HTTPRequest, operation: String? = nil, channel: String? = nil, priority: QuotaLedger.Priority = .normal,
                      workClass: GlobalLimiter.WorkClass = .apiRequest, cost: RateLimiter.Cost = RateLimiter.Cost()) async throws -> HTTPResponse {
@@ -74,7 +75,9 @@ public final class ResilientHTTP: Sendable {
                 if let a = self.limits.adaptive { try await self.clock.sleep(for: a.delay) }
                 if let l = self.limits.ledger, let operation {
                     try await self.clock.sleep(for: l.predictiveDelay(cost: l.cost(of: operation), channel: channel))
-                    do throws(QuotaExhausted) { try l.charge(operation, channel: channel, priority: priority) } catch { throw error.failure }
+                    // A refusal by our own ledger is final for this call: it is thrown as it is, never
+                    // retried and never slept on until the reset (the planner defers such work).
+                    try l.charge(operation, channel: channel, priority: priority)
                 }
                 let started = self.clock.now
                 let r: HTTPResponse
@@ -93,8 +96,7 @@ public final class ResilientHTTP: Sendable {
             breaker.recordSuccess(permit)
             return response
         } catch let f as ServiceFailure {
-            // A refusal by our own ledger says nothing about the service's health.
-            if f.reason == "quotaExceeded" && f.status == nil { breaker.recordIgnored(permit) } else { breaker.recordFailure(permit, f) }
+            breaker.recordFailure(permit, f)
             throw f
         } catch {
             breaker.recordIgnored(permit)

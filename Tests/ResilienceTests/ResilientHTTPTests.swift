@@ -110,10 +110,12 @@ import TestSupport
         do {
             _ = try await rig.client.send(HTTPRequest(method: "POST", url: rig.url("/upload"), body: []), operation: "videos.insert")
             Issue.record("expected the quota to be exhausted")
-        } catch let e as RetriesExhausted {
-            #expect(e.last.category == .quotaExceeded)
-            #expect(e.reason.contains("deadline"))  // the reset is 19 h away, past the 1 h deadline
+        } catch let e as QuotaExhausted {
+            // Thrown at once: a refusal by the ledger is never slept on until the reset.
+            #expect(e.cost == 8 && e.available == 2)
+            #expect(e.failure.category == .quotaExceeded)
         }
+        #expect(rig.clock.sleeps.allSatisfy { $0 < .seconds(60) })
         #expect(rig.server.hits("/upload") == 1)
         #expect(rig.breakers.states["youtube"] == .closed)  // our own refusal says nothing about YouTube
         await rig.close()

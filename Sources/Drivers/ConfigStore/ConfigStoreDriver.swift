@@ -1,0 +1,1 @@
+// The runtime config store driver (DESIGN A4): SQLite or PostgreSQL.

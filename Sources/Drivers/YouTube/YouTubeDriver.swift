@@ -1,0 +1,1 @@
+// The YouTube driver (DESIGN A4): channels.update branding, playlists CRUD.
