@@ -113,6 +113,10 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case duplicateZone = "duplicate-zone"
     case missingFile = "missing-file"
     case inactiveReference = "inactive-reference"
+
+    // Reconciler configuration (ytempire.yaml).
+    case invalidSecretRef = "invalid-secret-ref"
+    case literalSecret = "literal-secret"
 }
 
 /// Collects diagnostics while one file or one cross-resource pass is checked.
