@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3" ..< "5.0.0"),
     ],
     targets: [
         // System libraries. Package names are Debian's; `make` installs them when missing.
@@ -39,6 +40,7 @@ let package = Package(
             dependencies: [
                 "DriverKit", "EmpireModel", "GitKit", "YAMLKit", "Resilience", "CurlHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // One target per integration; drivers never import each other.

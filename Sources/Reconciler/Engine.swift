@@ -1,1 +1,499 @@
-// The reconcile engine.
+import CurlHTTP
+import DriverKit
+import EmpireModel
+import Foundation
+import Resilience
+import Synchronization
+
+public enum RefreshMode: String, Sendable, CaseIterable, Codable {
+    /// Observe every resource now.
+    case all
+    /// Observe what changed since it was last applied, what was never observed, what an
+    /// interrupted apply touched, and what was last observed longer ago than `observeMaxAge`.
+    case changed
+    /// Use stored observations; observe only what was never observed.
+    case none
+}
+
+public struct EngineOptions: Sendable {
+    public var refresh: RefreshMode = .changed
+    public var observeMaxAge: Duration = .seconds(3600)
+    /// Limit the plan to these resources (empty: all).
+    public var targets: [ResourceID] = []
+    public var prune = true
+    public var maxDeletePercent = 30.0
+    public var maxUpdatePercent = 50.0
+    public var minExisting = 10
+    /// Resources applied at once (each resource's own actions run in order).
+    public var concurrency = 8
+    public init() {}
+}
+
+/// An integration the configuration leaves out (or that has no driver yet): the plan lists
+/// each resource it leaves unreconciled, never silently.
+public struct UnconfiguredIntegration: Sendable {
+    public var name: String
+    public var kinds: Set<Kind>
+    public var reason: String
+    public init(name: String, kinds: Set<Kind>, reason: String) { self.name = name; self.kinds = kinds; self.reason = reason }
+}
+
+public struct EngineError: Error, Sendable, CustomStringConvertible {
+    public enum Code: String, Sendable { case safety, stale, store, observation }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) { self.code = code; self.message = message }
+    public var description: String { message }
+}
+
+/// What happened to one action during apply.
+public struct ActionOutcome: Sendable {
+    public enum Result: String, Sendable { case ok, failed, deferred, skipped }
+    public var action: Action
+    public var result: Result
+    public var message: String?
+    public var calls: [CallRecord]
+    public var units: Int { calls.reduce(0) { $0 &+ $1.call.units } }
+}
+
+public struct ApplyReport: Sendable {
+    public var revision: String
+    public var outcomes: [ActionOutcome]
+    public var failed: Int { outcomes.count { $0.result == .failed } }
+    public var deferred: Int { outcomes.count { $0.result == .deferred } }
+    public var succeeded: Int { outcomes.count { $0.result == .ok } }
+    public var interruptedRecovered: Int
+}
+
+public enum ApplyEvent: Sendable {
+    case started(Action, index: Int, total: Int)
+    case finished(ActionOutcome, done: Int, total: Int)
+}
+
+/// observe → diff → plan → apply. One engine: the CLI and the service call the same code.
+public final class Engine: Sendable {
+    public let drivers: [any Driver]
+    public let store: any StateStore
+    public let transport: any HTTPTransport
+    public let unconfigured: [UnconfiguredIntegration]
+    public let options: EngineOptions
+    public let clock: any ResilienceClock
+    private let log: @Sendable (String) -> Void
+
+    public init(drivers: [any Driver], store: any StateStore, transport: any HTTPTransport, unconfigured: [UnconfiguredIntegration] = [],
+                options: EngineOptions = EngineOptions(), clock: any ResilienceClock = SystemClock(), log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.drivers = drivers; self.store = store; self.transport = transport; self.unconfigured = unconfigured
+        self.options = options; self.clock = clock; self.log = log
+    }
+
+    static func key(_ driver: String, _ id: ResourceID) -> String { "\(driver)|\(id)" }
+
+    /// Kinds converged in this order; deletes run in the reverse order.
+    static let kindOrder: [Kind] = [.rateLimit, .providerChain, .securityPolicy, .channel, .schedule, .cdnZone, .monitor]
+
+    private func inTargets(_ id: ResourceID) -> Bool { options.targets.isEmpty || options.targets.contains(id) }
+
+    private func context(_ index: DesiredIndex, _ pricing: Pricing, _ registry: ServiceRegistry, _ recorder: CallRecorder?) -> DriverContext {
+        let clock = self.clock
+        return DriverContext(desired: index, pricing: pricing, cache: store, client: { registry.client($0, recorder: recorder) },
+                             now: { clock.wallNow }, log: log)
+    }
+
+    // MARK: plan
+
+    /// Plans `desired` (a validated revision). Changes nothing outside the state store, where it
+    /// keeps the observations it paid for.
+    public func plan(_ desired: [Resource], revision: String) async throws -> Plan {
+        let index = DesiredIndex(desired)
+        let pricing = Pricing(index)
+        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let now = clock.wallNow
+        let open = Set(try store.openJournalEntries().map { Self.key($0.driver, $0.resource) })
+        let budgetsBefore = registry.ledgers.mapValues(\.budget)
+
+        var actions: [Plan.PlannedAction] = []
+        var changes: [ResourceID: Plan.ResourceChange] = [:]
+        var observedNow = 0, fromStore = 0
+        var oldest: Double?
+        var observationCalls: [PlannedCall] = []
+        var observedForDigest: [String: JSONValue] = [:]
+        var digests: [String: String] = [:]
+        var adopted: [String: [String: String]] = [:]
+        var managedCount = 0
+
+        func change(_ id: ResourceID) -> Plan.ResourceChange {
+            changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil)
+        }
+
+        for driver in drivers {
+            let records = Dictionary(try store.records(driver: driver.name).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            managedCount += records.values.count { $0.appliedDigest != nil }
+            let mine = desired.filter { driver.kinds.contains($0.kind) && inTargets(ResourceID($0)) }
+            let desiredIDs = Set(mine.map(ResourceID.init))
+            let orphans = records.values.filter { !desiredIDs.contains($0.id) && inTargets($0.id) && ($0.appliedDigest != nil || !$0.external.isEmpty) }
+
+            struct Item { var id: ResourceID; var desired: JSONValue?; var record: ResourceRecord?; var resource: Resource?; var digest: String? }
+            var items: [Item] = mine.map { r in
+                let d = driver.desired(r, in: index)
+                return Item(id: ResourceID(r), desired: d, record: records[ResourceID(r)], resource: r, digest: Digest.sha256Hex(d.canonicalBytes))
+            }
+            items += orphans.sorted { $0.id < $1.id }.map { Item(id: $0.id, desired: nil, record: $0, resource: nil, digest: nil) }
+            for it in items { if let d = it.digest { digests[Self.key(driver.name, it.id)] = d } }
+
+            // Which to observe now, which to take from the store.
+            var toObserve: [Item] = []
+            var stored: [ResourceID: JSONValue] = [:]
+            for it in items {
+                let rec = it.record
+                let age = rec?.observedAt.map { now.timeIntervalSince($0) }
+                let hasStored = rec?.observed != nil && age != nil
+                var must: Bool
+                switch options.refresh {
+                case .all: must = true
+                case .none: must = !hasStored
+                case .changed:
+                    must = !hasStored || rec?.appliedDigest != it.digest || (age ?? .infinity) > options.observeMaxAge.timeInterval
+                }
+                if open.contains(Self.key(driver.name, it.id)) { must = true }  // an interrupted apply touched it
+                if must { toObserve.append(it) } else if let o = rec?.observed {
+                    stored[it.id] = o
+                    fromStore += 1
+                    if let age { oldest = max(oldest ?? 0, age) }
+                }
+            }
+
+            var observed: [ResourceID: JSONValue] = stored
+            var failures: [ResourceID: String] = [:]
+            if !toObserve.isEmpty {
+                let targets = toObserve.map { ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:]) }
+                let calls = driver.observationCalls(targets, pricing: pricing)
+                observationCalls += calls
+                let recorder = CallRecorder()
+                do {
+                    let results = try await driver.observe(targets, context: context(index, pricing, registry, recorder))
+                    for t in targets {
+                        switch results[t.id] {
+                        case .observed(let state, let ext)?:
+                            observed[t.id] = state
+                            observedNow += 1
+                            if !ext.isEmpty { adopted[Self.key(driver.name, t.id)] = ext }
+                            try store.saveObservation(driver: driver.name, id: t.id, observed: state, external: ext, at: now)
+                        case .failed(let why)?: failures[t.id] = why
+                        case nil: failures[t.id] = "\(driver.displayName) returned no observation"
+                        }
+                    }
+                } catch let e as QuotaExhausted {
+                    for t in targets { failures[t.id] = "cannot observe within the quota: \(e.description)" }
+                } catch {
+                    for t in targets { failures[t.id] = "cannot observe through \(driver.displayName): \(error)" }
+                }
+            }
+
+            for it in items {
+                var c = change(it.id)
+                if let why = failures[it.id] {
+                    c.observationError = c.observationError.map { $0 + "; " + why } ?? why
+                    changes[it.id] = c
+                    continue
+                }
+                guard let obs = observed[it.id] else { continue }
+                var ext = it.record?.external ?? [:]
+                for (k, v) in adopted[Self.key(driver.name, it.id)] ?? [:] where ext[k] == nil { ext[k] = v }
+                var acts = driver.diff(DiffInput(id: it.id, desired: it.desired, observed: obs, external: ext, pricing: pricing))
+                let fromGit = it.desired == nil || it.record?.appliedDigest != it.digest
+                let annotations = it.resource?.metadata.annotations ?? it.record?.annotations ?? [:]
+                if !acts.isEmpty && !fromGit {
+                    c.driftedFields += acts.flatMap { a in a.changes.map(\.path).isEmpty ? [a.key] : a.changes.map(\.path) }
+                    if annotations[Annotations.drift] == "report" {
+                        c.driftReportOnly = true
+                        acts = []
+                    }
+                }
+                if !options.prune || annotations[Annotations.prune] == "false" {
+                    let held = acts.filter { $0.operation == .delete }
+                    c.pruneHeld += held.map(\.summary)
+                    acts.removeAll { $0.operation == .delete }
+                }
+                if !acts.isEmpty {
+                    observedForDigest[Self.key(driver.name, it.id)] = obs
+                    c.drivers.append(driver.name)
+                    let resourceChange: Plan.ResourceChange.Change =
+                        it.desired == nil ? .delete : (it.record?.appliedDigest == nil && acts.allSatisfy { $0.operation == .create } ? .create : .update)
+                    c.change = Self.merge(c.change, resourceChange)
+                    actions += acts.map { Plan.PlannedAction(action: $0, deferred: nil, fromGit: fromGit) }
+                }
+                changes[it.id] = c
+            }
+        }
+
+        // Resources no configured driver converges.
+        var unreconciled: [Plan.Unreconciled] = []
+        for r in desired where inTargets(ResourceID(r)) {
+            for u in unconfigured where u.kinds.contains(r.kind) {
+                unreconciled.append(.init(id: ResourceID(r), integration: u.name, reason: u.reason))
+            }
+            if changes[ResourceID(r)] == nil && !drivers.contains(where: { $0.kinds.contains(r.kind) }) { continue }
+            if changes[ResourceID(r)] == nil { changes[ResourceID(r)] = change(ResourceID(r)) }
+        }
+
+        actions = Self.order(actions)
+
+        // Price the actions against what the ledgers allow now (after the observation).
+        var budgets = registry.ledgers.mapValues(\.budget)
+        let shares = Self.channelShares(index)
+        var actionUnits: [String: Int] = [:], deferredUnits: [String: Int] = [:]
+        for i in actions.indices {
+            let calls = actions[i].action.calls
+            var trial = budgets
+            var fits = true
+            var blocking: (String, Int, Int)?
+            for c in calls where c.units > 0 {
+                guard let q = c.quota, var b = trial[q] else { continue }
+                let shareLeft = c.channel.flatMap { ch in shares[ch].map { Int((Double(b.units) * $0).rounded(.down)) &- (b.perChannel[ch] ?? 0) } }
+                let avail = min(b.available(channel: c.channel), shareLeft ?? .max)
+                if c.units > avail || !b.spend(c.units, channel: c.channel) {
+                    fits = false
+                    blocking = (q, c.units, max(0, avail))
+                    break
+                }
+                trial[q] = b
+            }
+            let byQuota = Dictionary(grouping: calls.filter { $0.quota != nil }, by: { $0.quota! }).mapValues { $0.reduce(0) { $0 &+ $1.units } }
+            if fits {
+                budgets = trial
+                for (q, u) in byQuota { actionUnits[q, default: 0] &+= u }
+            } else if let (q, need, avail) = blocking {
+                let eta = budgets[q]?.resetsAt
+                actions[i].deferred = Plan.Deferral(reason: "quota", message: "needs \(need) units of the \(q) quota, \(avail) available until it resets", eta: eta)
+                for (q, u) in byQuota { deferredUnits[q, default: 0] &+= u }
+            }
+        }
+
+        var quotas: [Plan.QuotaUse] = []
+        for (name, b) in budgetsBefore.sorted(by: { $0.key < $1.key }) {
+            let after = registry.ledgers[name]!.budget
+            let spentByObservation = max(0, after.spent &- b.spent)
+            quotas.append(.init(rateLimit: name, service: pricing.rateLimits[name]?.service ?? name, units: b.units,
+                                observationUnits: spentByObservation, actionUnits: actionUnits[name] ?? 0,
+                                deferredUnits: deferredUnits[name] ?? 0, available: after.available(), resetsAt: after.resetsAt))
+        }
+
+        // Safety thresholds, over the resources ytempire manages.
+        var safety: [Plan.SafetyViolation] = []
+        let resourceChanges = changes.values.sorted { $0.id < $1.id }
+        let managedResources = Set(try store.records(driver: nil).filter { $0.appliedDigest != nil }.map(\.id)).count
+        if managedResources >= options.minExisting && managedResources > 0 {
+            let deletes = resourceChanges.count { $0.change == .delete }
+            let updates = resourceChanges.count { $0.change == .update }
+            let dp = Double(deletes) * 100 / Double(managedResources), up = Double(updates) * 100 / Double(managedResources)
+            if dp > options.maxDeletePercent {
+                safety.append(.init(rule: "maxDeletePercent", message: "\(deletes) of \(managedResources) managed resources would be deleted (\(Self.pct(dp))), more than maxDeletePercent \(Self.pct(options.maxDeletePercent)); use --force to apply anyway"))
+            }
+            if up > options.maxUpdatePercent {
+                safety.append(.init(rule: "maxUpdatePercent", message: "\(updates) of \(managedResources) managed resources would be updated (\(Self.pct(up))), more than maxUpdatePercent \(Self.pct(options.maxUpdatePercent)); use --force to apply anyway"))
+            }
+        }
+        _ = managedCount
+
+        let obsDigest = Digest.sha256Hex(JSONValue.object(observedForDigest).canonicalBytes)
+        var plan = Plan(revision: revision, createdAt: now, actions: actions, resources: resourceChanges,
+                        observation: .init(observedNow: observedNow, fromStore: fromStore, oldestStoredAge: oldest, refresh: options.refresh.rawValue,
+                                           calls: observationCalls, digest: obsDigest),
+                        quotas: quotas, unreconciled: unreconciled, safety: safety, targets: options.targets.sorted(),
+                        desiredDigests: digests, adopted: adopted)
+        plan.seal()
+        try? store.rememberPlan(digest: plan.digest, revision: revision, at: now)
+        return plan
+    }
+
+    static func merge(_ a: Plan.ResourceChange.Change, _ b: Plan.ResourceChange.Change) -> Plan.ResourceChange.Change {
+        if a == .none { return b }
+        if b == .none || a == b { return a }
+        if a == .delete || b == .delete { return .delete }
+        return .update
+    }
+
+    static func pct(_ x: Double) -> String { x.rounded() == x ? "\(Int(x))%" : String(format: "%.1f%%", x) }
+
+    /// Channel name → quotaShare (for channels that set one).
+    static func channelShares(_ index: DesiredIndex) -> [String: Double] {
+        var m: [String: Double] = [:]
+        for c in index.all(.channel) { if let s = c.channel?.limits?.quotaShare { m[c.name] = s } }
+        return m
+    }
+
+    /// Creates and updates by kind (dependencies first), then deletes in the reverse order;
+    /// a resource's own actions keep the driver's order.
+    static func order(_ a: [Plan.PlannedAction]) -> [Plan.PlannedAction] {
+        func rank(_ k: Kind) -> Int { kindOrder.firstIndex(of: k) ?? kindOrder.count }
+        let indexed = Array(a.enumerated())
+        let forward = indexed.filter { $0.element.action.operation != .delete }
+            .sorted { (rank($0.element.action.resource.kind), $0.element.action.resource.name, $0.offset) < (rank($1.element.action.resource.kind), $1.element.action.resource.name, $1.offset) }
+        let deletes = indexed.filter { $0.element.action.operation == .delete }
+            .sorted { (-rank($0.element.action.resource.kind), $0.element.action.resource.name, $0.offset) < (-rank($1.element.action.resource.kind), $1.element.action.resource.name, $1.offset) }
+        return (forward + deletes).map(\.element)
+    }
+
+    // MARK: staleness
+
+    /// Re-observes the resources a plan file acts on and refuses it when what they look like
+    /// has moved since the plan was made.
+    public func checkFresh(_ plan: Plan, desired: [Resource]) async throws {
+        let index = DesiredIndex(desired)
+        let pricing = Pricing(index)
+        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        var observed: [String: JSONValue] = [:]
+        let byDriver = Dictionary(grouping: plan.actions.map(\.action), by: \.driver)
+        for driver in drivers {
+            guard let acts = byDriver[driver.name] else { continue }
+            let ids = Array(Set(acts.map(\.resource))).sorted()
+            let targets = try ids.map { id -> ObserveTarget in
+                let rec = try store.record(driver: driver.name, id: id)
+                let d = index[id].map { driver.desired($0, in: index) }
+                var ext = rec?.external ?? [:]
+                for (k, v) in plan.adopted[Self.key(driver.name, id)] ?? [:] where ext[k] == nil { ext[k] = v }
+                return ObserveTarget(id: id, desired: d, external: ext)
+            }
+            let results = try await driver.observe(targets, context: context(index, pricing, registry, nil))
+            for t in targets {
+                guard case .observed(let s, _)? = results[t.id] else {
+                    throw EngineError(.stale, "plan is stale: \(t.id) could not be observed again to check the plan")
+                }
+                observed[Self.key(driver.name, t.id)] = s
+            }
+        }
+        let digest = Digest.sha256Hex(JSONValue.object(observed).canonicalBytes)
+        guard digest == plan.observation.digest else {
+            throw EngineError(.stale, "plan is stale: the observed state of the resources it changes has moved since it was made; run plan again")
+        }
+    }
+
+    // MARK: apply
+
+    /// Applies the plan's runnable actions: the intent journal is written before each action
+    /// and completed after it; independent resources continue when one fails.
+    public func apply(_ plan: Plan, desired: [Resource], force: Bool = false,
+                      onEvent: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws -> ApplyReport {
+        if !plan.safety.isEmpty && !force {
+            throw EngineError(.safety, "apply refused: " + plan.safety.map(\.message).joined(separator: "; "))
+        }
+        let index = DesiredIndex(desired)
+        let pricing = Pricing(index)
+        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let recovered = try store.closeInterrupted(at: clock.wallNow)
+        let run = UUID().uuidString.lowercased()
+        let driversByName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+
+        for (key, ext) in plan.adopted {
+            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let id = ResourceID(parsing: parts[1]) else { continue }
+            try store.adopt(driver: parts[0], id: id, external: ext)
+        }
+
+        let runnable = plan.runnable.map(\.action)
+        let total = runnable.count
+        let done = Counter()
+        var outcomes: [ActionOutcome] = plan.actions.filter { $0.deferred != nil }.map {
+            ActionOutcome(action: $0.action, result: .deferred, message: $0.deferred?.message, calls: [])
+        }
+
+        // Two phases: creates and updates, then deletes; within a phase, resources in parallel.
+        for phase in [runnable.filter { $0.operation != .delete }, runnable.filter { $0.operation == .delete }] {
+            var groups: [[Action]] = []
+            var at: [String: Int] = [:]
+            for a in phase {
+                let k = Self.key(a.driver, a.resource)
+                if let i = at[k] { groups[i].append(a) } else { at[k] = groups.count; groups.append([a]) }
+            }
+            let limit = max(1, options.concurrency)
+            let phaseResults = await withTaskGroup(of: [ActionOutcome].self) { group -> [ActionOutcome] in
+                var next = 0
+                var collected: [ActionOutcome] = []
+                var finished = 0
+                while next < groups.count || !group.isEmpty {
+                    while next < groups.count && next < limit + finished {
+                        let g = groups[next]
+                        next += 1
+                        group.addTask {
+                            await self.applyGroup(g, run: run, index: index, pricing: pricing, registry: registry, drivers: driversByName,
+                                                  onEvent: onEvent, done: done, total: total)
+                        }
+                    }
+                    if let r = await group.next() { collected += r; finished += 1 } else { break }
+                }
+                return collected
+            }
+            outcomes += phaseResults
+        }
+
+        let all = outcomes
+        // Converged resources: record their desired digest at this revision; deleted ones are forgotten.
+        let failedKeys = Set(all.filter { $0.result != .ok }.map { Self.key($0.action.driver, $0.action.resource) })
+        let notPlanned = Set(plan.resources.filter { $0.observationError != nil || $0.driftReportOnly }.map(\.id))
+        for (key, digest) in plan.desiredDigests where !failedKeys.contains(key) {
+            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let id = ResourceID(parsing: parts[1]), !notPlanned.contains(id) else { continue }
+            try store.markApplied(driver: parts[0], id: id, digest: digest, revision: plan.revision, annotations: index[id]?.metadata.annotations ?? [:])
+        }
+        for r in plan.resources where r.change == .delete && r.pruneHeld.isEmpty {
+            for d in drivers where !failedKeys.contains(Self.key(d.name, r.id)) && index[r.id] == nil {
+                if try store.record(driver: d.name, id: r.id) != nil { try store.forget(driver: d.name, id: r.id) }
+            }
+        }
+        try store.setMeta("lastAttemptedRevision", plan.revision)
+        let clean = all.allSatisfy { $0.result == .ok } && plan.resources.allSatisfy { $0.observationError == nil }
+        if clean { try store.setMeta("lastAppliedRevision", plan.revision) }
+        return ApplyReport(revision: plan.revision, outcomes: all, interruptedRecovered: recovered)
+    }
+
+    private func applyGroup(_ group: [Action], run: String, index: DesiredIndex, pricing: Pricing, registry: ServiceRegistry,
+                            drivers: [String: any Driver], onEvent: @escaping @Sendable (ApplyEvent) -> Void,
+                            done: Counter, total: Int) async -> [ActionOutcome] {
+        var results: [ActionOutcome] = []
+        guard let first = group.first, let driver = drivers[first.driver] else {
+            return group.map { ActionOutcome(action: $0, result: .failed, message: "no driver \($0.driver) is configured", calls: []) }
+        }
+        let rec = try? store.record(driver: driver.name, id: first.resource)
+        var observed = rec?.observed ?? .null
+        var external = rec?.external ?? [:]
+        var blocked: String?
+        for a in group {
+            if let blocked {
+                results.append(ActionOutcome(action: a, result: .skipped, message: "not attempted: \(blocked)", calls: []))
+                continue
+            }
+            onEvent(.started(a, index: done.value + 1, total: total))
+            let recorder = CallRecorder()
+            var outcome: ActionOutcome
+            do {
+                let seq = try store.beginAction(run: run, action: a, at: clock.wallNow)
+                do {
+                    let r = try await driver.apply(a, observed: observed, external: external, context: context(index, pricing, registry, recorder))
+                    for (k, v) in r.external { external[k] = v }
+                    if let o = r.observed { observed = o }
+                    try store.completeAction(journal: seq, result: "ok", message: nil, driver: driver.name, id: a.resource,
+                                             externalChanges: r.external, observed: r.observed, at: clock.wallNow)
+                    outcome = ActionOutcome(action: a, result: .ok, message: nil, calls: recorder.records)
+                } catch let e as QuotaExhausted {
+                    try store.completeAction(journal: seq, result: "deferred", message: e.description, driver: driver.name, id: a.resource,
+                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records)
+                    blocked = "an earlier action of \(a.resource) was deferred"
+                } catch {
+                    let message = "\(error)"
+                    try store.completeAction(journal: seq, result: "failed", message: message, driver: driver.name, id: a.resource,
+                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    outcome = ActionOutcome(action: a, result: .failed, message: message, calls: recorder.records)
+                    blocked = "an earlier action of \(a.resource) failed"
+                }
+            } catch {
+                outcome = ActionOutcome(action: a, result: .failed, message: "state store: \(error)", calls: recorder.records)
+                blocked = "the state store failed"
+            }
+            results.append(outcome)
+            let n = done.increment()
+            onEvent(.finished(outcome, done: n, total: total))
+        }
+        return results
+    }
+}

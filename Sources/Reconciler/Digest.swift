@@ -1,0 +1,9 @@
+import Crypto
+import Foundation
+
+enum Digest {
+    static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+    }
+    static func sha256Hex(_ s: String) -> String { sha256Hex(Array(s.utf8)) }
+}

@@ -1,0 +1,160 @@
+import DriverKit
+import EmpireModel
+import Foundation
+
+/// The outcome of planning one revision: what apply would do, what it costs, and what it
+/// would not do (deferred, held back, refused, unreconciled). Written by `plan --out` as
+/// versioned JSON with a sha256 digest; `apply plan.json` reads it back.
+public struct Plan: Sendable, Codable, Equatable {
+    public static let formatVersion = 1
+
+    /// Why an action will not run now.
+    public struct Deferral: Sendable, Codable, Equatable {
+        /// quota | syncWindow
+        public var reason: String
+        public var message: String
+        /// When it can run (the quota's reset, the window's opening).
+        public var eta: Date?
+    }
+
+    public struct PlannedAction: Sendable, Codable, Equatable {
+        public var action: Action
+        public var deferred: Deferral?
+        /// The resource's desired form changed since it was last applied (false: drift correction).
+        public var fromGit: Bool
+    }
+
+    /// A resource as the summary counts it: one line however many integrations it spans.
+    public struct ResourceChange: Sendable, Codable, Equatable {
+        public enum Change: String, Sendable, Codable { case create, update, delete, none }
+        public var id: ResourceID
+        public var change: Change
+        /// Drift found in an unchanged resource: the fields that differ.
+        public var driftedFields: [String]
+        /// `ytempire.io/drift: report`: drift is reported, not corrected.
+        public var driftReportOnly: Bool
+        /// Deletes skipped because pruning is off for it.
+        public var pruneHeld: [String]
+        /// Integrations that converge it in this plan.
+        public var drivers: [String]
+        /// Observation failed: why (the resource is not planned).
+        public var observationError: String?
+    }
+
+    public struct Observation: Sendable, Codable, Equatable {
+        /// Resources observed now / taken from the state store.
+        public var observedNow: Int
+        public var fromStore: Int
+        /// Age in seconds of the oldest stored observation used.
+        public var oldestStoredAge: Double?
+        public var refresh: String
+        public var calls: [PlannedCall]
+        /// sha256 over the observed states the actions were computed from.
+        public var digest: String
+    }
+
+    public struct QuotaUse: Sendable, Codable, Equatable {
+        public var rateLimit: String
+        public var service: String
+        /// The quota's size (units per window).
+        public var units: Int
+        /// Spent by this plan's observations (already paid).
+        public var observationUnits: Int
+        /// What the planned (non-deferred) actions cost.
+        public var actionUnits: Int
+        /// What deferred actions would cost.
+        public var deferredUnits: Int
+        /// What the ledger allows now (after the observation), before the actions.
+        public var available: Int
+        public var resetsAt: Date?
+    }
+
+    public struct Unreconciled: Sendable, Codable, Equatable {
+        public var id: ResourceID
+        public var integration: String
+        public var reason: String
+    }
+
+    public struct SafetyViolation: Sendable, Codable, Equatable {
+        /// maxDeletePercent | maxUpdatePercent
+        public var rule: String
+        public var message: String
+    }
+
+    public var version = Plan.formatVersion
+    public var revision: String
+    public var createdAt: Date
+    public var actions: [PlannedAction]
+    public var resources: [ResourceChange]
+    public var observation: Observation
+    public var quotas: [QuotaUse]
+    public var unreconciled: [Unreconciled]
+    public var safety: [SafetyViolation]
+    /// Targets the plan was limited to (empty: everything).
+    public var targets: [ResourceID]
+    /// Desired digests of every planned resource per driver (`driver|Kind/name` → sha256), recorded on apply.
+    public var desiredDigests: [String: String]
+    /// Ids found while observing (adoption by title), recorded when the plan is applied.
+    public var adopted: [String: [String: String]]
+    /// sha256 of this plan with `digest` empty.
+    public var digest: String = ""
+
+    public var runnable: [PlannedAction] { actions.filter { $0.deferred == nil } }
+    public var hasChanges: Bool { !actions.isEmpty }
+
+    public func count(_ c: ResourceChange.Change) -> Int { resources.count { $0.change == c } }
+
+    // MARK: file form
+
+    static func encoder() -> JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        return e
+    }
+
+    /// Fills in `digest`.
+    public mutating func seal() {
+        digest = ""
+        digest = Digest.sha256Hex(Array((try? Self.encoder().encode(self)) ?? Data()))
+    }
+
+    public func json() -> String {
+        String(decoding: (try? Self.encoder().encode(self)) ?? Data(), as: UTF8.self)
+    }
+
+    /// Reads a plan file: the version must be known and the digest must match the content.
+    public static func read(_ bytes: [UInt8], file: String) throws -> Plan {
+        guard bytes.count <= 64 << 20 else { throw PlanError("\(file): plan file larger than 64 MiB") }
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        struct Head: Decodable { var version: Int? }
+        guard let head = try? d.decode(Head.self, from: Data(bytes)) else { throw PlanError("\(file): not a ytempire plan (invalid JSON)") }
+        guard head.version == formatVersion else {
+            throw PlanError("\(file): plan format version \(head.version.map(String.init) ?? "missing"); this ytempire reads version \(formatVersion)")
+        }
+        var p: Plan
+        do { p = try d.decode(Plan.self, from: Data(bytes)) } catch {
+            throw PlanError("\(file): not a ytempire plan: \(PlanError.describe(error))")
+        }
+        let claimed = p.digest
+        p.seal()
+        guard p.digest == claimed else { throw PlanError("\(file): the plan's digest does not match its content (edited or damaged)") }
+        return p
+    }
+}
+
+public struct PlanError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ m: String) { message = m }
+    public var description: String { message }
+
+    static func describe(_ e: any Error) -> String {
+        switch e as? DecodingError {
+        case .keyNotFound(let k, let c)?: return "missing \((c.codingPath + [k]).map(\.stringValue).joined(separator: "."))"
+        case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?, .dataCorrupted(let c)?:
+            return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
+        default: return "unreadable"
+        }
+    }
+}
