@@ -1,0 +1,31 @@
+import Resilience
+
+/// The HTTP side of a failed call, whichever layer threw it: a `ServiceFailure`, or the
+/// `RetriesExhausted` wrapping the last one. Lets a driver react to a status (a 401 → refresh
+/// the token; a 404 on delete → already gone) without importing the resilience layer.
+/// Other errors (the ledger's `QuotaExhausted`, `CircuitOpenError`, cancellation) are not
+/// call failures: `init` returns nil for them, and drivers pass them on unchanged.
+public struct CallFailure: Sendable, CustomStringConvertible {
+    /// HTTP status, when there was a response.
+    public var status: Int?
+    /// The provider's machine-readable reason (YouTube `errors[].reason`, OAuth `error`, the curl error kind).
+    public var reason: String?
+    /// Human-readable, from the response body (already free of request secrets).
+    public var message: String
+
+    public init(status: Int?, reason: String?, message: String) {
+        self.status = status; self.reason = reason; self.message = message
+    }
+
+    public init?(_ error: any Error) {
+        let f: ServiceFailure
+        if let e = error as? ServiceFailure { f = e } else if let e = error as? RetriesExhausted { f = e.last } else { return nil }
+        self.init(status: f.status, reason: f.reason, message: f.message)
+    }
+
+    public var description: String {
+        var s = status.map { "HTTP \($0)" } ?? "no response"
+        if let reason { s += " \(reason)" }
+        return s + ": " + message
+    }
+}
