@@ -20,11 +20,15 @@ struct ValidateCommand: ParsableCommand {
         straight from a commit of that repository (no work tree), through a bare mirror under \
         --state-dir; PATH is then the folder inside the repository. An https token is taken from \
         $YTEMPIRE_GIT_TOKEN; an ssh key from $YTEMPIRE_GIT_SSH_KEY with ~/.ssh/known_hosts.
+
+        With --config F the reconciler configuration (ytempire.yaml) is checked too: alone, only \
+        that file; with PATH or --repo, the file and the manifests, in one report. No secret is \
+        read: {env: …} and {file: …} references are checked for their form only.
         """
     )
 
     @Argument(help: "Directory (or single file) holding the manifests; with --repo, the folder inside the repository.")
-    var path: String = "."
+    var path: String?
 
     @Option(name: .long, help: "Read the manifests from this git repository instead of the file system.")
     var repo: String?
@@ -35,6 +39,9 @@ struct ValidateCommand: ParsableCommand {
     @Option(name: .long, help: "Where git mirrors are kept (default: $XDG_CACHE_HOME/ytempire or ~/.cache/ytempire).")
     var stateDir: String?
 
+    @Option(name: .long, help: "Also check this reconciler configuration (ytempire.yaml); alone, check only it.")
+    var config: String?
+
     @Option(name: .long, help: "Output format: text or json.")
     var output: OutputFormat = .text
 
@@ -44,26 +51,64 @@ struct ValidateCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let repo {
-            let outcome = ValidationRun.run(repo: repo, ref: ref, path: path, stateDir: stateDir ?? ValidationRun.defaultStateDir())
-            try emit(outcome.report, summaryName: outcome.summaryName)
+        let configReport = config.map { ValidationRun.runConfig(path: $0) }
+        if let configReport, repo == nil, path == nil {
+            try emit(configReport, summary: ValidationRun.configSummary(configReport, path: config!))
             return
         }
-        try emit(ValidationRun.run(path: path), summaryName: path)
+        let manifests: ValidationReport
+        let summaryName: String
+        if let repo {
+            let outcome = ValidationRun.run(repo: repo, ref: ref, path: path ?? ".", stateDir: stateDir ?? ValidationRun.defaultStateDir())
+            (manifests, summaryName) = (outcome.report, outcome.summaryName)
+        } else {
+            (manifests, summaryName) = (ValidationRun.run(path: path ?? "."), path ?? ".")
+        }
+        var summary = ValidationRun.summary(manifests, path: summaryName)
+        var report = manifests
+        if let configReport, let config {
+            summary = ValidationRun.configSummary(configReport, path: config) + "\n" + summary
+            report = ValidationRun.merge(manifests, configReport)
+        }
+        try emit(report, summary: summary)
     }
 
-    private func emit(_ report: ValidationReport, summaryName: String) throws {
+    private func emit(_ report: ValidationReport, summary: String) throws {
         switch output {
         case .text:
             let color = Terminal.useColor(STDERR_FILENO)
             var err = ""
             for d in report.diagnostics { err += Terminal.render(d, color: color) + "\n" }
             Terminal.write(err, to: .standardError)
-            Terminal.write(ValidationRun.summary(report, path: summaryName) + "\n", to: .standardOutput)
+            Terminal.write(summary + "\n", to: .standardOutput)
         case .json:
             Terminal.write(ValidationRun.json(report) + "\n", to: .standardOutput)
         }
         if !report.isValid { throw ExitCode(1) }
+    }
+}
+
+extension ValidationRun {
+    /// Checks a reconciler configuration file: a report with no resources and one file.
+    public static func runConfig(path: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> ValidationReport {
+        let (_, diagnostics) = ReconcilerConfigLoader.load(path: path, environment: environment)
+        return ValidationReport(resources: [], diagnostics: diagnostics, fileCount: 1)
+    }
+
+    /// `ytempire.yaml: reconciler configuration: valid` (or its error and warning counts).
+    public static func configSummary(_ r: ValidationReport, path: String) -> String {
+        var s = "\(path): reconciler configuration: "
+        s += r.isValid ? "valid" : "\(r.errorCount) error\(r.errorCount == 1 ? "" : "s")"
+        if r.warningCount > 0 { s += ", \(r.warningCount) warning\(r.warningCount == 1 ? "" : "s")" }
+        return s
+    }
+
+    /// The manifests' report with the configuration's diagnostics and file added, in report order.
+    public static func merge(_ manifests: ValidationReport, _ config: ValidationReport) -> ValidationReport {
+        var diagnostics = manifests.diagnostics + config.diagnostics
+        diagnostics.sort(by: Diagnostic.reportOrder)
+        return ValidationReport(resources: manifests.resources, diagnostics: diagnostics,
+                                fileCount: manifests.fileCount + config.fileCount)
     }
 }
 
