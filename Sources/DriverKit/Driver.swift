@@ -38,7 +38,7 @@ public struct PlannedCall: Sendable, Hashable, Codable {
     public var name: String { "\(service).\(operation)" }
 }
 
-public enum Operation: String, Sendable, Hashable, Codable, CaseIterable {
+public enum ActionOperation: String, Sendable, Hashable, Codable, CaseIterable {
     case create, update, delete
     public var symbol: String { switch self { case .create: "+"; case .update: "~"; case .delete: "-" } }
 }
@@ -61,7 +61,7 @@ public struct FieldChange: Sendable, Hashable, Codable {
 public struct Action: Sendable, Hashable, Codable {
     public var driver: String
     public var resource: ResourceID
-    public var operation: Operation
+    public var operation: ActionOperation
     /// What inside the resource the action touches: `branding`, `playlist/ai-explained`, `row`.
     public var key: String
     /// A short human description (`playlist "AI Explained"`).
@@ -72,7 +72,7 @@ public struct Action: Sendable, Hashable, Codable {
     /// What the driver needs to apply it (never a secret: plans are written to files).
     public var payload: JSONValue
 
-    public init(driver: String, resource: ResourceID, operation: Operation, key: String, summary: String,
+    public init(driver: String, resource: ResourceID, operation: ActionOperation, key: String, summary: String,
                 changes: [FieldChange], calls: [PlannedCall], payload: JSONValue = .null) {
         self.driver = driver; self.resource = resource; self.operation = operation; self.key = key
         self.summary = summary; self.changes = changes; self.calls = calls; self.payload = payload

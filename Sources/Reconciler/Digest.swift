@@ -7,3 +7,6 @@ enum Digest {
     }
     static func sha256Hex(_ s: String) -> String { sha256Hex(Array(s.utf8)) }
 }
+
+/// Lowercase hex sha256 of `bytes`.
+public func sha256Hex(_ bytes: [UInt8]) -> String { Digest.sha256Hex(bytes) }
