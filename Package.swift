@@ -99,7 +99,7 @@ let package = Package(
         .testTarget(name: "YAMLKitTests", dependencies: ["YAMLKit"]),
         .testTarget(
             name: "EmpireModelTests",
-            dependencies: ["EmpireModel", "YAMLKit", "YTEmpireCLI", "TestSupport"],
+            dependencies: ["EmpireModel", "YAMLKit", "YTEmpireCLI", "TestSupport", "Sandbox"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),

@@ -94,7 +94,7 @@ extension NodeDecoder {
 
         let source = top.value("source").flatMap { configSource($0, "source", &ctx) }
         let status = configStatus(top.value("status"), "status")
-        let stateDir = localPath(top, "stateDir", required: true, ctx)
+        let stateDir = localPath(top, "stateDir", ctx) // required above, with the path named
         let integrations = top.value("integrations").map { configIntegrations($0, "integrations", &ctx) }
             ?? ReconcilerConfig.Integrations()
         var secrets: [String: SecretRef] = [:]
@@ -585,8 +585,7 @@ extension NodeDecoder {
                 return v
             }
         }
-        if text.hasSuffix("%"), let p = Double(text.dropLast().trimmingCharacters(in: .whitespaces)), p.isFinite,
-           text.dropLast().allSatisfy({ $0.isNumber || $0 == "." || $0 == " " }) {
+        if text.hasSuffix("%"), Self.isDecimal(text.dropLast()), let p = Double(text.dropLast()) {
             guard (0...100).contains(p) else {
                 diags.error(.outOfRange, "\(path) is \(text); a percentage is from 0% to 100%", at: n.mark)
                 return nil
@@ -595,6 +594,13 @@ extension NodeDecoder {
         }
         diags.error(.typeMismatch, "\(path) '\(text)' is not a percentage such as 10% or a fraction such as 0.1", at: n.mark)
         return nil
+    }
+
+    /// `[0-9]+(\.[0-9]+)?`
+    static func isDecimal(_ s: Substring) -> Bool {
+        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count) else { return false }
+        return parts.allSatisfy { !$0.isEmpty && $0.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 } }
     }
 
     static func listenProblem(_ s: String) -> String? {
