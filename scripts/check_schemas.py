@@ -2,7 +2,8 @@
 """Validate ytempire manifests against the JSON Schemas in schemas/.
 
 Usage:
-    python3 scripts/check_schemas.py [--quiet] [--schemas DIR] PATH...
+    python3 scripts/check_schemas.py [--quiet] [--schemas DIR] [--config FILE | --no-config] PATH...
+    python3 scripts/check_schemas.py [--quiet] --config FILE
     python3 scripts/check_schemas.py [--quiet] [-v] --expect-valid DIR --expect-invalid DIR
 
 PATH is a file or a directory. Directories are walked for *.yaml / *.yml files;
@@ -11,6 +12,13 @@ walked directory holds a `.ytempireignore` (gitignore syntax, see IgnoreRules) t
 files and directories it matches are skipped. Files named explicitly are always
 checked. Every YAML document is validated against the schema selected by its `kind`
 (an unknown kind is a failure); empty documents are skipped.
+
+Reconciler configurations (ytempire.yaml, kind ReconcilerConfig) are not manifests: a
+schema marked `"x-ytempire-document": "config"` (reconcilerconfig.schema.json) is not
+selected by `kind` while walking PATHs (a ReconcilerConfig document in a repository is an
+unknown kind there, as for `ytempire validate`); `--config FILE` (repeatable) checks FILE
+against it. When PATHs are given without `--config`, the repository's own
+examples/ytempire.yaml is checked too (so `make schemas` covers it); `--no-config` skips it.
 
 Each failure is printed compiler-style, `FILE:LINE:COL: error: MESSAGE`; the exit
 status is 1 if anything failed and 0 otherwise (2 for usage errors or broken schemas).
@@ -57,6 +65,7 @@ except ImportError:  # pragma: no cover
     sys.exit("check_schemas.py: jsonschema >= 4.18 and referencing are required (pip install jsonschema)")
 
 DEFAULT_SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "examples" / "ytempire.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 
 # --------------------------------------------------------------------------- YAML 1.2 core
@@ -242,7 +251,9 @@ class SchemaSet:
             raise SystemExit(f"check_schemas.py: no *.schema.json in {directory}")
         resources = []
         self.kinds: dict[str, Any] = {}
+        self.config: Any = None
         kind_schemas = []
+        config_schema = None
         for path in files:
             with open(path, encoding="utf-8") as f:
                 contents = json.load(f)
@@ -254,11 +265,15 @@ class SchemaSet:
                 raise SystemExit(f"{path}: error: schema has no $id")
             resources.append((contents["$id"], Resource.from_contents(contents)))
             kind = contents.get("properties", {}).get("kind", {}).get("const")
-            if kind:
+            if contents.get("x-ytempire-document") == "config":
+                config_schema = contents
+            elif kind:
                 kind_schemas.append((kind, contents))
         registry = Registry().with_resources(resources)
         for kind, contents in kind_schemas:
             self.kinds[kind] = StrictValidator(contents, registry=registry)
+        if config_schema is not None:
+            self.config = StrictValidator(config_schema, registry=registry)
         self.files = files
 
 
@@ -506,6 +521,47 @@ def validate_document(node, doc, schemas: SchemaSet) -> list[tuple[int, int, str
     return out
 
 
+def validate_config_text(text: str, schemas: SchemaSet) -> tuple[int, list[tuple[int, int, str]]]:
+    """A reconciler configuration: one document, checked against the config schema."""
+    if schemas.config is None:
+        raise SystemExit("check_schemas.py: no reconciler configuration schema (x-ytempire-document: config) in the schema directory")
+    problems: list[tuple[int, int, str]] = []
+    count = 0
+    try:
+        for node, doc in load_documents(text):
+            if doc is None:
+                continue
+            count += 1
+            line, col = mark_of(node)
+            if count > 1:
+                problems.append((line, col, "a configuration file holds one document; this is a second one"))
+                continue
+            if not isinstance(doc, dict):
+                problems.append((line, col, f"a configuration must be a mapping, got {yaml_type(doc)}"))
+                continue
+            for error in schemas.config.iter_errors(doc):
+                for err_node, message in describe(error, node):
+                    l, c = mark_of(err_node)
+                    problems.append((l, c, f"ReconcilerConfig: {message}"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        problems.append((line, col, f"invalid YAML: {getattr(e, 'problem', None) or e}"))
+    if count == 0 and not problems:
+        problems.append((1, 1, "the file holds no configuration"))
+    problems.sort()
+    return count, problems
+
+
+def check_config_file(path: Path, schemas: SchemaSet) -> tuple[int, list[str]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        return 0, [f"{path}: error: cannot read: {e}"]
+    count, problems = validate_config_text(text, schemas)
+    return count, [f"{path}:{line}:{col}: error: {msg}" for line, col, msg in problems]
+
+
 # --------------------------------------------------------------------------- walking and ignore rules
 
 class IgnoreRules:
@@ -628,22 +684,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", "-v", action="store_true",
                         help="conformance mode: also print the errors of expected-invalid cases")
     parser.add_argument("--schemas", type=Path, default=DEFAULT_SCHEMAS, help=f"schema directory (default {DEFAULT_SCHEMAS})")
+    parser.add_argument("--config", action="append", default=[], metavar="FILE", type=Path,
+                        help="a reconciler configuration (ytempire.yaml) to check; repeatable "
+                             f"(default with PATHs: {DEFAULT_CONFIG.relative_to(DEFAULT_CONFIG.parent.parent)})")
+    parser.add_argument("--no-config", action="store_true", help="with PATHs, do not check the example configuration")
     parser.add_argument("--expect-valid", action="append", default=[], metavar="DIR",
                         help="every YAML file directly in DIR must validate")
     parser.add_argument("--expect-invalid", action="append", default=[], metavar="DIR",
                         help="every YAML file directly in DIR must fail to validate")
     args = parser.parse_args(argv)
-    if not args.paths and not args.expect_valid and not args.expect_invalid:
-        parser.error("nothing to check: give PATH... or --expect-valid / --expect-invalid")
+    if not args.paths and not args.expect_valid and not args.expect_invalid and not args.config:
+        parser.error("nothing to check: give PATH..., --config FILE or --expect-valid / --expect-invalid")
+    if args.config and args.no_config:
+        parser.error("--config and --no-config exclude each other")
 
     schemas = SchemaSet(args.schemas)
     failed = False
 
-    if args.paths:
+    configs = list(args.config)
+    if args.paths and not configs and not args.no_config and DEFAULT_CONFIG.is_file():
+        configs = [DEFAULT_CONFIG]
+    if args.paths or configs:
         files = documents = bad = 0
-        for path in expand(args.paths):
+        checks = [(p, check_file) for p in expand(args.paths)] + [(p, check_config_file) for p in configs]
+        for path, check in checks:
             files += 1
-            count, errors = check_file(path, schemas)
+            count, errors = check(path, schemas)
             documents += count
             if errors:
                 bad += 1
