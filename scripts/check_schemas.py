@@ -499,6 +499,9 @@ def validate_document(node, doc, schemas: SchemaSet) -> list[tuple[int, int, str
     if kind is None:
         return [(line, col, "missing required field 'kind'")]
     kind_line, kind_col = mark_of(node_at(node, ["kind"]))
+    if kind == "ReconcilerConfig" and schemas.config is not None:
+        return [(kind_line, kind_col, "kind 'ReconcilerConfig' is the reconciler's configuration (ytempire.yaml), "
+                                      "not a manifest of the desired-state repository; check it with --config FILE")]
     if not isinstance(kind, str) or kind not in schemas.kinds:
         known = sorted(schemas.kinds)
         msg = f"unknown kind {show(kind)}"

@@ -506,6 +506,35 @@ struct ReconcilerConfigTests {
         }
     }
 
+    // MARK: The JSON Schema
+
+    @Test("schemas/reconcilerconfig.schema.json agrees: the example and the sandbox config pass, broken ones fail")
+    func jsonSchemaAgrees() throws {
+        let script = Support.packageRoot.appendingPathComponent("scripts/check_schemas.py").path
+        let example = Support.packageRoot.appendingPathComponent("examples/ytempire.yaml").path
+        let sandbox = SandboxConfigWriter.render(baseURL: "http://127.0.0.1:8765", credentials: SandboxCredentials(), channels: [],
+                                                 sourceDir: "/srv/empire", stateDir: "/tmp/ytempire-sandbox")
+        let token = "ghp_pastedTOKENvalue0123456789"
+        let dir = try Support.tempDir([
+            "sandbox.yaml": sandbox,
+            "bare.yaml": Self.minimal("secrets: {a: \(token)}"),
+            "budget.yaml": Self.minimal("serve: {driftBudget: 10}"),
+            "unknown.yaml": Self.minimal("polcy: {}"),
+        ])
+        defer { Support.cleanup(dir) }
+        let ok = try Processes.run(["python3", script, "--config", example, "--config", dir.appendingPathComponent("sandbox.yaml").path], check: false)
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        for name in ["bare.yaml", "budget.yaml", "unknown.yaml"] {
+            let path = dir.appendingPathComponent(name).path
+            let r = try Processes.run(["python3", script, "--config", path], check: false)
+            #expect(r.status == 1, "\(name): \(r.stdout)")
+            #expect(r.stdout.hasPrefix(path + ":6:"), "\(name): \(r.stdout)")
+            #expect(!r.stdout.contains(token))
+            // ytempire validate rejects the same files.
+            #expect(ReconcilerConfigLoader.load(path: path).config == nil)
+        }
+    }
+
     // MARK: The binary
 
     @Test("ytempire validate --config: text and json, alone and with the manifests")
