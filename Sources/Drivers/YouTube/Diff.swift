@@ -50,6 +50,7 @@ enum YouTubeDiff {
             if let h = have[name], let pid = h["id"]?.string {
                 let changes = JSONDiff.changes(Canonical.managed(h, by: w), w, prefix: "playlists.\(name)")
                 guard !changes.isEmpty else { continue }
+                // The engine passes ids adopted by the observation in `external`; when it does not, say so.
                 let adopted = input.external[key] != pid
                 actions.append(Action(driver: driver, resource: input.id, operation: .update, key: key,
                                       summary: adopted ? "playlist \"\(title)\" (adopting \(pid) by its title)" : "playlist \"\(title)\"",
