@@ -158,6 +158,8 @@ extension NodeDecoder {
         }
         let kinds = ["env", "file", "value"]
         guard let m = mapping(n, path, known: kinds) else { return nil }
+        // An unknown key (reported by mapping, with its did-you-mean) says enough.
+        if m.pairs.contains(where: { $0.key.scalarText.map { !kinds.contains($0) } ?? true }) { return nil }
         let present = kinds.filter { m.keyMark($0) != nil }
         guard present.count == 1, let key = present.first else {
             if present.isEmpty {

@@ -62,7 +62,7 @@ struct ValidateCommand: ParsableCommand {
             let outcome = ValidationRun.run(repo: repo, ref: ref, path: path ?? ".", stateDir: stateDir ?? ValidationRun.defaultStateDir())
             (manifests, summaryName) = (outcome.report, outcome.summaryName)
         } else {
-            (manifests, summaryName) = (ValidationRun.run(path: path ?? "."), path ?? ".")
+            (manifests, summaryName) = (ValidationRun.run(path: path ?? ".", skipping: config), path ?? ".")
         }
         var summary = ValidationRun.summary(manifests, path: summaryName)
         var report = manifests
@@ -114,20 +114,29 @@ extension ValidationRun {
 
 /// The validate pipeline shared by the command and tests.
 public enum ValidationRun {
-    public static func run(path: String, options: LoadOptions = LoadOptions()) -> ValidationReport {
+    /// `skipping`: a file not to read as a manifest (the `--config` file, when it lies under PATH).
+    public static func run(path: String, options: LoadOptions = LoadOptions(), skipping: String? = nil) -> ValidationReport {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
             let d = Diagnostic(.error, .fileUnreadable, "no such file or directory", at: .init(file: path, line: 1, column: 1))
             return ValidationReport(resources: [], diagnostics: [d], fileCount: 0)
         }
         let root = isDir.boolValue ? (path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path) : path
-        let listing = DirectorySource.list(root: root)
+        var listing = DirectorySource.list(root: root)
+        if let skipping {
+            let skip = absolute(skipping)
+            listing.sources.removeAll { if case .file(let p) = $0.content { absolute(p) == skip } else { false } }
+        }
         var extra = listing.diagnostics
         if listing.sources.isEmpty {
             extra.append(Diagnostic(.warning, .emptyRepository, "no *.yaml or *.yml manifests found", at: .init(file: path, line: 1, column: 1)))
         }
         let files = listing.files
         return ManifestLoader.validate(listing.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+    }
+
+    static func absolute(_ p: String) -> String {
+        ((p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p) as NSString).standardizingPath
     }
 
     /// The outcome of validating a git source: the report and the name its summary uses

@@ -220,6 +220,10 @@ struct ReconcilerConfigTests {
         #expect(errs.count == 4, "\(diags.map(\.rendered))")
         #expect(errs.allSatisfy { $0.code == "invalid-secret-ref" })
         #expect(errs.contains { $0.message.contains("integrations.cloudflare.token must be a secret reference") && $0.message.contains("{env: NAME}") })
+
+        // A misspelt kind of reference is one error, with its did-you-mean.
+        let (_, typo) = Self.load(Self.minimal("secrets: {a: {envv: A}}"))
+        #expect(typo.map(\.message) == ["unknown field 'envv' in secrets.a (did you mean 'env'?)"])
         for d in diags { #expect(!d.rendered.contains(token), "\(d.rendered)") }
     }
 
@@ -583,6 +587,15 @@ struct ReconcilerConfigTests {
         let (s5, _, e5) = try Support.run(["validate", "repo", "--config", "ytempire.yaml"], cwd: dir)
         #expect(s5 == 1)
         #expect(e5.contains("repo/c.yaml:7:11: error:"))
+
+        // A --config file inside PATH is not read as a manifest too.
+        try Data(Support.channel("b").utf8).write(to: dir.appendingPathComponent("repo/c.yaml"))
+        try Data(Self.minimal().utf8).write(to: dir.appendingPathComponent("repo/ytempire.yaml"))
+        let (s7, o7, e7) = try Support.run(["validate", ".", "--config", "ytempire.yaml"], cwd: dir.appendingPathComponent("repo"))
+        #expect(s7 == 0, "\(e7)")
+        #expect(o7 == "ytempire.yaml: reconciler configuration: valid\n.: 1 resource in 1 file (1 Channel): valid\n")
+        try Data(Support.channel("b").replacingOccurrences(of: "active: true", with: "active: yes").utf8)
+            .write(to: dir.appendingPathComponent("repo/c.yaml"))
 
         // Without --config, validate behaves as before (PATH defaults to the current directory).
         let (s6, o6, _) = try Support.run(["validate"], cwd: dir.appendingPathComponent("repo"))
