@@ -432,7 +432,7 @@ extension NodeDecoder {
     }
 
     /// `sqlite:///abs`, `sqlite:relative` (made absolute, stored as sqlite:///abs), or
-    /// `postgres[ql]://user[:pw]@host[:port]/db[?…]`. The URL is not repeated in messages: it may hold a password.
+    /// `postgres[ql]://user[:pw]@host[:port]/db[?sslmode=disable|require|verify-full]` (what ConfigStoreLocation accepts). The URL is not repeated in messages: it may hold a password.
     func configStore(_ m: Fields, _ ctx: inout ConfigContext) -> ReconcilerConfig.ConfigStore? {
         let path = m.sub("url")
         guard let n = m.value("url") else {
@@ -451,7 +451,7 @@ extension NodeDecoder {
                     return nil
                 }
             }
-            guard !rest.isEmpty, !rest.utf8.contains(0), !rest.contains("?"), !rest.hasSuffix("/") else {
+            guard !rest.isEmpty, !rest.utf8.contains(0), !rest.contains("?"), !rest.contains("#"), !rest.hasSuffix("/") else {
                 diags.error(.invalidURL, "\(path) does not name a database file; write \(forms)", at: n.mark)
                 return nil
             }
@@ -460,8 +460,7 @@ extension NodeDecoder {
             }
             return .init(url: "sqlite://" + ctx.resolve(String(rest)), password: nil)
         }
-        let lower = s.lowercased()
-        guard lower.hasPrefix("postgres://") || lower.hasPrefix("postgresql://") else {
+        guard s.hasPrefix("postgres://") || s.hasPrefix("postgresql://") else {
             diags.error(.invalidURL, "\(path) is not a config store URL; write \(forms)", at: n.mark)
             return nil
         }
@@ -470,6 +469,20 @@ extension NodeDecoder {
         else {
             diags.error(.invalidURL, "\(path) is not a valid postgres:// URL (it needs a host: postgres://user@host:5432/database)", at: n.mark)
             return nil
+        }
+        guard let user = c.percentEncodedUser, !user.isEmpty else {
+            diags.error(.invalidURL, "\(path) names no user: postgres://user@host:5432/database", at: n.mark)
+            return nil
+        }
+        for item in c.queryItems ?? [] {
+            guard item.name == "sslmode" else {
+                diags.error(.invalidURL, "\(path): unknown parameter '\(item.name)'; only sslmode is understood", at: n.mark)
+                return nil
+            }
+            guard let v = item.value, ["disable", "require", "verify-full"].contains(v) else {
+                diags.error(.invalidURL, "\(path): sslmode must be disable, require or verify-full", at: n.mark)
+                return nil
+            }
         }
         if let port = c.port, !(1...65535).contains(port) {
             diags.error(.outOfRange, "\(path): port \(port) is not between 1 and 65535", at: n.mark)
