@@ -2,7 +2,8 @@ import Foundation
 
 /// Where the config database is, parsed from `integrations.configStore.url`.
 public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
-    /// `sqlite:///abs/path.sqlite`: a file (created, with its directory, when missing).
+    /// `sqlite:///abs/path.sqlite`: a file (created, with its directory, when missing). A
+    /// relative `sqlite://dir/file.sqlite` is resolved against the current directory.
     case sqlite(path: String)
     /// `postgres://user[:password]@host[:port]/database[?sslmode=disable|require|verify-full]`
     /// (also `postgresql://`).
@@ -17,6 +18,9 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
         public var password: String?
         public var database: String
         public var tls: TLSMode
+        public init(host: String, port: Int = 5432, user: String, password: String? = nil, database: String, tls: TLSMode = .disable) {
+            self.host = host; self.port = port; self.user = user; self.password = password; self.database = database; self.tls = tls
+        }
     }
 
     /// The URL without its password.
@@ -32,9 +36,14 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
 
     public static func parse(_ url: String) throws -> ConfigStoreLocation {
         if url.hasPrefix("sqlite://") {
-            let path = String(url.dropFirst("sqlite://".count))
-            guard path.hasPrefix("/") else {
-                throw ConfigStoreError("config store URL \(url) must name an absolute file path: sqlite:///var/lib/ytempire/runtime.sqlite (three slashes)")
+            var path = String(url.dropFirst("sqlite://".count))
+            guard !path.isEmpty else {
+                throw ConfigStoreError("config store URL \(url) names no file: sqlite:///var/lib/ytempire/runtime.sqlite (three slashes)")
+            }
+            // sqlite://state/runtime.sqlite (a relative path, as a relative stateDir gives) is
+            // resolved against the current directory.
+            if !path.hasPrefix("/") {
+                path = FileManager.default.currentDirectoryPath + "/" + path
             }
             guard !path.hasSuffix("/"), !path.contains("?"), !path.contains("#") else {
                 throw ConfigStoreError("config store URL \(url) must name a file, without query or fragment")
@@ -50,10 +59,10 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
         guard let host = c.host, !host.isEmpty else {
             throw ConfigStoreError("config store URL '\(Self.redact(url))' has no host: postgres://user@host:5432/database")
         }
-        guard let user = c.user, !user.isEmpty else {
+        guard let user = c.percentEncodedUser, !user.isEmpty else {
             throw ConfigStoreError("config store URL '\(Self.redact(url))' has no user: postgres://user@host:5432/database")
         }
-        let db = String(c.path.drop { $0 == "/" })
+        let db = String(c.percentEncodedPath.drop { $0 == "/" })
         guard !db.isEmpty, !db.contains("/") else {
             throw ConfigStoreError("config store URL '\(Self.redact(url))' must name one database: postgres://user@host:5432/database")
         }
@@ -73,7 +82,7 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
         guard (1...65535).contains(port) else { throw ConfigStoreError("config store URL: port \(port) is out of range") }
         let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
         return .postgres(Postgres(host: h, port: port, user: user.removingPercentEncoding ?? user,
-                                  password: c.password.map { $0.removingPercentEncoding ?? $0 }, database: db.removingPercentEncoding ?? db, tls: tls))
+                                  password: c.percentEncodedPassword.map { $0.removingPercentEncoding ?? $0 }, database: db.removingPercentEncoding ?? db, tls: tls))
     }
 
     /// The URL with any password replaced by `***` (for messages).
