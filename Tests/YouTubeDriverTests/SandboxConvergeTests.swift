@@ -179,13 +179,20 @@ struct YouTubeSandboxTests {
             let calls = try JSONValue.parse(try await rig.admin("GET", "/calls").body)
             #expect(calls["calls"]?["youtube DELETE /youtube/v3/playlists"] == nil)
             let leaving = rig.targets(desired: false, only: "science-simplified")
+            planned += rig.driver.observationCalls(leaving, pricing: rig.context.pricing).reduce(0) { $0 + $1.units }
             let leftState = try await rig.observe(leaving)
             let deletes = rig.diff(leaving, leftState)
+            planned += deletes.reduce(0) { $0 + $1.units }
             #expect(deletes.keys() == ["science-simplified:delete:playlist/everyday-physics", "science-simplified:delete:playlist/space-in-ten"])
             let after = try await rig.apply(deletes, leftState)
             #expect(rig.count("youtube DELETE /youtube/v3/playlists") == 2)
             #expect(after[leaving[0].id]?["playlists"] == [:])
             #expect(rig.externals.withLock { $0[leaving[0].id] ?? [:] }.keys.filter { $0.hasPrefix("playlist/") }.isEmpty)
+            #expect(rig.sb.youtubeQuotaUsed == planned)
+            // Applying a delete again (a retried plan): the 404 through the resilient stack means done.
+            let again2 = try await rig.driver.apply(deletes[0], observed: after[leaving[0].id]!, external: [:], context: rig.context)
+            #expect(again2.external["playlist/everyday-physics"] == .some(nil))
+            #expect(rig.count("youtube DELETE /youtube/v3/playlists") == 3)
         }
     }
 

@@ -74,6 +74,13 @@ struct YouTubeDriverUnitTests {
         #expect(Set(made) == Set(planned))
         #expect(planned.reduce(0) { $0 + $1.units } == 123)
         #expect(states[ResourceID(.channel, "ch-077")]?["branding"]?["title"] == "Channel 77")
+
+        // A Channel that left the repository never pays for a batch: it has no reservation left.
+        var mixed = rig.targets()
+        mixed[0] = ObserveTarget(id: mixed[0].id, desired: nil,
+                                 external: ["youtubeChannelId": mixed[0].desired!["channelId"]!.string!, "youtubeCredentials": "yt-ch-1"])
+        let payers = rig.driver.observationCalls(mixed, pricing: rig.pricing).filter { $0.operation == "channels.list" }.map(\.channel)
+        #expect(payers == ["ch-002", "ch-052", "ch-102"])
     }
 
     @Test("playlists are paged 50 at a time through nextPageToken")

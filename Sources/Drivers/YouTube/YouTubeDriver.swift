@@ -90,7 +90,9 @@ public final class YouTubeDriver: Driver {
         }
         let groups = Dictionary(grouping: p.entries, by: { $0.rateLimit ?? "" })
         for key in groups.keys.sorted() {
-            let g = groups[key]!
+            // Desired channels first, so a batch is paid by a channel the quota still reserves for
+            // (a Channel that left the repository has no reservation any more).
+            let g = groups[key]!.sorted { a, b in (a.desired == nil) == (b.desired == nil) ? a.id < b.id : a.desired != nil }
             var i = 0
             while i < g.count {
                 p.batches.append(Array(g[i..<min(g.count, i + Self.batchSize)]))
