@@ -23,14 +23,12 @@ deps:
 build: deps
 	$(SWIFT) build --product ytempire
 
-# The main job on the embedded default. Until the reconcile engine lands this validates
-# the example desired-state repository, first as a directory, then from a commit of a
-# local git repository made from it (through GitKit's mirror), and prints what it found.
+# The main job on the embedded default: the sandbox (emulators seeded from examples/empire),
+# a local git repository made from examples/empire, the runtime config store on SQLite; then
+# plan, apply, plan again (no changes) and status (scripts/demo.sh).
 DEMO_DIR ?= .ytempire-demo
 run: build
-	./.build/debug/ytempire validate examples/empire
-	@bash scripts/demo-repo.sh $(DEMO_DIR) >/dev/null
-	./.build/debug/ytempire validate --repo $(DEMO_DIR)/empire --ref main --state-dir $(DEMO_DIR)/state
+	@bash scripts/demo.sh $(DEMO_DIR)
 
 schemas: deps
 	$(PYTHON) scripts/check_schemas.py examples/empire

@@ -39,6 +39,20 @@ extension GitMirror {
                 let tree = try Self.buildTree(repo, files: files)
                 if let parent, parent.treeID == tree {
                     try repo.setReference(local, to: parent.id, message: "ytempire: status unchanged")
+                    // Unchanged, but an earlier push may not have landed: push what is there.
+                    let pushedAlready = repo.referenceExists(mirrored) && (try? repo.peelToCommit(reference: mirrored).0) == parent.id
+                    if push && !pushedAlready {
+                        do throws(GitError) {
+                            try pushRef(repo, local: local, remote: mirrored)
+                            try repo.setReference(mirrored, to: parent.id, message: "ytempire: pushed status")
+                            return StatusCommitResult(commit: parent.id.hex, committed: false, pushed: true, retries: retries)
+                        } catch where error.code == .nonFastForward && retries < 3 {
+                            retries += 1
+                            try location.probe(timeout: timeouts.connect)
+                            _ = try fetchLocked(into: repo)
+                            continue
+                        }
+                    }
                     return StatusCommitResult(commit: parent.id.hex, committed: false, pushed: false, retries: retries)
                 }
                 let commit = try Self.commit(repo, tree: tree, parent: parent, message: message)
@@ -124,6 +138,9 @@ extension GitMirror {
 
     /// Pushes `local` to `remote` on the source, never forced.
     func pushRef(_ repo: Repository, local: String, remote: String) throws(GitError) {
+        if location.scheme == .local || location.scheme == .file, let worktree = Self.nonBareRepository(location.libgit2URL) {
+            return try publishIntoWorkingRepository(worktree, from: repo, local: local, remote: remote)
+        }
         try location.probe(timeout: timeouts.connect)
         let ctx = CallbackContext(auth: auth, url: location, timeouts: timeouts)
         var r: OpaquePointer?
@@ -148,5 +165,48 @@ extension GitMirror {
             let code: GitError.Code = lower.contains("fast-forward") || lower.contains("fetch first") || lower.contains("stale") ? .nonFastForward : .pushRejected
             throw GitError(code, Redactor.redact("\(displayURL) rejected the push of \(ref): \(why)", secrets: auth.secrets))
         }
+    }
+}
+
+extension GitMirror {
+    /// The path of a local repository with a work tree (`.git` inside), or nil.
+    static func nonBareRepository(_ url: String) -> String? {
+        var path = url
+        if path.hasPrefix("file://") { path = String(path.dropFirst(7)) }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path + "/.git", isDirectory: &isDir) else { return nil }
+        return path
+    }
+
+    /// libgit2 cannot push into a repository with a work tree, so the status branch is
+    /// brought into a local source repository from its side: opened directly, it fetches the
+    /// status commit from the mirror. Only `remote` (refs/heads/<status branch>) is written, and
+    /// only as a fast-forward, as a push would be; the work tree and its index are not touched.
+    func publishIntoWorkingRepository(_ path: String, from mirrorRepo: Repository, local: String, remote: String) throws(GitError) {
+        var target: OpaquePointer?
+        try LibGit2.check(git_repository_open_ext(&target, path, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil), "cannot open \(displayURL)")
+        defer { git_repository_free(target) }
+        let (newCommit, _) = try mirrorRepo.peelToCommit(reference: local)
+        var current = git_oid()
+        if git_reference_name_to_id(&current, target, remote) == 0 {
+            var new = newCommit.oid
+            if git_oid_equal(&current, &new) != 0 { return }
+            // Fast-forward only: the commit there must be an ancestor of ours (it is in the
+            // mirror once fetched; if it is not, the caller re-fetches and commits on top).
+            var ahead = 0, behind = 0
+            if git_graph_ahead_behind(&ahead, &behind, mirrorRepo.pointer, &new, &current) != 0 || behind > 0 {
+                throw GitError(.nonFastForward, "\(displayURL) has a newer \(remote); fetch first")
+            }
+        }
+        var r: OpaquePointer?
+        try LibGit2.check(git_remote_create_anonymous(&r, target, mirrorRepo.path), "cannot read the mirror of \(displayURL)")
+        defer { git_remote_free(r) }
+        var opts = git_fetch_options()
+        git_fetch_options_init(&opts, UInt32(GIT_FETCH_OPTIONS_VERSION))
+        opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
+        let rc = try withStrarray(["+\(local):\(remote)"]) { (specs) throws(GitError) -> Int32 in
+            git_remote_fetch(r, specs, &opts, "ytempire: status")
+        }
+        if rc != 0 { throw LibGit2.error(rc, "cannot write \(remote) into \(displayURL)") }
     }
 }

@@ -47,7 +47,11 @@ public final class ServiceRegistry: Sendable {
         let channels = desired.all(.channel)
         for (name, spec) in limits where spec.service != "global" {
             var ledger: QuotaLedger?
-            if let q = spec.quota {
+            if var q = spec.quota {
+                // Predictive spacing paces the runtime's steady use over the day; the reconciler
+                // instead plans its few calls to fit the quota (and defers what does not), so
+                // it does not wait out the spacing between them.
+                q.predictive = false
                 // The active channels this quota governs get their reservations.
                 let governed = channels.filter { $0.channel?.active == true && $0.channel?.rateLimit?.name == name }.map(\.name)
                 ledger = try QuotaLedger(service: name, quota: q, channels: governed, store: windows, clock: clock)

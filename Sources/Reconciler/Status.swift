@@ -121,6 +121,7 @@ public enum StatusBook {
         public var service: String
         public var units: Int
         public var spent: Int
+        /// Units left in the window (reservations and the emergency reserve included).
         public var available: Int
         public var resetsAt: Date
     }
@@ -132,7 +133,7 @@ public enum StatusBook {
         return registry.ledgers.sorted { $0.key < $1.key }.map { name, l in
             let b = l.budget
             return QuotaState(rateLimit: name, service: index.resource(.rateLimit, name)?.rateLimit?.service ?? name,
-                              units: b.units, spent: b.spent, available: b.available(), resetsAt: b.resetsAt)
+                              units: b.units, spent: b.spent, available: max(0, b.units &- b.spent), resetsAt: b.resetsAt)
         }
     }
 
@@ -186,7 +187,7 @@ public enum StatusBook {
                                         ("stalled", .int(count("Stalled", "True"))), ("failed", .int(all.count { s in s.conditions.contains { $0.type == "Ready" && $0.reason == "ApplyFailed" } }))])),
                 ("quota", .sequence(quotas.map { q in
                     .mapping([("rateLimit", .string(q.rateLimit)), ("service", .string(q.service)), ("units", .int(q.units)),
-                              ("used", .int(q.spent)), ("available", .int(q.available)), ("resetsAt", .string(iso(q.resetsAt)))])
+                              ("used", .int(q.spent)), ("remaining", .int(q.available)), ("resetsAt", .string(iso(q.resetsAt)))])
                 })),
             ])),
         ])

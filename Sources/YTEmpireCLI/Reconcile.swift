@@ -216,7 +216,9 @@ final class Reconcile: Sendable {
         do {
             let r = try await git.writeStatus(files, branch: config.status.branch, push: push)
             let where_ = push ? "\(config.status.branch) of \(git.mirror.displayURL)" : "\(config.status.branch) in the mirror (status.push is off)"
-            return r.committed ? "status committed on \(where_) (\(String((r.commit ?? "").prefix(12))))" : "status unchanged on \(where_)"
+            let commit = String((r.commit ?? "").prefix(12))
+            if r.committed { return "status committed on \(where_) (\(commit))" }
+            return r.pushed ? "status published on \(where_) (\(commit), unchanged)" : "status unchanged on \(where_)"
         } catch {
             return "status written to \(config.stateDir)/status/; committing it failed: \(error.message) [\(error.code.rawValue)]"
         }
