@@ -30,6 +30,9 @@ struct ConfigStoreDriverTests {
         #expect(try await d2.migrate() == ConfigStoreDriver.migrationIDs)
         #expect(try await d2.migrate() == ConfigStoreDriver.migrationIDs)
         await d2.close()
+        // Closed, then used again: it reopens.
+        #expect(try await d2.observe(Harness(d2).targets(), context: Harness(d2).context).count == Harness(d2).ours.count)
+        await d2.close()
         let recorded = backend == .sqlite
             ? try store.query("SELECT identifier FROM grdb_migrations ORDER BY identifier")
             : try store.query("SELECT id FROM ytempire_schema_migrations ORDER BY id")

@@ -27,6 +27,14 @@ actor PostgresBackend: ConfigBackend {
         self.password = password
     }
 
+    /// A connection still open when the driver goes away is closed; the callback keeps it
+    /// alive until it is (PostgresNIO insists a connection is closed before it is released).
+    deinit {
+        if let c = connection, !c.isClosed {
+            c.close().whenComplete { _ in withExtendedLifetime(c) {} }
+        }
+    }
+
     private var where_: String { "config store postgres://\(location.user)@\(location.host):\(location.port)/\(location.database)" }
 
     // MARK: serialisation
