@@ -1,6 +1,9 @@
 import EmpireModel
 import Foundation
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Configuration of a git source (A5 `source:`), with secrets already resolved.
 public struct GitSourceConfig: Sendable {
@@ -50,28 +53,51 @@ public struct SyncResult: Sendable {
 /// configured ref, refuses history rewrites and unverified commits, keeps the last good
 /// revision, reads manifests and diffs, and writes status commits.
 ///
-/// All libgit2 work runs on one serial dispatch queue per source, never on Swift's
+/// All libgit2 work runs on a serial dispatch queue of the source, never on Swift's
 /// cooperative pool; the async methods suspend until it is done.
+///
+/// A call that outlives its deadline (a server that accepts the connection and then stays
+/// silent leaves libgit2 blocked in `recv`, where no progress callback runs) is abandoned
+/// and interrupted: its worker thread is signalled until the blocking system call fails
+/// with `EINTR` and libgit2 gives up, releasing the mirror's lock. Later calls do not wait
+/// behind it either: the source moves on to a fresh queue, and the mirror's advisory lock
+/// (`flock`) still serialises access to the mirror on disk. An abandoned sync never updates
+/// the last good revision.
 public final class GitSource: Sendable {
     public let config: GitSourceConfig
     public let mirror: GitMirror
-    private let queue: DispatchQueue
+    /// The queue new calls run on; replaced when a call on it times out.
+    private let queue: Mutex<DispatchQueue>
     private let lastGood = Mutex<Revision?>(nil)
 
     public init(_ config: GitSourceConfig) throws(GitError) {
         self.config = config
         self.mirror = try GitMirror(url: config.url, stateDir: config.stateDir, auth: config.auth, timeouts: config.timeouts)
-        self.queue = DispatchQueue(label: "ytempire.git.\(mirror.displayURL)")
+        self.queue = Mutex(Self.makeQueue(mirror))
+    }
+
+    private static func makeQueue(_ mirror: GitMirror) -> DispatchQueue {
+        DispatchQueue(label: "ytempire.git.\(mirror.displayURL)")
     }
 
     public var lastGoodRevision: Revision? { lastGood.withLock { $0 } }
+
+    /// Runs `body` on the source's current queue with a deadline; on timeout, later calls
+    /// get a fresh queue instead of queueing behind the abandoned one.
+    private func perform<T: Sendable>(timeout: Duration?,
+                                      _ body: @escaping @Sendable (BlockingOperation) throws(GitError) -> T) async -> Result<T, GitError> {
+        let current = queue.withLock { $0 }
+        return await Self.run(on: current, timeout: timeout, onTimeout: { [self] in
+            queue.withLock { if $0 === current { $0 = Self.makeQueue(mirror) } }
+        }, body)
+    }
 
     /// Fetches and resolves the configured ref. `lastApplied` (from the state store) is the
     /// revision the rewrite check compares against.
     public func sync(lastApplied: Revision? = nil) async -> SyncResult {
         let deadline = config.timeouts.connect + config.timeouts.transfer + .seconds(1)
-        let result = await Self.run(on: queue, timeout: deadline) { [self] () throws(GitError) -> SyncResult in
-            syncBlocking(lastApplied: lastApplied)
+        let result = await perform(timeout: deadline) { [self] (op) throws(GitError) -> SyncResult in
+            syncBlocking(lastApplied: lastApplied, abandoned: { op.isCancelled })
         }
         switch result {
         case .success(let r): return r
@@ -82,6 +108,12 @@ public final class GitSource: Sendable {
 
     /// `sync` for callers on their own thread (the CLI).
     public func syncBlocking(lastApplied: Revision? = nil) -> SyncResult {
+        syncBlocking(lastApplied: lastApplied, abandoned: { false })
+    }
+
+    /// `abandoned` is true once the caller stopped waiting: the result is then dropped and
+    /// must not replace the last good revision (a newer sync may have set it meanwhile).
+    private func syncBlocking(lastApplied: Revision?, abandoned: () -> Bool) -> SyncResult {
         let previous = lastGood.withLock { $0 } ?? lastApplied
         var recloned = false
         func fallback(_ e: GitError, latest: Revision? = nil) -> SyncResult {
@@ -132,13 +164,17 @@ public final class GitSource: Sendable {
                 return fallback(error, latest: rev)
             }
         }
+        if abandoned() {
+            return SyncResult(revision: previous, latest: rev, error: GitError(.timeout, "sync abandoned at its deadline"),
+                              rewriteAccepted: false, recloned: recloned)
+        }
         lastGood.withLock { $0 = rev }
         return SyncResult(revision: rev, latest: rev, error: nil, rewriteAccepted: rewriteAccepted, recloned: recloned)
     }
 
     /// The manifests at `revision`, under the configured path.
     public func manifests(at revision: Revision) async throws(GitError) -> ManifestTree {
-        try await Self.run(on: queue, timeout: nil) { [self] () throws(GitError) -> ManifestTree in
+        try await perform(timeout: nil) { [self] (_) throws(GitError) -> ManifestTree in
             try manifestsBlocking(at: revision)
         }.get()
     }
@@ -159,38 +195,160 @@ public final class GitSource: Sendable {
     /// Added, modified and deleted manifests between two revisions, for incremental reconciles.
     public func changes(from old: Revision, to new: Revision) async throws(GitError) -> ManifestChanges {
         let options = TreeReadOptions(path: config.path, maxBlobSize: config.maxBlobSize)
-        return try await Self.run(on: queue, timeout: nil) { [mirror] () throws(GitError) -> ManifestChanges in
+        return try await perform(timeout: nil) { [mirror] (_) throws(GitError) -> ManifestChanges in
             try mirror.changes(from: old.commit, to: new.commit, options: options)
         }.get()
     }
 
     /// Commits status files on the status branch; pushes when `push` is set.
     public func writeStatus(_ files: [String: [UInt8]], branch: String = "ytempire/status", push: Bool) async throws(GitError) -> StatusCommitResult {
-        try await Self.run(on: queue, timeout: config.timeouts.connect + config.timeouts.transfer + .seconds(1)) { [mirror] () throws(GitError) -> StatusCommitResult in
+        try await perform(timeout: config.timeouts.connect + config.timeouts.transfer + .seconds(1)) { [mirror] (_) throws(GitError) -> StatusCommitResult in
             try mirror.writeStatus(files, branch: branch, push: push)
         }.get()
     }
 
-    /// Runs blocking work on `queue` and suspends until it finishes, or until `timeout`
-    /// (the work then finishes in the background and its result is dropped).
+    /// Runs blocking work on `queue` and suspends until it finishes, or until `timeout`.
+    /// At the timeout the caller gets `.timeout` at once, `onTimeout` runs, and the work is
+    /// abandoned: it is skipped if it has not started, and otherwise interrupted (see
+    /// ``BlockingOperation``) until it returns; its result is dropped.
     static func run<T: Sendable>(on queue: DispatchQueue, timeout: Duration?,
-                                 _ body: @escaping @Sendable () throws(GitError) -> T) async -> Result<T, GitError> {
+                                 onTimeout: (@Sendable () -> Void)? = nil,
+                                 _ body: @escaping @Sendable (BlockingOperation) throws(GitError) -> T) async -> Result<T, GitError> {
         let once = Mutex<CheckedContinuation<Result<T, GitError>, Never>?>(nil)
+        let op = BlockingOperation()
         return await withCheckedContinuation { (c: CheckedContinuation<Result<T, GitError>, Never>) in
             once.withLock { $0 = c }
             queue.async {
                 let r: Result<T, GitError>
-                do throws(GitError) { r = .success(try body()) } catch { r = .failure(error) }
+                if op.begin() {
+                    defer { op.end() }
+                    do throws(GitError) { r = .success(try body(op)) } catch { r = .failure(error) }
+                } else {
+                    r = .failure(GitError(.timeout, "git operation abandoned before it started"))
+                }
                 once.withLock { $0.take() }?.resume(returning: r)
             }
             if let timeout {
                 let ns = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
                 DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(ns))) {
-                    once.withLock { $0.take() }?.resume(returning: .failure(GitError(.timeout, "git operation did not finish within \(timeout)")))
+                    guard let c = once.withLock({ $0.take() }) else { return }
+                    op.cancel()
+                    onTimeout?()
+                    c.resume(returning: .failure(GitError(.timeout, "git operation did not finish within \(timeout)")))
                 }
             }
         }
     }
+}
+
+/// One piece of blocking work on a source's queue, which can be abandoned.
+///
+/// libgit2 1.5 has no I/O timeouts, and a silent server leaves it blocked in `recv` (or
+/// `connect`, `poll`), where no callback runs. Once cancelled, the thread running the work
+/// is sent `SIGURG` every 50 ms (then every second) until the work returns: the signal has a
+/// no-op handler installed without `SA_RESTART`, so the blocking call fails with `EINTR`,
+/// which libgit2 reports as a network error and unwinds (releasing the mirror's lock).
+/// The signal is unblocked only on that thread and only while the work runs (dispatch's
+/// worker threads block it otherwise), and is sent only while the work runs. `SIGURG` is
+/// ignored by default and otherwise only raised for out-of-band socket data, which nothing
+/// here uses.
+final class BlockingOperation: Sendable {
+    private struct State {
+        #if canImport(Glibc)
+        var thread: pthread_t?
+        var savedMask = sigset_t()
+        #endif
+        var running = false
+        var cancelled = false
+    }
+    private let state = Mutex(State())
+
+    /// True once the caller stopped waiting.
+    var isCancelled: Bool { state.withLock { $0.cancelled } }
+
+    /// On the worker thread, before the work: false if it was abandoned before it started.
+    func begin() -> Bool {
+        #if canImport(Glibc)
+        _ = Self.handlerInstalled
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGURG)
+        var saved = sigset_t()
+        return state.withLock { s in
+            if s.cancelled { return false }
+            pthread_sigmask(SIG_UNBLOCK, &set, &saved)
+            s.savedMask = saved
+            s.thread = pthread_self()
+            s.running = true
+            return true
+        }
+        #else
+        return state.withLock { s in
+            if s.cancelled { return false }
+            s.running = true
+            return true
+        }
+        #endif
+    }
+
+    /// On the worker thread, after the work. No signal is sent after this; one already
+    /// pending stays blocked (and is consumed harmlessly when the signal is next unblocked).
+    func end() {
+        #if canImport(Glibc)
+        var saved = state.withLock { s in
+            s.running = false
+            s.thread = nil
+            return s.savedMask
+        }
+        pthread_sigmask(SIG_SETMASK, &saved, nil)
+        #else
+        state.withLock { $0.running = false }
+        #endif
+    }
+
+    /// Abandons the work: skipped if not started, interrupted until it returns otherwise.
+    func cancel() {
+        let first = state.withLock { s in
+            defer { s.cancelled = true }
+            return !s.cancelled
+        }
+        if first { interrupt(attempt: 0) }
+    }
+
+    private func interrupt(attempt: Int) {
+        let again = state.withLock { s -> Bool in
+            guard s.running else { return false }
+            #if canImport(Glibc)
+            if let t = s.thread {
+                pthread_kill(t, SIGURG)
+            }
+            return true
+            #else
+            return false
+            #endif
+        }
+        guard again else { return }
+        let delay: DispatchTimeInterval = attempt < 40 ? .milliseconds(50) : .seconds(1)
+        DispatchQueue.global().asyncAfter(deadline: .now() + delay) { [self] in interrupt(attempt: attempt + 1) }
+    }
+
+    #if canImport(Glibc)
+    /// Installs the no-op `SIGURG` handler (without `SA_RESTART`) once, unless the process
+    /// already handles `SIGURG` itself (its handler then decides).
+    private static let handlerInstalled: Bool = {
+        var current = sigaction()
+        guard sigaction(SIGURG, nil, &current) == 0 else { return false }
+        let existing = current.__sigaction_handler.sa_handler
+        let isDefault = existing == nil || unsafeBitCast(existing, to: Int.self) == 0
+            || unsafeBitCast(existing, to: Int.self) == 1  // SIG_DFL / SIG_IGN
+        guard isDefault else { return true }
+        var action = sigaction()
+        action.__sigaction_handler.sa_handler = { _ in }
+        sigemptyset(&action.sa_mask)
+        action.sa_flags = 0
+        return sigaction(SIGURG, &action, nil) == 0
+    }()
+    #endif
 }
 
 extension GitMirror {

@@ -1,5 +1,6 @@
 import EmpireModel
 import Foundation
+import Synchronization
 import Testing
 @testable import GitKit
 import TestSupport
@@ -218,6 +219,122 @@ struct SourceTests {
         // Deadline: connect 0.5 s + transfer 1 s + 1 s grace = 2.5 s; slack for a loaded machine.
         #expect(took < .seconds(6), "\(took)")
         #expect(took >= .milliseconds(1400), "cut off by the deadline, not by an early failure")
+    }
+
+    struct ListenerError: Error { var message: String }
+
+    /// A listening socket on 127.0.0.1 that nobody reads from: the kernel completes the
+    /// handshake, then silence.
+    static func silentListener() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ListenerError(message: "socket failed") }
+        // Inherited by accepted connections, so that another listener can bind the port later.
+        var one: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &len) == 0 }
+        }
+        guard bound else { close(fd); throw ListenerError(message: "bind/listen failed") }
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    }
+
+    @Test("a sync that timed out on a silent server does not wedge the source: the next sync succeeds within its own deadline")
+    func timedOutSourceRecovers() async throws {
+        let s = try Scratch()
+        let served = s.dir.sub("served")
+        let bare = try GitFixture.create(at: served + "/empire.git", bare: true)
+        let c1 = try s.repo.commit("one", files: ["channels/a.yaml": channelYAML("a")])
+        try s.repo.git("remote", "add", "origin", bare.path)
+        try s.repo.git("push", "-q", "origin", "main")
+
+        let (listener, port) = try Self.silentListener()
+        var accepted: [Int32] = []
+        defer { for fd in accepted { close(fd) } }
+        let timeouts = GitTimeouts(connect: .seconds(1), transfer: .seconds(2))
+        let deadline = timeouts.connect + timeouts.transfer + .seconds(1)  // sync's own deadline
+        let src = try s.source("git://127.0.0.1:\(port)/empire.git", timeouts: timeouts)
+        let r1 = await src.sync()
+        #expect(r1.error?.code == .timeout, "\(String(describing: r1.error))")
+        #expect(r1.revision == nil)
+
+        // Take the stuck connections off the listener and keep them open and silent (closing
+        // the listener with them still queued would reset them and unblock the client), then
+        // serve the port with a real git daemon.
+        _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL, 0) | O_NONBLOCK)
+        while true {
+            let fd = accept(listener, nil, nil)
+            if fd < 0 { break }
+            accepted.append(fd)
+        }
+        close(listener)
+        let execPath = try Processes.run(["git", "--exec-path"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: execPath + "/git-daemon")
+        daemon.arguments = ["--reuseaddr", "--base-path=\(served)", "--export-all", "--listen=127.0.0.1", "--port=\(port)", served]
+        daemon.standardOutput = FileHandle.nullDevice
+        daemon.standardError = FileHandle.nullDevice
+        try daemon.run()
+        defer { Processes.stop(daemon, grace: 1) }
+        let up = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < up && daemon.isRunning && !Processes.accepts(port: port) { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(daemon.isRunning && Processes.accepts(port: port), "git daemon did not start on port \(port)")
+
+        let start = ContinuousClock.now
+        let r2 = await src.sync()
+        let took = ContinuousClock.now - start
+        #expect(r2.error == nil, "\(String(describing: r2.error))")
+        #expect(r2.revision?.description == "main@sha1:\(c1)")
+        #expect(src.lastGoodRevision?.commit == c1)
+        // Finished on its own, not cut off at (or queued behind) anything: well before 3× its deadline.
+        #expect(took < deadline * 3, "\(took)")
+        let tree = try await src.manifests(at: try #require(r2.revision))
+        #expect(tree.displayPaths == ["channels/a.yaml"])
+    }
+
+    @Test("blocking work abandoned at its deadline is interrupted, so the queue serves the next call")
+    func abandonedWorkIsInterrupted() async throws {
+        let queue = DispatchQueue(label: "test.interrupt")
+        var fds: [Int32] = [0, 0]
+        #expect(pipe(&fds) == 0)
+        defer { close(fds[0]); close(fds[1]) }
+        let readFD = fds[0]
+        let outcome = Mutex<(returned: Bool, errno: Int32)>((false, 0))
+        let start = ContinuousClock.now
+        // A read from a pipe nobody writes to blocks forever unless interrupted.
+        let r = await GitSource.run(on: queue, timeout: .milliseconds(300)) { (_) throws(GitError) -> Int in
+            var byte: UInt8 = 0
+            let n = read(readFD, &byte, 1)
+            let e = errno
+            outcome.withLock { $0 = (true, n < 0 ? e : 0) }
+            return n
+        }
+        guard case .failure(let e) = r else { Issue.record("finished instead of timing out: \(r)"); return }
+        #expect(e.code == .timeout)
+        // The next call on the same queue runs as soon as the interrupted one has unwound.
+        let next = await GitSource.run(on: queue, timeout: .seconds(30)) { (_) throws(GitError) -> String in "next" }
+        #expect(try next.get() == "next")
+        #expect(ContinuousClock.now - start < .seconds(10))
+        let o = outcome.withLock { $0 }
+        #expect(o.returned)
+        #expect(o.errno == EINTR, "the blocking read failed with EINTR: \(o.errno)")
+
+        // Work that had not started when it was abandoned is skipped.
+        let gate = DispatchSemaphore(value: 0)
+        let ran = Mutex(false)
+        queue.async { gate.wait() }
+        let skipped = await GitSource.run(on: queue, timeout: .milliseconds(100)) { (_) throws(GitError) -> Int in
+            ran.withLock { $0 = true }
+            return 1
+        }
+        #expect((try? skipped.get()) == nil)
+        gate.signal()
+        let after = await GitSource.run(on: queue, timeout: .seconds(30)) { (_) throws(GitError) -> Int in 2 }
+        #expect(try after.get() == 2)
+        #expect(!ran.withLock { $0 }, "abandoned before it started: never run")
     }
 
     @Test("http(s): the token goes through the credentials callback; a wrong or missing token is an authentication error")
