@@ -139,34 +139,52 @@ public final class YouTubeDriver: Driver {
             }
         }
 
-        for e in p.entries where out[e.id] == nil {
-            guard let item = channels[e.channelId] else {
-                if e.desired == nil {
-                    // Gone together with everything in it.
-                    out[e.id] = .observed(state: .null, external: [:])
-                } else {
-                    out[e.id] = .failed("\(YouTubeError(operation: "channels.list", channel: e.name, status: nil, reason: "channelNotFound", message: "channel \(e.channelId) does not exist or is not visible to the credentials \(e.credentials ?? "?")"))")
-                }
-                continue
+        // Each channel's playlists, a few channels at a time (the resilient client still applies
+        // the RateLimit's concurrency and rate limits underneath).
+        let pending = p.entries.filter { out[$0.id] == nil }
+        let found = channels
+        try await withThrowingTaskGroup(of: (ResourceID, ObservationOutcome).self) { group in
+            var next = 0
+            func start() {
+                guard next < pending.count else { return }
+                let e = pending[next]
+                next += 1
+                group.addTask { (e.id, try await self.observeChannel(e, item: found[e.channelId], context: context)) }
             }
-            do {
-                guard let credentials = e.credentials else {
-                    throw YouTubeError(operation: "playlists.list", channel: e.name, status: nil, reason: "credentialsNotConfigured",
-                                       message: "no credentials are known for channel \(e.channelId)")
-                }
-                let listed = try await listPlaylists(e, credentials: credentials, context: context)
-                let (state, adopted) = Self.observedState(channel: item, playlists: listed, desired: e.desired, external: e.external)
-                var ext = adopted
-                ext[ExternalKey.channelId] = e.channelId
-                ext[ExternalKey.credentials] = credentials
-                out[e.id] = .observed(state: state, external: ext)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                out[e.id] = .failed("\(error)")
+            for _ in 0..<min(Self.observeConcurrency, pending.count) { start() }
+            while let (id, outcome) = try await group.next() {
+                out[id] = outcome
+                start()
             }
         }
         return out
+    }
+
+    /// Channels whose playlists are listed at the same time.
+    static let observeConcurrency = 4
+
+    private func observeChannel(_ e: Entry, item: JSONValue?, context: DriverContext) async throws -> ObservationOutcome {
+        guard let item else {
+            // Gone together with everything in it, when no longer desired; an error otherwise.
+            if e.desired == nil { return .observed(state: .null, external: [:]) }
+            return .failed("\(YouTubeError(operation: "channels.list", channel: e.name, status: nil, reason: "channelNotFound", message: "channel \(e.channelId) does not exist or is not visible to the credentials \(e.credentials ?? "?")"))")
+        }
+        do {
+            guard let credentials = e.credentials else {
+                throw YouTubeError(operation: "playlists.list", channel: e.name, status: nil, reason: "credentialsNotConfigured",
+                                   message: "no credentials are known for channel \(e.channelId)")
+            }
+            let listed = try await listPlaylists(e, credentials: credentials, context: context)
+            let (state, adopted) = Self.observedState(channel: item, playlists: listed, desired: e.desired, external: e.external)
+            var ext = adopted
+            ext[ExternalKey.channelId] = e.channelId
+            ext[ExternalKey.credentials] = credentials
+            return .observed(state: state, external: ext)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            return .failed("\(error)")
+        }
     }
 
     private func firstWorkingCredentials(_ batch: [Entry], context: DriverContext) async throws -> String {
