@@ -72,6 +72,23 @@ struct ConfigStoreDriverTests {
         #expect(second.isEmpty, "second plan: \(second.map(\.summary))")
         await again.driver.close()
 
+        // Observation is batched: one SELECT per table for all 17 resources (PostgreSQL logs them).
+        if let server = store.server {
+            try server.psql("ALTER SYSTEM SET log_statement = 'all'")
+            try server.psql("SELECT pg_reload_conf()")
+            try await Task.sleep(for: .milliseconds(300))
+            let log = server.directory + "/server.log"
+            let before = try String(contentsOfFile: log, encoding: .utf8).count
+            let third = Harness(try store.driver())
+            _ = try await third.driver.observe(third.targets(), context: third.context)
+            await third.driver.close()
+            let text = String(try String(contentsOfFile: log, encoding: .utf8).dropFirst(before))
+            for t in ["channels", "provider_chains", "rate_limits", "retention_policies", "service_account_permissions"] {
+                let selects = text.components(separatedBy: "\n").filter { $0.contains("LOG:") && $0.contains(": SELECT ") && $0.contains(" FROM \(t) WHERE") }
+                #expect(selects.count == 1, "\(t): \(selects)")
+            }
+        }
+
         #expect(try store.query("SELECT youtube_channel_id FROM channels WHERE active = true ORDER BY youtube_channel_id").map { $0[0] }
                 == Self.activeChannelIDs)
         #expect(try store.query("SELECT count(*) FROM channels WHERE managed_by = 'ytempire'") == [["3"]])
