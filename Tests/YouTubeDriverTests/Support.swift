@@ -85,6 +85,8 @@ final class FakeYouTube: ServiceClient {
         /// Answer the next n YouTube calls 401 whatever the token.
         var force401 = 0
         var pageSize = 50
+        /// One-shot answers by operation (`channels.update` → a 403).
+        var scripted: [String: HTTPResponse] = [:]
     }
     let state = Mutex(State())
     let clock: TestClock
@@ -140,6 +142,7 @@ final class FakeYouTube: ServiceClient {
     func revokeAccessTokens() { root.state.withLock { $0.tokens = [:] } }
     func force401(_ n: Int) { root.state.withLock { $0.force401 = n } }
     func setPageSize(_ n: Int) { root.state.withLock { $0.pageSize = n } }
+    func script(_ operation: String, _ response: HTTPResponse) { root.state.withLock { $0.scripted[operation] = response } }
 
     func send(_ request: HTTPRequest, call: PlannedCall) async throws -> HTTPResponse {
         let now = clock.now
@@ -187,6 +190,7 @@ final class FakeYouTube: ServiceClient {
             return googleError(401, "authError", "Request had invalid authentication credentials.")
         }
         let caller = s.tokens[bearer!]!.channelId
+        if let scripted = s.scripted.removeValue(forKey: r.operation) { return scripted }
         switch r.operation {
         case "channels.list":
             let ids = (r.query["id"] ?? "").split(separator: ",").map(String.init)

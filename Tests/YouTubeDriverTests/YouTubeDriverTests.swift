@@ -405,6 +405,36 @@ struct YouTubeDriverUnitTests {
         }
     }
 
+    @Test("API errors surface as YouTubeError with the API's reason, HTML stripped; a missing channel fails its observation")
+    func apiReasons() async throws {
+        let rig = Rig()
+        rig.seedChannels()
+        rig.fake.state.withLock { $0.channels["UCUMFxFkM-R5Kjp1vRt_1fjO"] = nil }
+        let out = try await rig.driver.observe(rig.targets(), context: rig.context)
+        guard case .failed(let m)? = out[ResourceID(.channel, "science-simplified")] else { Issue.record("expected a failure"); return }
+        #expect(m.contains("channelNotFound") && m.contains("UCUMFxFkM-R5Kjp1vRt_1fjO"))
+        guard case .observed(let state, _)? = out[ResourceID(.channel, "tech-daily")] else { Issue.record("tech-daily should be observed"); return }
+
+        let t = rig.targets(["tech-daily"])[0]
+        var changed = state.object!
+        var b = changed["branding"]!.object!
+        b["description"] = "old"
+        changed["branding"] = .object(b)
+        let action = try #require(rig.diff(t, .object(changed)).first { $0.key == "branding" })
+        rig.fake.script("channels.update", FakeYouTube.googleError(403, "quotaExceeded",
+            "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>."))
+        do {
+            _ = try await rig.driver.apply(action, observed: .object(changed), external: rig.external("tech-daily"), context: rig.context)
+            Issue.record("expected quotaExceeded")
+        } catch let e as YouTubeError {
+            #expect(e.reason == "quotaExceeded")
+            #expect(e.status == 403)
+            #expect(e.operation == "channels.update")
+            #expect(e.channel == "tech-daily")
+            #expect(e.message == "The request cannot be completed because you have exceeded your quota.")
+        }
+    }
+
     @Test("omitted optional fields are not managed; empty and omitted descriptions and reordered tags do not diff")
     func canonicalNoPerpetualDiff() {
         let rig = Rig()
