@@ -281,7 +281,15 @@ public enum JSONDiff {
     private static func walk(_ a: JSONValue?, _ b: JSONValue?, _ path: String, _ sensitive: Set<String>, _ out: inout [FieldChange], depth: Int) {
         let a = (a == .null) ? nil : a, b = (b == .null) ? nil : b
         if a == b { return }
-        if depth < 32, case .object(let x)? = a, case .object(let y)? = b {
+        // A created or deleted object shows its fields, as an update would.
+        var objects: ([String: JSONValue], [String: JSONValue])?
+        switch (a, b) {
+        case (.object(let x)?, .object(let y)?): objects = (x, y)
+        case (nil, .object(let y)?) where !y.isEmpty: objects = ([:], y)
+        case (.object(let x)?, nil) where !x.isEmpty: objects = (x, [:])
+        default: objects = nil
+        }
+        if depth < 32, let (x, y) = objects {
             for k in Set(x.keys).union(y.keys).sorted() {
                 walk(x[k], y[k], path.isEmpty ? k : path + "." + k, sensitive, &out, depth: depth + 1)
             }

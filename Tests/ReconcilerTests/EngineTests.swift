@@ -93,7 +93,7 @@ import Testing
 
     @Test func safetyThresholdRefusesUnlessForced() async throws {
         let rig = try Rig()
-        let e = rig.engine { $0.maxDeletePercent = 30 }
+        let e = rig.engine { $0.maxDeletePercent = 30; $0.minExisting = 3 }
         let names = ["a", "b", "c", "d"]
         let v1 = try resources(memoryLimit() + names.map { monitor($0) }.joined())
         _ = try await e.apply(try await e.plan(v1, revision: "r1"), desired: v1)

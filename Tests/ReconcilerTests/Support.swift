@@ -62,7 +62,6 @@ struct Rig {
 
     func engine(_ configure: (inout EngineOptions) -> Void = { _ in }) -> Engine {
         var o = EngineOptions()
-        o.minExisting = 3
         configure(&o)
         return Engine(drivers: [driver], store: store, transport: NullTransport(), options: o, clock: clock)
     }
