@@ -126,10 +126,10 @@ struct YouTubeSandboxTests {
             // The seeded first playlists were adopted by title (space-in-ten already matches: adopted, no action).
             for name in ["tech-daily", "finance-focus", "science-simplified"] {
                 let ext = rig.externals.withLock { $0[ResourceID(.channel, name)] ?? [:] }
-                #expect(ext.keys.filter { $0.hasPrefix("playlist/") }.count == 1, "\(name)")
+                #expect(ext.keys.filter { $0.hasPrefix("playlists/") }.count == 1, "\(name)")
             }
             for a in actions where a.key.hasPrefix("playlist/") && a.operation == .update {
-                #expect(rig.externals.withLock { $0[a.resource]?[a.key] } == a.payload["id"]?.string)
+                #expect(rig.externals.withLock { $0[a.resource]?["playlists/" + a.payload["name"]!.string!] } == a.payload["id"]?.string)
             }
             for a in actions { #expect(!a.payload.canonicalString.contains("sandbox-refresh") && !a.payload.canonicalString.contains("sandbox-client-secret")) }
             planned += actions.reduce(0) { $0 + $1.units }
@@ -187,11 +187,11 @@ struct YouTubeSandboxTests {
             let after = try await rig.apply(deletes, leftState)
             #expect(rig.count("youtube DELETE /youtube/v3/playlists") == 2)
             #expect(after[leaving[0].id]?["playlists"] == [:])
-            #expect(rig.externals.withLock { $0[leaving[0].id] ?? [:] }.keys.filter { $0.hasPrefix("playlist/") }.isEmpty)
+            #expect(rig.externals.withLock { $0[leaving[0].id] ?? [:] }.keys.filter { $0.hasPrefix("playlists/") }.isEmpty)
             #expect(rig.sb.youtubeQuotaUsed == planned)
             // Applying a delete again (a retried plan): the 404 through the resilient stack means done.
             let again2 = try await rig.driver.apply(deletes[0], observed: after[leaving[0].id]!, external: [:], context: rig.context)
-            #expect(again2.external["playlist/everyday-physics"] == .some(nil))
+            #expect(again2.external["playlists/everyday-physics"] == .some(nil))
             #expect(rig.count("youtube DELETE /youtube/v3/playlists") == 3)
         }
     }

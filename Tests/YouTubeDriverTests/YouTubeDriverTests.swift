@@ -94,7 +94,7 @@ struct YouTubeDriverUnitTests {
         #expect(pages.map { $0.query["pageToken"] } == [nil, "page50", "page100"])
         #expect(pages.allSatisfy { $0.query["maxResults"] == "50" && $0.query["channelId"] == cid && $0.query["part"] == "snippet,status" })
         // The 110th playlist, on the third page, was found and adopted.
-        let adopted = rig.external("tech-daily")["playlist/ai-explained"]
+        let adopted = rig.external("tech-daily")["playlists/ai-explained"]
         #expect(adopted == "PLfake110")
         #expect(states[ResourceID(.channel, "tech-daily")]?["playlists"]?.object?.keys.sorted() == ["ai-explained"])
     }
@@ -174,7 +174,7 @@ struct YouTubeDriverUnitTests {
         let before = [handMade: rig.fake.playlist(handMade)!, nearMiss: rig.fake.playlist(nearMiss)!]
         let t = rig.targets(["tech-daily"])[0]
         let observed = try await rig.observe([t])
-        #expect(rig.external("tech-daily")["playlist/ai-explained"] == mine)
+        #expect(rig.external("tech-daily")["playlists/ai-explained"] == mine)
         #expect(rig.external("tech-daily")["youtubeChannelId"] == cid)
         #expect(observed[t.id]?["playlists"]?.object?.keys.sorted() == ["ai-explained"])
 
@@ -197,9 +197,9 @@ struct YouTubeDriverUnitTests {
         #expect(update.body?["snippet"]?["description"] == "How the models behind today's AI products actually work.")
         #expect(update.body?["snippet"]?["tags"] == ["ai", "machine learning"])
         let ext = rig.external("tech-daily")
-        #expect(ext["playlist/gadget-reviews"]?.hasPrefix("PLnew") == true)
-        #expect(ext["playlist/shorts-backlog"]?.hasPrefix("PLnew") == true)
-        #expect(rig.fake.playlist(ext["playlist/shorts-backlog"]!)?["status"]?["privacyStatus"] == "private")
+        #expect(ext["playlists/gadget-reviews"]?.hasPrefix("PLnew") == true)
+        #expect(ext["playlists/shorts-backlog"]?.hasPrefix("PLnew") == true)
+        #expect(rig.fake.playlist(ext["playlists/shorts-backlog"]!)?["status"]?["privacyStatus"] == "private")
 
         // Nothing ever named the playlists ytempire does not own, and they are unchanged.
         for s in rig.fake.seen {
@@ -221,7 +221,7 @@ struct YouTubeDriverUnitTests {
         let handMade = rig.fake.addPlaylist(cid, title: "Space in Ten Minutes (fan edit)")
         let retired = rig.fake.addPlaylist(cid, title: "Retired series")
         let sameTitle = rig.fake.addPlaylist(cid, title: "Retired series")   // same title, never recorded
-        rig.setExternal("science-simplified", "playlist/retired", retired)
+        rig.setExternal("science-simplified", "playlists/retired", retired)
         let t = rig.targets(["science-simplified"])[0]
         let observed = try await rig.observe([t])
         let (applied, _) = try await rig.applyAll([t], observed)
@@ -229,19 +229,19 @@ struct YouTubeDriverUnitTests {
         #expect(applied.first { $0.operation == .delete }?.payload["id"] == .string(retired))
         #expect(rig.fake.playlist(retired) == nil)
         #expect(rig.fake.playlist(sameTitle) != nil)
-        #expect(rig.external("science-simplified")["playlist/retired"] == nil)
+        #expect(rig.external("science-simplified")["playlists/retired"] == nil)
 
         // The Channel leaves the repository: every recorded playlist goes, nothing else does, branding stays.
-        let owned = rig.external("science-simplified").filter { $0.key.hasPrefix("playlist/") }
+        let owned = rig.external("science-simplified").filter { $0.key.hasPrefix("playlists/") }
         #expect(owned.count == 2)
         let gone = rig.targets(["science-simplified"], desired: false)[0]
         #expect(gone.desired == nil)
         let observedGone = try await rig.observe([gone])
         let deletes = rig.diff(gone, observedGone[gone.id]!)
         #expect(deletes.allSatisfy { $0.operation == .delete })
-        #expect(Set(deletes.map(\.key)) == Set(owned.keys))
+        #expect(Set(deletes.map(\.key)) == Set(owned.keys.map { $0.replacingOccurrences(of: "playlists/", with: "playlist/") }))
         // One of them is deleted by hand between plan and apply: its 404 counts as done.
-        rig.fake.removePlaylist(owned["playlist/everyday-physics"]!)
+        rig.fake.removePlaylist(owned["playlists/everyday-physics"]!)
         var state = observedGone[gone.id]!
         for a in deletes {
             let outcome = try await rig.driver.apply(a, observed: state, external: rig.external("science-simplified"), context: rig.context)
@@ -249,7 +249,7 @@ struct YouTubeDriverUnitTests {
             state = outcome.observed ?? state
         }
         #expect(rig.fake.seen.filter { $0.operation == "playlists.delete" }.count == 3)
-        #expect(rig.external("science-simplified").filter { $0.key.hasPrefix("playlist/") }.isEmpty)
+        #expect(rig.external("science-simplified").filter { $0.key.hasPrefix("playlists/") }.isEmpty)
         #expect(state["playlists"] == [:])
         #expect(rig.fake.playlistIds(cid).sorted() == [handMade, sameTitle].sorted())
         #expect(rig.fake.count("channels.update") == 0)   // branding is never touched by deletes
@@ -293,7 +293,7 @@ struct YouTubeDriverUnitTests {
         #expect(actions.map { "\($0.key)=\($0.units)" } == ["branding=77", "playlist/fresh=33", "playlist/kept=44"])
         #expect(actions.allSatisfy { $0.calls.allSatisfy { $0.quota == "yt-cheap" && $0.channel == "priced" } })
         let (_, _) = try await rig.applyAll([t], observed)
-        rig.setExternal("priced", "playlist/old", rig.fake.addPlaylist("UCPtYgjmUhBel31iEl2hpChY", title: "Old"))
+        rig.setExternal("priced", "playlists/old", rig.fake.addPlaylist("UCPtYgjmUhBel31iEl2hpChY", title: "Old"))
         let t2 = rig.targets()[0]
         let again = try await rig.observe([t2])
         #expect(rig.diff(t2, again[t.id]!).map { "\($0.operation.rawValue) \($0.key)=\($0.units)" } == ["delete playlist/old=55"])
@@ -454,7 +454,7 @@ struct YouTubeDriverUnitTests {
                                  "privacy": "unlisted", "tags": ["budgeting", "personal finance"], "defaultLanguage": "en"],
             ],
         ]
-        let ext = ["playlist/market-minute": "PL1", "playlist/money-basics": "PL2"]
+        let ext = ["playlists/market-minute": "PL1", "playlists/money-basics": "PL2"]
         let actions = rig.driver.diff(DiffInput(id: id, desired: desired, observed: observed, external: ext, pricing: rig.pricing))
         #expect(actions.isEmpty)
         // A privacy change shows as one field, and the update body keeps the unmanaged description, tags and language.

@@ -4,6 +4,8 @@ import EmpireModel
 /// Desired vs observed → actions. Pure: no I/O, no clock.
 enum YouTubeDiff {
     static let brandingKey = "branding"
+    /// The action key of a playlist (its external id is under `ExternalKey.playlist(name)`).
+    static func playlistKey(_ name: String) -> String { "playlist/\(name)" }
 
     static func actions(_ input: DiffInput, driver: String) -> [Action] {
         guard case .object(let observed) = input.observed else { return [] }
@@ -45,13 +47,14 @@ enum YouTubeDiff {
         let have = observed["playlists"]?.object ?? [:]
         for name in want.keys.sorted() {
             let w = want[name]!
-            let key = YouTubeDriver.ExternalKey.playlist(name)
+            let key = playlistKey(name)
+            let recorded = input.external[YouTubeDriver.ExternalKey.playlist(name)]
             let title = w["title"]?.string ?? name
             if let h = have[name], let pid = h["id"]?.string {
                 let changes = JSONDiff.changes(Canonical.managed(h, by: w), w, prefix: "playlists.\(name)")
                 guard !changes.isEmpty else { continue }
                 // The engine passes ids adopted by the observation in `external`; when it does not, say so.
-                let adopted = input.external[key] != pid
+                let adopted = recorded != pid
                 actions.append(Action(driver: driver, resource: input.id, operation: .update, key: key,
                                       summary: adopted ? "playlist \"\(title)\" (adopting \(pid) by its title)" : "playlist \"\(title)\"",
                                       changes: changes, calls: [price("playlists.update")],
@@ -71,7 +74,7 @@ enum YouTubeDiff {
             guard let pid = h["id"]?.string, input.external[YouTubeDriver.ExternalKey.playlist(name)] == pid else { continue }
             let fields = (h.object ?? [:]).filter { $0.key != "id" && $0.key != "defaultLanguage" }
             let changes = fields.keys.sorted().map { k in FieldChange(path: "playlists.\(name).\(k)", old: fields[k], new: nil) }
-            actions.append(Action(driver: driver, resource: input.id, operation: .delete, key: YouTubeDriver.ExternalKey.playlist(name),
+            actions.append(Action(driver: driver, resource: input.id, operation: .delete, key: playlistKey(name),
                                   summary: "playlist \"\(h["title"]?.string ?? name)\" (\(pid))", changes: changes,
                                   calls: [price("playlists.delete")],
                                   payload: payload(["name": .string(name), "id": .string(pid)])))

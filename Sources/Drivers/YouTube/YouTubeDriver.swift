@@ -43,11 +43,12 @@ public final class YouTubeDriver: Driver {
     // MARK: external ids
 
     /// `external` keys: the channel id, the credentials name (so a Channel that left the
-    /// repository can still be reached to delete its playlists), and `playlist/<name>` → PL id.
+    /// repository can still be reached to delete its playlists), and `playlists/<name>` → PL id
+    /// (status files show them as `playlists: {<name>: PL…}`, DESIGN A7).
     public enum ExternalKey {
         public static let channelId = "youtubeChannelId"
         public static let credentials = "youtubeCredentials"
-        public static let playlistPrefix = "playlist/"
+        public static let playlistPrefix = "playlists/"
         public static func playlist(_ name: String) -> String { playlistPrefix + name }
     }
 
@@ -222,7 +223,7 @@ public final class YouTubeDriver: Driver {
         return items
     }
 
-    /// The canonical observed state, and the playlists adopted by title (`playlist/<name>` → id).
+    /// The canonical observed state, and the playlists adopted by title (`playlists/<name>` → id).
     static func observedState(channel: JSONValue, playlists listed: [JSONValue], desired: JSONValue?,
                               external: [String: String]) -> (JSONValue, [String: String]) {
         let brandingSettings = channel["brandingSettings"] ?? .object([:])
