@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg nghttp2-server postgresql
 BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test schemas bench bench-git bench-http bench-all clean
+.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -53,7 +53,13 @@ bench-http: deps
 bench-git: deps
 	bash bench/git/run.sh
 
-bench-all: bench bench-git bench-http
+# plan/apply against the sandbox: no-change plan of 1,000 channels with 20 ms per call vs its
+# lower bound; incremental vs full plan of 10,000 channels; their peak RSS; apply at 20 req/s
+# (bench/README.md). CONFIG=release measures .build/release; BENCH_PLAN_CHANNELS=200 for a smoke run.
+bench-plan: deps
+	CONFIG="$(CONFIG)" bash bench/plan/run.sh $(BENCH_PLAN_ARGS)
+
+bench-all: bench bench-git bench-http bench-plan
 
 clean:
 	rm -rf .build bench/out
