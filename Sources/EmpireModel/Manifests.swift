@@ -133,3 +133,40 @@ public enum ManifestLoader {
         return Diagnostic(.error, code, e.message, at: e.mark, notes: notes)
     }
 }
+
+/// A working-copy directory, listed and validated.
+public struct LoadedDirectory: Sendable {
+    public var report: ValidationReport
+    /// The manifests read, in listing order (for a content digest of the revision).
+    public var sources: [ManifestSource]
+}
+
+extension ManifestLoader {
+    /// Lists the manifests under `path` (a directory or one file) and validates them: the one
+    /// place a directory is loaded, for `validate`, the engine's directory sources and the
+    /// sandbox's seeder. `skipping`: a file not to read as a manifest (a `--config` file under PATH).
+    public static func loadDirectory(_ path: String, options: LoadOptions = LoadOptions(), skipping: String? = nil) -> LoadedDirectory {
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            let d = Diagnostic(.error, .fileUnreadable, "no such file or directory", at: .init(file: path, line: 1, column: 1))
+            return LoadedDirectory(report: ValidationReport(resources: [], diagnostics: [d], fileCount: 0), sources: [])
+        }
+        let root = isDir.boolValue ? (path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path) : path
+        var listing = DirectorySource.list(root: root)
+        if let skipping {
+            let skip = absolutePath(skipping)
+            listing.sources.removeAll { if case .file(let p) = $0.content { absolutePath(p) == skip } else { false } }
+        }
+        var extra = listing.diagnostics
+        if listing.sources.isEmpty {
+            extra.append(Diagnostic(.warning, .emptyRepository, "no *.yaml or *.yml manifests found", at: .init(file: path, line: 1, column: 1)))
+        }
+        let files = listing.files
+        let report = validate(listing.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+        return LoadedDirectory(report: report, sources: listing.sources)
+    }
+
+    static func absolutePath(_ p: String) -> String {
+        ((p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p) as NSString).standardizingPath
+    }
+}

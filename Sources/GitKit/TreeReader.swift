@@ -287,3 +287,17 @@ enum TreeReader {
         return changes
     }
 }
+
+extension ManifestTree {
+    /// Validates the manifests of the commit (file references checked against its tree); an
+    /// empty tree is a warning located at `emptyName`.
+    public func validate(options: LoadOptions = LoadOptions(), emptyName: String) -> ValidationReport {
+        var extra = diagnostics
+        if sources.isEmpty && !extra.contains(where: { $0.severity == .error }) {
+            extra.append(Diagnostic(.warning, .emptyRepository, "no *.yaml or *.yml manifests found at \(revision)",
+                                    at: .init(file: emptyName, line: 1, column: 1)))
+        }
+        let files = self.files
+        return ManifestLoader.validate(sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+    }
+}

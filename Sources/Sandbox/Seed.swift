@@ -34,10 +34,7 @@ enum Seeder {
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw SeedError(description: "--seed-from \(dir): no such directory")
         }
-        let listing = DirectorySource.list(root: dir)
-        let files = listing.files
-        let report = ManifestLoader.validate(listing.sources, options: LoadOptions(), extraDiagnostics: listing.diagnostics,
-                                             fileExists: { files.contains($0) })
+        let report = ManifestLoader.loadDirectory(dir).report
         if !report.isValid {
             let first = report.diagnostics.filter { $0.severity == .error }.prefix(5).map(\.rendered).joined(separator: "\n")
             throw SeedError(description: "--seed-from \(dir): the repository does not validate (\(report.errorCount) errors; run ytempire validate):\n\(first)")

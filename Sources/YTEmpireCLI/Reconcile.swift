@@ -117,8 +117,7 @@ final class Reconcile: Sendable {
         guard let revision = sync.revision else { throw CLIFailure("source: no revision") }
         let tree: ManifestTree
         do { tree = try await git.manifests(at: revision) } catch { throw CLIFailure("source: \(error.message) [\(error.code.rawValue)]") }
-        let files = tree.files
-        let report = ManifestLoader.validate(tree.sources, extraDiagnostics: tree.diagnostics, fileExists: { files.contains($0) })
+        let report = tree.validate(emptyName: src.path == "." ? git.mirror.displayURL : src.path)
         try check(report, name: "\(git.mirror.displayURL) \(revision)")
         return LoadedRevision(revision: revision.description, resources: report.resources, git: git, isLocalRepository: src.isLocalPath)
     }
@@ -130,13 +129,12 @@ final class Reconcile: Sendable {
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw CLIFailure("\(dir): not a directory")
         }
-        let listing = DirectorySource.list(root: dir)
-        let files = listing.files
-        let report = ManifestLoader.validate(listing.sources, extraDiagnostics: listing.diagnostics, fileExists: { files.contains($0) })
+        let loaded = ManifestLoader.loadDirectory(dir)
+        let report = loaded.report
         try check(report, name: dir)
         // dir@sha256 over the manifests' paths and bytes, in path order.
         var hashed: [UInt8] = []
-        for s in listing.sources.sorted(by: { $0.relativePath < $1.relativePath }) {
+        for s in loaded.sources.sorted(by: { $0.relativePath < $1.relativePath }) {
             hashed += Array(s.relativePath.utf8) + [0]
             switch s.content {
             case .bytes(let b): hashed += b

@@ -116,28 +116,9 @@ extension ValidationRun {
 public enum ValidationRun {
     /// `skipping`: a file not to read as a manifest (the `--config` file, when it lies under PATH).
     public static func run(path: String, options: LoadOptions = LoadOptions(), skipping: String? = nil) -> ValidationReport {
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-            let d = Diagnostic(.error, .fileUnreadable, "no such file or directory", at: .init(file: path, line: 1, column: 1))
-            return ValidationReport(resources: [], diagnostics: [d], fileCount: 0)
-        }
-        let root = isDir.boolValue ? (path.hasSuffix("/") && path.count > 1 ? String(path.dropLast()) : path) : path
-        var listing = DirectorySource.list(root: root)
-        if let skipping {
-            let skip = absolute(skipping)
-            listing.sources.removeAll { if case .file(let p) = $0.content { absolute(p) == skip } else { false } }
-        }
-        var extra = listing.diagnostics
-        if listing.sources.isEmpty {
-            extra.append(Diagnostic(.warning, .emptyRepository, "no *.yaml or *.yml manifests found", at: .init(file: path, line: 1, column: 1)))
-        }
-        let files = listing.files
-        return ManifestLoader.validate(listing.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+        ManifestLoader.loadDirectory(path, options: options, skipping: skipping).report
     }
 
-    static func absolute(_ p: String) -> String {
-        ((p.hasPrefix("/") ? p : FileManager.default.currentDirectoryPath + "/" + p) as NSString).standardizingPath
-    }
 
     /// The outcome of validating a git source: the report and the name its summary uses
     /// (`URL main@sha1:…`).
@@ -175,13 +156,7 @@ public enum ValidationRun {
             if let e = sync.error { return failure("cannot read the repository: \(e.message) [\(e.code.rawValue)]") }
             guard let revision = sync.revision else { return failure("cannot read the repository") }
             let tree = try source.manifestsBlocking(at: revision)
-            var extra = tree.diagnostics
-            if tree.sources.isEmpty && !extra.contains(where: { $0.severity == .error }) {
-                extra.append(Diagnostic(.warning, .emptyRepository, "no *.yaml or *.yml manifests found at \(revision)",
-                                        at: .init(file: path == "." ? display : path, line: 1, column: 1)))
-            }
-            let files = tree.files
-            let report = ManifestLoader.validate(tree.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+            let report = tree.validate(options: options, emptyName: path == "." ? display : path)
             return GitOutcome(report: report, revision: revision, summaryName: "\(source.mirror.displayURL) \(revision)")
         } catch {
             return failure("cannot read the repository: \(error.message) [\(error.code.rawValue)]")
