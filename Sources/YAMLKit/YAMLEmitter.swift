@@ -362,7 +362,8 @@ public enum YAMLEmitter {
         if i < s.count && (s[i] == "+" || s[i] == "-") { i += 1 }
         guard i < s.count else { return false }
         func isDigit(_ c: Unicode.Scalar) -> Bool { c >= "0" && c <= "9" }
-        let startsNumber = isDigit(s[i]) || (s[i] == "." && i + 1 < s.count && isDigit(s[i + 1]))
+        // `._5` too: PyYAML's YAML 1.1 float pattern allows underscores right after the dot.
+        let startsNumber = isDigit(s[i]) || (s[i] == "." && i + 1 < s.count && (isDigit(s[i + 1]) || s[i + 1] == "_"))
         guard startsNumber else { return false }
         let alphabet = "0123456789abcdefABCDEFxXoO._:+- tTzZ".unicodeScalars
         return s[i...].allSatisfy { alphabet.contains($0) }

@@ -305,6 +305,59 @@ private func expectRoundTrip(_ value: YAMLValue, sourceLocation: SourceLocation 
         }
     }
 
+    /// YAML 1.1 resolvers (PyYAML's patterns): a string left plain must not match any.
+    private static let yaml11NonString: [String] = [
+        "y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF",
+        "~|null|Null|NULL|",
+        "[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+|[-+]?[1-9][0-9_]*(:[0-5]?[0-9])+",
+        "[-+]?([0-9][0-9_]*)\\.[0-9_]*([eE][-+][0-9]+)?|\\.[0-9_]+([eE][-+][0-9]+)?|[-+]?[0-9][0-9_]*(:[0-5]?[0-9])+\\.[0-9_]*|[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)",
+        "[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]|[0-9][0-9][0-9][0-9]-[0-9][0-9]?-[0-9][0-9]?([Tt]|[ \\t]+)[0-9][0-9]?:[0-9][0-9]:[0-9][0-9](\\.[0-9]*)?(([ \\t]*)Z|[-+][0-9][0-9]?(:[0-9][0-9])?)?",
+        "<<|=",
+    ]
+
+    @Test func randomStringsRoundTrip() throws {
+        // Deterministic (SplitMix64), over an alphabet of indicators, digits, blanks, breaks,
+        // controls and non-ASCII.
+        var state: UInt64 = 0x5EED_1234_ABCD_0001
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        let alphabet = Array("abcxyzEeTtZzYyNnOo0123456789.+-_:#?!&*%@`'\",[]{}|>~= \t\n\r\u{0}\u{7}\u{85}\u{A0}\u{2028}\u{FEFF}é日🎬".unicodeScalars)
+        var strings: [String] = []
+        for _ in 0..<3000 {
+            let n = Int(next() % 7)
+            var s = String.UnicodeScalarView()
+            for _ in 0..<n { s.append(alphabet[Int(next() % UInt64(alphabet.count))]) }
+            strings.append(String(s))
+        }
+        let value: YAMLValue = .mapping([
+            ("block", .sequence(strings.map { .string($0) })),
+            ("flow", .sequence(strings.map { .string($0) }, flow: true)),
+            ("keys", .mapping(strings.enumerated().map { ("\($0.element)\u{1}\($0.offset)", .int($0.offset)) })),
+            ("bare keys", .mapping(Array(Set(strings)).sorted().map { ($0, .null) }, flow: true)),
+        ])
+        try expectRoundTrip(value)
+        // Whatever was left plain is a string for YAML 1.1 readers too.
+        let root = try #require(try roundTrip(value).root)
+        var plain: [String] = []
+        for node in (root["block"]?.sequenceItems ?? []) + (root["flow"]?.sequenceItems ?? []) where node.scalarStyle == .plain {
+            plain.append(node.scalarText ?? "")
+        }
+        for pair in root["bare keys"]?.mappingPairs ?? [] where pair.key.scalarStyle == .plain {
+            plain.append(pair.key.scalarText ?? "")
+        }
+        #expect(plain.count > 500, "most short strings are plain: \(plain.count)")
+        for text in plain {
+            for pattern in Self.yaml11NonString {
+                #expect(!matches(pattern, text), "'\(text)' left plain but YAML 1.1 reads it as a non-string")
+            }
+        }
+    }
+
     @Test func equality() {
         #expect(YAMLValue.mapping([("a", .int(1)), ("b", .null)]) == .mapping([("a", .int(1)), ("b", .null)]))
         #expect(YAMLValue.mapping([("a", .int(1)), ("b", .null)]) != .mapping([("b", .null), ("a", .int(1))]))
