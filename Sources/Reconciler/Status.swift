@@ -127,9 +127,9 @@ public enum StatusBook {
     }
 
     /// The quota windows as the state store has them.
-    public static func quotas(desired: [Resource], store: any StateStore) throws -> [QuotaState] {
+    public static func quotas(desired: [Resource], store: any StateStore, clock: any ResilienceClock = SystemClock()) throws -> [QuotaState] {
         let index = DesiredIndex(desired)
-        let registry = try ServiceRegistry(desired: index, transport: NullTransport(), windows: store)
+        let registry = try ServiceRegistry(desired: index, transport: NullTransport(), windows: store, clock: clock)
         return registry.ledgers.sorted { $0.key < $1.key }.map { name, l in
             let b = l.budget
             return QuotaState(rateLimit: name, service: index.resource(.rateLimit, name)?.rateLimit?.service ?? name,

@@ -4,6 +4,7 @@ import Foundation
 import Reconciler
 import Resilience
 import Testing
+import YAMLKit
 
 @Suite struct EngineTests {
     @Test func createThenNothingToDoWithoutObservingAgain() async throws {
@@ -226,5 +227,66 @@ import Testing
         #expect(PlanRenderer.text(p, style: .init(color: true)).contains("\u{1B}[32m"))
         let md = PlanRenderer.markdown(p)
         #expect(md.contains("| ➕ | `Monitor/a` | memory |"))
+    }
+}
+
+@Suite struct StatusAndStoreTests {
+    @Test func statusFilesAreEmittedByLibyamlAndReadBack() async throws {
+        let rig = try Rig()
+        let e = rig.engine()
+        let desired = try resources(memoryLimit(units: 25) + monitor("a") + monitor("b") + monitor("c", summary: "\"needs: quoting #1\""))
+        let plan = try await e.plan(desired, revision: "main@sha1:1234")
+        let report = try await e.apply(plan, desired: desired)
+        #expect(report.deferred == 1)  // 25 units: one observation call, two puts; the third waits for the reset
+        try StatusBook.record(plan: plan, report: report, desired: desired, store: rig.store, now: rig.clock.wallNow)
+        let files = try StatusBook.files(store: rig.store, quotas: try StatusBook.quotas(desired: desired, store: rig.store, clock: rig.clock))
+        #expect(Set(files.keys) == ["monitor/a.yaml", "monitor/b.yaml", "monitor/c.yaml", "ratelimit/memory-api.yaml", "summary.yaml"])
+        for (path, bytes) in files {
+            let loaded = YAMLLoader.load(bytes, file: path)
+            #expect(loaded.errors.isEmpty, "\(path)")
+            #expect(loaded.documents.count == 1)
+        }
+        func root(_ path: String) throws -> YAMLNode {
+            let bytes = try #require(files[path])
+            return try #require(YAMLLoader.load(bytes, file: path).documents.first?.root)
+        }
+        let a = try root("monitor/a.yaml")
+        #expect(a["kind"]?.scalarText == "MonitorStatus")
+        let status = try #require(a["status"])
+        #expect(status["lastAppliedRevision"]?.scalarText == "main@sha1:1234")
+        let conditions = try #require(status["conditions"]?.sequenceItems)
+        #expect(conditions.first?["type"]?.scalarText == "Ready" && conditions.first?["status"]?.scalarText == "True")
+        #expect(status["lastActions"]?.sequenceItems?.first?["quotaUnits"]?.scalarText == "10")
+        // The deferred one says so, with the reset as its ETA, and was never applied.
+        let deferredName = try #require(report.outcomes.first { $0.result == .deferred }?.action.resource.name)
+        let d = try #require(try root("monitor/\(deferredName).yaml")["status"])
+        let dc = try #require(d["conditions"]?.sequenceItems)
+        #expect(dc.contains { $0["type"]?.scalarText == "Deferred" && $0["status"]?.scalarText == "True" && ($0["message"]?.scalarText ?? "").contains("eta ") })
+        #expect(d["lastAppliedRevision"]?.isPlainNull == true)
+        let summary = try #require(try root("summary.yaml")["status"])
+        #expect(summary["resources"]?["deferred"]?.scalarText == "1")
+        #expect(summary["quota"]?.sequenceItems?.first?["used"]?.scalarText == "21")
+
+        // An idle second run changes no file (no status commit per poll).
+        let p2 = try await e.plan(desired, revision: "main@sha1:1234")
+        let r2 = try await e.apply(p2, desired: desired)
+        try StatusBook.record(plan: p2, report: r2, desired: desired, store: rig.store, now: rig.clock.wallNow.addingTimeInterval(60))
+        let again = try StatusBook.files(store: rig.store, quotas: try StatusBook.quotas(desired: desired, store: rig.store, clock: rig.clock))
+        #expect(again["monitor/a.yaml"] == files["monitor/a.yaml"])
+    }
+
+    @Test func quotaWindowsAndCachedValuesSurviveAReopen() async throws {
+        let rig = try Rig()
+        let desired = try resources(memoryLimit() + monitor("a"))
+        _ = try await rig.engine().apply(try await rig.engine().plan(desired, revision: "r1"), desired: desired)
+        let reopened = try SQLiteStateStore(stateDir: rig.dir)
+        let q = try StatusBook.quotas(desired: desired, store: reopened, clock: rig.clock)
+        #expect(q.map(\.spent) == [11])  // one observation call and one put
+        try reopened.setValue("youtube.token.x", "ya29.cached", expires: Date(timeIntervalSince1970: 2_000_000_000))
+        let third = try SQLiteStateStore(stateDir: rig.dir)
+        #expect(try third.value("youtube.token.x")?.value == "ya29.cached")
+        var st = stat()
+        #expect(stat(rig.dir + "/state.sqlite", &st) == 0)
+        #expect(st.st_mode & 0o077 == 0)  // owner only: it holds cached access tokens
     }
 }
