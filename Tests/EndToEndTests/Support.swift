@@ -36,6 +36,15 @@ func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
     }
 }
 
+/// Waits (without blocking a thread of the cooperative pool) until a spawned process exits.
+func waitForExit(_ p: Process, timeout: TimeInterval = 120) async throws {
+    let deadline = Date().addingTimeInterval(timeout)
+    while p.isRunning {
+        if Date() > deadline { kill(p.processIdentifier, SIGKILL); throw E2EFailure("pid \(p.processIdentifier) still running after \(timeout)s") }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+}
+
 /// The result of one run of the built binary.
 struct Run: CustomStringConvertible, Sendable {
     var status: Int32
