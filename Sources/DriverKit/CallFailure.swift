@@ -29,3 +29,10 @@ public struct CallFailure: Sendable, CustomStringConvertible {
         return s + ": " + message
     }
 }
+
+/// A driver's error that carries the service's machine-readable reason and status, so the
+/// engine can tell a quota answer (defer) or a rejection (stall) without knowing the driver.
+public protocol ServiceReasonedError: Error {
+    var serviceStatus: Int? { get }
+    var serviceReason: String? { get }
+}

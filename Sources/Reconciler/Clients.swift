@@ -28,6 +28,10 @@ public final class ServiceRegistry: Sendable {
     public let ledgers: [String: QuotaLedger]
     private let pricing: Pricing
     private let random: RandomSource
+    /// A retry that would wait longer than this (an API's quota answer, retried at the reset)
+    /// gives up: the engine defers the action rather than sleeping through the reset. Cloudflare's
+    /// five-minute block still fits.
+    static let maxRetryWait: Duration = .seconds(330)
 
     public init(desired: DesiredIndex, transport: any HTTPTransport, windows: (any QuotaWindowStore)?,
                 clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) }) throws {
@@ -58,7 +62,8 @@ public final class ServiceRegistry: Sendable {
                 ledgers[name] = ledger
             }
             let l = ServiceLimits(spec: spec, service: spec.service, global: globalSpec, ledger: ledger, clock: clock)
-            clients[name] = ResilientHTTP(http: transport, limits: l, breakers: breakers, global: global, clock: clock, random: random)
+            clients[name] = ResilientHTTP(http: transport, limits: l, breakers: breakers, global: global, clock: clock, random: random,
+                                          maxRetryWait: Self.maxRetryWait)
         }
         byRateLimit = clients
         self.ledgers = ledgers
@@ -71,7 +76,7 @@ public final class ServiceRegistry: Sendable {
         return defaults.withLock { d in
             if let c = d[call.service] { return c }
             let c = ResilientHTTP(http: transport, limits: ServiceLimits(spec: nil, service: call.service, clock: clock),
-                                  breakers: breakers, global: global, clock: clock, random: random)
+                                  breakers: breakers, global: global, clock: clock, random: random, maxRetryWait: Self.maxRetryWait)
             d[call.service] = c
             return c
         }

@@ -446,6 +446,13 @@ public final class Engine: Sendable {
         return ApplyReport(revision: plan.revision, outcomes: all, interruptedRecovered: recovered)
     }
 
+    static func isQuotaAnswer(_ error: any Error) -> Bool {
+        if let e = error as? RetriesExhausted { return e.last.category == .quotaExceeded }
+        if let e = error as? ServiceFailure { return e.category == .quotaExceeded }
+        if let e = error as? any ServiceReasonedError { return e.serviceReason == "quotaExceeded" || e.serviceReason == "dailyLimitExceeded" }
+        return CallFailure(error)?.reason == "quotaExceeded"
+    }
+
     private func applyGroup(_ group: [Action], run: String, index: DesiredIndex, pricing: Pricing, registry: ServiceRegistry,
                             drivers: [String: any Driver], onEvent: @escaping @Sendable (ApplyEvent) -> Void,
                             done: Counter, total: Int) async -> [ActionOutcome] {
@@ -478,6 +485,13 @@ public final class Engine: Sendable {
                     try store.completeAction(journal: seq, result: "deferred", message: e.description, driver: driver.name, id: a.resource,
                                              externalChanges: [:], observed: nil, at: clock.wallNow)
                     outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records)
+                    blocked = "an earlier action of \(a.resource) was deferred"
+                } catch where Self.isQuotaAnswer(error) {
+                    // The service itself said its quota is spent: defer to the reset, do not fail.
+                    let message = "\(error)"
+                    try store.completeAction(journal: seq, result: "deferred", message: message, driver: driver.name, id: a.resource,
+                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    outcome = ActionOutcome(action: a, result: .deferred, message: message, calls: recorder.records)
                     blocked = "an earlier action of \(a.resource) was deferred"
                 } catch {
                     let message = "\(error)"

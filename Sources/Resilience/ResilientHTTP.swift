@@ -43,11 +43,14 @@ public final class ResilientHTTP: Sendable {
     public let global: GlobalLimiter?
     private let clock: any ResilienceClock
     private let random: RandomSource
+    /// The longest retry wait accepted (nil: whatever the policy says, e.g. until a quota reset).
+    public let maxRetryWait: Duration?
 
     public init(http: any HTTPTransport, limits: ServiceLimits, breakers: BreakerRegistry, global: GlobalLimiter? = nil,
-                clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) }) {
+                clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) },
+                maxRetryWait: Duration? = nil) {
         self.http = http; self.limits = limits; self.breaker = breakers.breaker(limits.service); self.global = global
-        self.clock = clock; self.random = random
+        self.clock = clock; self.random = random; self.maxRetryWait = maxRetryWait
     }
 
     /// Sends `request`; a non-2xx/3xx answer or a transport failure is retried per the policy and
@@ -60,7 +63,8 @@ public final class ResilientHTTP: Sendable {
         let ledger = limits.ledger
         var untilReset: (@Sendable () -> Duration?)?
         if let ledger { untilReset = { ledger.untilReset } }
-        let retrier = Retrier(policy: limits.retry, clock: clock, random: random, untilReset: untilReset)
+        var retrier = Retrier(policy: limits.retry, clock: clock, random: random, untilReset: untilReset)
+        retrier.maxWait = maxRetryWait
         return try await retrier.run { _ in
             try await self.attempt(request, operation: operation, channel: channel, priority: priority, workClass: workClass, cost: cost)
         }

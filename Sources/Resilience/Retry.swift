@@ -98,6 +98,9 @@ public struct Retrier: Sendable {
     public var untilReset: (@Sendable () -> Duration?)?
     /// Called before each retry sleep (metrics, logs).
     public var onRetry: (@Sendable (ServiceFailure, Duration) -> Void)?
+    /// The longest single wait the caller accepts; a retry that would wait longer (a quota
+    /// reset hours away) gives up instead, so the caller can defer the work.
+    public var maxWait: Duration?
 
     public init(policy: RetryPolicy, clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) },
                 untilReset: (@Sendable () -> Duration?)? = nil, onRetry: (@Sendable (ServiceFailure, Duration) -> Void)? = nil) {
@@ -120,6 +123,10 @@ public struct Retrier: Sendable {
                 switch decision {
                 case .giveUp(let why): throw RetriesExhausted(last: f, attempts: attempt + 1, reason: why)
                 case .retry(let wait):
+                    if let maxWait, wait > maxWait {
+                        throw RetriesExhausted(last: f, attempts: attempt + 1,
+                                               reason: "the next try would wait \(RetryPolicy.format(wait)), longer than \(RetryPolicy.format(maxWait))")
+                    }
                     onRetry?(f, wait)
                     perCategory[f.category] = n + 1
                     attempt += 1

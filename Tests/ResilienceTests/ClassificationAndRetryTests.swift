@@ -3,6 +3,7 @@ import EmpireModel
 import Foundation
 @testable import Resilience
 import Testing
+import Synchronization
 
 @Suite struct ClassificationTests {
     func classify(_ status: Int, _ body: String, headers: HTTPHeaders = [:]) -> ServiceFailure? {
@@ -164,3 +165,30 @@ final class Counter: Sendable {
     var value: Int { v.withLock { $0 } }
 }
 import Synchronization
+
+@Suite struct RetryWaitLimitTests {
+    @Test func aRetryLongerThanTheCallersLimitGivesUpInsteadOfSleeping() async throws {
+        let clock = ManualClock(autoAdvance: true)
+        var r = Retrier(policy: RetryPolicy(nil), clock: clock, random: { 0.5 }, untilReset: { .seconds(6 * 3600) })
+        r.maxWait = .seconds(330)
+        let calls = CallCount()
+        do {
+            _ = try await r.run { _ -> Int in
+                calls.bump()
+                throw ServiceFailure(service: "youtube", category: .quotaExceeded, status: 403, reason: "quotaExceeded", message: "quota")
+            }
+            Issue.record("expected RetriesExhausted")
+        } catch let e as RetriesExhausted {
+            #expect(e.last.category == .quotaExceeded)
+            #expect(e.reason.contains("longer than"))
+        }
+        #expect(calls.value == 1)
+        #expect(clock.sleeps.isEmpty)  // the 6 h until the reset were never slept
+    }
+}
+
+private final class CallCount: Sendable {
+    private let n = Mutex(0)
+    func bump() { n.withLock { $0 += 1 } }
+    var value: Int { n.withLock { $0 } }
+}

@@ -5,7 +5,7 @@ import Foundation
 /// A YouTube (or OAuth) call that failed: which call, for which channel, and the API's reason
 /// (`quotaExceeded`, `channelNotFound`, `invalid_grant`, …). Never carries a token or secret:
 /// messages come from the API's error body and are scrubbed of the secrets of the call.
-public struct YouTubeError: Error, Sendable, CustomStringConvertible, Equatable {
+public struct YouTubeError: ServiceReasonedError, Sendable, CustomStringConvertible, Equatable {
     /// `channels.list`, `playlists.update`, `oauth.token`, …
     public var operation: String
     /// The Channel resource the call was for (the first of a batch).
@@ -65,4 +65,9 @@ enum ErrorText {
         }
         return ("HTTP \(status)", v["message"]?.string ?? "")
     }
+}
+
+extension YouTubeError {
+    public var serviceStatus: Int? { status }
+    public var serviceReason: String? { reason }
 }
