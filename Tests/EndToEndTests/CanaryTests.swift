@@ -1,0 +1,121 @@
+import Foundation
+import Sandbox
+import Testing
+import TestSupport
+
+/// Every secret is a canary; no canary may appear in any output, state file, file name or
+/// status-branch file. The one exception, by design: the short-lived OAuth ACCESS tokens the
+/// YouTube driver caches in state.sqlite (they are issued by the sandbox as `ya29.sandbox-…`,
+/// so they are not canaries here); refresh tokens, the client secret and every other
+/// configured secret must never be written.
+@Suite("end to end: secrets")
+struct CanaryTests {
+    @Test("no canary secret in stdout, stderr, the state directory, file names or the status branch")
+    func canaries() async throws {
+        let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        func canary(_ what: String) -> String { "CANARY-\(what)-\(tag)" }
+        var creds = SandboxCredentials()
+        creds.youtubeClientId = canary("client-id")
+        creds.youtubeClientSecret = canary("client-secret")
+        creds.n8nAPIKey = canary("n8n")
+        creds.cloudflareToken = canary("cloudflare")
+        creds.vaultToken = canary("vault")
+        let refresh = ["tech-daily": canary("refresh-tech"), "finance-focus": canary("refresh-finance"),
+                       "science-simplified": canary("refresh-science")]
+        var canaries = [creds.youtubeClientId, creds.youtubeClientSecret, creds.n8nAPIKey, creds.cloudflareToken, creds.vaultToken]
+        canaries += refresh.values
+        let unused = [canary("unused-openai"), canary("unused-env"), canary("unused-file")]
+        canaries += unused
+
+        try await Empire.with(credentials: creds) { e in
+            // The sandbox accepts the canary refresh tokens (and no longer the seeded ones).
+            var tokens: [String: String] = [:]
+            for (name, t) in refresh { tokens[t] = e.channelId(name) }
+            let (code, body) = try await e.admin("PUT", "/state/youtube/refreshTokens", tokens)
+            #expect(code == 200 || code == 204, "\(String(describing: body))")
+
+            // Secrets as value, env and file references; the secret files live outside the state directory.
+            let secretsDir = e.tmp.sub("secrets")
+            try FileManager.default.createDirectory(atPath: secretsDir, withIntermediateDirectories: true)
+            try refresh["science-simplified"]!.write(toFile: secretsDir + "/science", atomically: true, encoding: .utf8)
+            try unused[2].write(toFile: secretsDir + "/unused", atomically: true, encoding: .utf8)
+            let env = ["YTE_CLIENT_SECRET": creds.youtubeClientSecret, "YTE_FINANCE_TOKEN": refresh["finance-focus"]!,
+                       "YTE_UNUSED": unused[1]]
+            var cfg = e.configText
+            cfg = cfg.replacingOccurrences(of: "clientSecret: {value: \"\(creds.youtubeClientSecret)\"}", with: "clientSecret: {env: YTE_CLIENT_SECRET}")
+            var secretsBlock = "secrets:\n"
+            secretsBlock += "  youtube-tech-daily: {value: \"\(refresh["tech-daily"]!)\"}\n"
+            secretsBlock += "  youtube-finance-focus: {env: YTE_FINANCE_TOKEN}\n"
+            secretsBlock += "  youtube-science-simplified: {file: \"\(secretsDir)/science\"}\n"
+            secretsBlock += "  openai: {value: \"\(unused[0])\"}\n"
+            secretsBlock += "  elevenlabs: {env: YTE_UNUSED}\n"
+            secretsBlock += "  anthropic: {file: \"\(secretsDir)/unused\"}\n"
+            let lines = cfg.components(separatedBy: "\n")
+            let start = try #require(lines.firstIndex { $0.hasPrefix("secrets:") })
+            var end = start + 1
+            while end < lines.count && lines[end].hasPrefix("  ") { end += 1 }
+            cfg = (lines[..<start] + [secretsBlock] + lines[end...]).joined(separator: "\n")
+            #expect(!cfg.contains("sandbox-refresh"))
+            #expect(cfg.contains("clientSecret: {env: YTE_CLIENT_SECRET}"))
+            try e.writeConfig(cfg)
+
+            var outputs: [(String, String)] = []
+            func run(_ args: [String], expect: Int32 = 0) async throws {
+                let r = try await e.run(args, env: env)
+                #expect(r.status == expect, "\(args): \(r)")
+                outputs.append(("\(args.joined(separator: " ")) stdout", r.stdout))
+                outputs.append(("\(args.joined(separator: " ")) stderr", r.stderr))
+            }
+            let planFile = e.tmp.sub("plan.json")
+            try await run(["validate", e.repo.path])
+            try await run(["plan", "--output", "text"])
+            try await run(["plan", "--output", "json"])
+            try await run(["plan", "--output", "markdown", "--out", planFile])
+            try await run(["apply", planFile, "--auto-approve"])
+            try await run(["plan", "--detailed-exitcode"])
+            try await run(["status"])
+            try await run(["status", "--output", "json"])
+            let stillWorks = outputs.first { $0.0 == "plan --detailed-exitcode stdout" }?.1 ?? ""
+            #expect(stillWorks.contains("No changes"), "\(stillWorks)")
+            outputs.append(("plan.json", try String(contentsOfFile: planFile, encoding: .utf8)))
+
+            // Everything under the state directory, names and bytes (SQLite files, WAL, mirror, status copy).
+            var files: [(String, [UInt8])] = []
+            let fm = FileManager.default
+            let walker = fm.enumerator(atPath: e.stateDir)
+            while let rel = walker?.nextObject() as? String {
+                outputs.append(("file name", rel))
+                let full = e.stateDir + "/" + rel
+                var st = stat()
+                guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                files.append((rel, Array(fm.contents(atPath: full) ?? Data())))
+            }
+            #expect(files.contains { $0.0 == "state.sqlite" })
+            // The status branch, every file.
+            let listed = try e.repo.git("ls-tree", "-r", "--name-only", "ytempire/status")
+            for rel in listed.split(separator: "\n") {
+                outputs.append(("status branch \(rel)", try e.repo.git("show", "ytempire/status:\(rel)")))
+            }
+            #expect(listed.contains("status/channel/tech-daily.yaml"))
+
+            for c in canaries {
+                for (where_, text) in outputs { #expect(!text.contains(c), "\(c) in \(where_)") }
+                let needle = Array(c.utf8)
+                for (rel, bytes) in files {
+                    #expect(!contains(bytes, needle), "\(c) in \(e.stateDir)/\(rel)")
+                }
+            }
+        }
+    }
+
+    func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard !needle.isEmpty, hay.count >= needle.count else { return false }
+        let first = needle[0]
+        var i = 0
+        while i <= hay.count - needle.count {
+            if hay[i] == first && Array(hay[i..<i + needle.count]) == needle { return true }
+            i += 1
+        }
+        return false
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The test repository's YouTube RateLimit with short retry delays (the example's are a
+/// minute), so that runs against a faulty sandbox finish in test time.
+func fastRetries(_ repo: GitFixture) throws {
+    let path = repo.path + "/ratelimits/youtube-api.yaml"
+    var y = try String(contentsOfFile: path, encoding: .utf8)
+    for (a, b) in [("initialDelay: 1s", "initialDelay: 50ms"), ("maxDelay: 60s", "maxDelay: 500ms"),
+                   ("baseDelay: 60s", "baseDelay: 100ms"), ("baseDelay: 5s", "baseDelay: 50ms"), ("baseDelay: 2s", "baseDelay: 50ms")] {
+        guard y.contains(a) else { throw E2EFailure("youtube-api.yaml has no \(a)") }
+        y = y.replacingOccurrences(of: a, with: b)
+    }
+    try y.write(toFile: path, atomically: true, encoding: .utf8)
+}
+
+/// Deterministic pseudo-random numbers (SplitMix64).
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+@Suite("end to end: faults")
+struct FaultTests {
+    @Test("503s and 429s: repeated applies converge, within the quota, with no duplicate playlist")
+    func errorsAndThrottling() async throws {
+        let spec = "youtube=error:0.2:503:backendError;youtube=throttle:0.2:1"
+        try await Empire.with(faults: spec, faultSeed: 7, edit: fastRetries) { e in
+            var converged = false
+            var rounds: [String] = []
+            for round in 1...8 {
+                let r = try await e.run("apply", "--auto-approve")
+                rounds.append("round \(round): exit \(r.status): \(r.stdout.split(separator: "\n").last { $0.hasPrefix("Apply complete") } ?? "")")
+                #expect(e.sandbox.youtubeQuotaUsed <= 10_000)
+                #expect(try await e.duplicatePlaylistTitles() == [])
+                let p = try await e.run("plan", "--detailed-exitcode")
+                if p.status == 0 && p.stdout.contains("No changes") { converged = true; break }
+            }
+            #expect(converged, "\(rounds)")
+            #expect(e.calls("youtube PUT /youtube/v3/channels") >= 3)
+            // The truth, without faults.
+            try await e.clearFaults()
+            let truth = try await e.run("plan", "--refresh", "all", "--detailed-exitcode")
+            #expect(truth.status == 0, "\(truth)\n\(rounds)")
+            #expect(try await e.duplicatePlaylistTitles() == [])
+            #expect(e.sandbox.youtubeQuotaUsed <= 10_000)
+        }
+    }
+}
+
+/// kill -9 during apply at many points; a restart converges with no duplicate playlist and
+/// no open journal entry. `YTEMPIRE_CHAOS_KILLS` kill points (default 20; `make chaos`: 200).
+@Suite("end to end: chaos")
+struct ChaosTests {
+    static var kills: Int { ProcessInfo.processInfo.environment["YTEMPIRE_CHAOS_KILLS"].flatMap(Int.init) ?? 20 }
+
+    /// The channel manifest of one round: a new description and two playlists of its own
+    /// (the previous round's are removed, so each round creates, updates and deletes).
+    static func manifest(_ base: String, channel: String, round: Int) -> String {
+        // Drop the branding's description (one line or a folded block) ...
+        var lines = base.components(separatedBy: "\n")
+        if let b = lines.firstIndex(of: "  branding:"), let i = lines[b...].firstIndex(where: { $0.hasPrefix("    description:") }) {
+            let folded = lines[i].hasSuffix(">-")
+            lines.remove(at: i)
+            while folded && i < lines.count && lines[i].hasPrefix("      ") { lines.remove(at: i) }
+            lines.insert("    description: Round \(round) of \(channel).", at: b + 1)
+        }
+        var s = lines.joined(separator: "\n")
+        // ... and add this round's playlists.
+        let extra = """
+            - name: chaos-\(round)-a
+              title: Chaos \(round) A
+              privacy: private
+            - name: chaos-\(round)-b
+              title: Chaos \(round) B
+              description: Made in round \(round).
+              privacy: unlisted
+              tags: [chaos]
+
+        """
+        s = s.replacingOccurrences(of: "  content:\n", with: extra + "  content:\n")
+        return s
+    }
+
+    @Test("kill -9 at random points of apply, then restart: converges, no duplicate playlist, no open journal entry")
+    func killAndRestart() async throws {
+        try await Empire.with(faults: "youtube=latency:50ms", faultSeed: 3, edit: fastRetries) { e in
+            let names = ["tech-daily", "science-simplified"]
+            var bases: [String: String] = [:]
+            for n in names { bases[n] = try e.channelFile(n) }
+            let start = Date()
+            try await e.apply()
+            let full = Date().timeIntervalSince(start)
+            var rng = SplitMix(state: 0x5EED)
+            var log: [String] = []
+            var effective = 0
+            for round in 1...Self.kills {
+                var files: [String: String?] = [:]
+                for n in names { files["channels/\(n).yaml"] = Self.manifest(bases[n]!, channel: n, round: round) }
+                try e.commit("Chaos round \(round)", files)
+                let writesBefore = e.youtubeWrites
+                // A delay from nothing to a little more than a whole apply took.
+                let delay = Double(rng.next() % 10_000) / 10_000 * max(0.5, full * 1.3)
+                let p = try e.spawn(["apply", "--auto-approve"], log: "chaos-\(round)")
+                try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
+                let wasRunning = p.isRunning
+                kill(p.processIdentifier, SIGKILL)
+                try await waitForExit(p)
+                let landed = e.youtubeWrites - writesBefore
+                if wasRunning && landed > 0 { effective += 1 }
+                #expect(try await e.duplicatePlaylistTitles() == [], "after the kill of round \(round)")
+
+                let restart = try await e.run("apply", "--auto-approve")
+                log.append("round \(round): killed after \(String(format: "%.3f", delay))s (\(wasRunning ? "running" : "already done"), \(landed) writes landed); restart exit \(restart.status)")
+                #expect(restart.status == 0, "round \(round) restart: \(restart)")
+                #expect(try await e.duplicatePlaylistTitles() == [], "after the restart of round \(round)")
+                if round % 5 == 0 || round == Self.kills {
+                    let plan = try await e.run("plan", "--detailed-exitcode")
+                    #expect(plan.status == 0 && plan.stdout.contains("No changes"), "round \(round): \(plan)")
+                }
+            }
+            // Every round's playlists exist once, the removed ones are gone.
+            try await e.clearFaults()
+            let truth = try await e.run("plan", "--refresh", "all", "--detailed-exitcode")
+            #expect(truth.status == 0, "\(truth)")
+            let titles = try await e.playlists().values.map(\.title)
+            let n = Self.kills
+            #expect(titles.filter { $0.hasPrefix("Chaos ") }.sorted() == ["Chaos \(n) A", "Chaos \(n) A", "Chaos \(n) B", "Chaos \(n) B"])
+            #expect(try await e.duplicatePlaylistTitles() == [])
+            // At least some kills landed in the middle of the work.
+            #expect(effective >= 1, "\(log.joined(separator: "\n"))")
+            print("chaos: \(Self.kills) kill points, \(effective) mid-apply\n" + log.joined(separator: "\n"))
+        }
+    }
+}
