@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg nghttp2-server postgresql
 BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean
+.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean chaos
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -63,3 +63,10 @@ bench-all: bench bench-git bench-http bench-plan
 
 clean:
 	rm -rf .build bench/out
+
+# kill -9 at 200 points of `ytempire apply` against the sandbox; every restart must converge
+# without a duplicate playlist or an open journal entry (Tests/EndToEndTests/FaultTests.swift).
+chaos: deps
+	$(SWIFT) build --product ytempire
+	$(SWIFT) build --build-tests
+	YTEMPIRE_CHAOS_KILLS=200 $(SWIFT) test --skip-build --filter EndToEndTests.ChaosTests

@@ -68,7 +68,7 @@ final class Empire: @unchecked Sendable {
 
     /// - edit: changes to the repository's files before the first commit (and before seeding).
     /// - config: rewrites the rendered ytempire.yaml.
-    init(faults: String? = nil, faultSeed: UInt64 = 0, credentials: SandboxCredentials = SandboxCredentials(),
+    init(faults: String? = nil, faultSeed: UInt64 = 0, credentials: SandboxCredentials = SandboxCredentials(), dailyUnits: Int? = nil,
          edit: (GitFixture) throws -> Void = { _ in }, config: (String) -> String = { $0 }) async throws {
         tmp = try TemporaryDirectory("ytempire-e2e")
         let repoPath = tmp.sub("empire")
@@ -82,6 +82,7 @@ final class Empire: @unchecked Sendable {
         o.faults = faults
         o.faultSeed = faultSeed
         o.credentials = credentials
+        if let dailyUnits { o.quota.dailyUnits = dailyUnits }
         sandbox = try await SandboxServer.start(o)
         configPath = tmp.sub("ytempire.yaml")
         let rendered = SandboxConfigWriter.render(baseURL: sandbox.baseURL, credentials: sandbox.credentials, channels: sandbox.seed.channels,
@@ -93,10 +94,10 @@ final class Empire: @unchecked Sendable {
     func stop() async { await sandbox.stop() }
 
     /// Makes an Empire, runs `body` with it and stops its sandbox, also when `body` throws.
-    static func with(faults: String? = nil, faultSeed: UInt64 = 0, credentials: SandboxCredentials = SandboxCredentials(),
+    static func with(faults: String? = nil, faultSeed: UInt64 = 0, credentials: SandboxCredentials = SandboxCredentials(), dailyUnits: Int? = nil,
                      edit: (GitFixture) throws -> Void = { _ in }, config: (String) -> String = { $0 },
                      _ body: (Empire) async throws -> Void) async throws {
-        let e = try await Empire(faults: faults, faultSeed: faultSeed, credentials: credentials, edit: edit, config: config)
+        let e = try await Empire(faults: faults, faultSeed: faultSeed, credentials: credentials, dailyUnits: dailyUnits, edit: edit, config: config)
         do { try await body(e) } catch { await e.stop(); throw error }
         await e.stop()
     }
