@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "DriverKit", "EmpireModel", "YAMLKit", "Resilience", "CurlHTTP", "TestSupport"]),
         .testTarget(name: "YouTubeDriverTests", dependencies: ["YouTubeDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
-        .testTarget(name: "ConfigStoreDriverTests", dependencies: ["ConfigStoreDriver", "DriverKit", "EmpireModel", "TestSupport"]),
+        .testTarget(name: "ConfigStoreDriverTests", dependencies: ["ConfigStoreDriver", "DriverKit", "EmpireModel", "CurlHTTP", "TestSupport"]),
         // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
         .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit"]),
     ],
