@@ -55,6 +55,38 @@ struct FaultTests {
     }
 }
 
+extension FaultTests {
+    /// Known bug: ResilientHTTP.send (Sources/Resilience/ResilientHTTP.swift, `retrier.run` around
+    /// every attempt) retries a transport failure of ANY method; ErrorClassifier maps
+    /// `.connectionLost` (the request reached the server, the answer was cut) to networkError,
+    /// which is retried. A POST /playlists (playlists.insert) that executed is sent again:
+    /// duplicate playlists, and apply reports success.
+    @Test("connection reset after playlists.insert executed: repeated applies converge without a duplicate playlist")
+    func resetAfterInsert() async throws {
+        try await withKnownIssue("bug: a non-idempotent playlists.insert is retried after a connection reset (duplicate playlists)", isIntermittent: true) {
+            try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=reset:0.5", faultSeed: 11, edit: fastRetries) { e in
+                var rounds: [String] = []
+                var converged = false
+                for round in 1...6 {
+                    let r = try await e.run("apply", "--auto-approve")
+                    rounds.append("round \(round): exit \(r.status): \(r.stdout.split(separator: "\n").last { $0.hasPrefix("Apply complete") } ?? "")")
+                    #expect(try await e.duplicatePlaylistTitles() == [], "round \(round): \(rounds)")
+                    let p = try await e.run("plan", "--detailed-exitcode")
+                    if p.status == 0 { converged = true; break }
+                }
+                #expect(converged, "\(rounds)")
+                try await e.clearFaults()
+                #expect(try await e.run("plan", "--refresh", "all", "--detailed-exitcode").status == 0)
+                // Every playlist of the repository exists exactly once.
+                let titles = try await e.playlists().values.map(\.title)
+                for t in ["AI Explained", "Gadget Reviews", "Shorts backlog", "Market Minute", "Money Basics", "Space in Ten Minutes", "Everyday Physics"] {
+                    #expect(titles.count { $0 == t } == 1, "\(t): \(titles)")
+                }
+            }
+        }
+    }
+}
+
 /// kill -9 during apply at many points; a restart converges with no duplicate playlist and
 /// no open journal entry. `YTEMPIRE_CHAOS_KILLS` kill points (default 20; `make chaos`: 200).
 @Suite("end to end: chaos")
@@ -103,6 +135,11 @@ struct ChaosTests {
             let names = ["tech-daily", "science-simplified"]
             var bases: [String: String] = [:]
             for n in names { bases[n] = try e.channelFile(n) }
+            try await e.apply()
+            // Calibration: how long one round's apply takes on this machine, now.
+            var calibration: [String: String?] = [:]
+            for n in names { calibration["channels/\(n).yaml"] = Self.manifest(bases[n]!, channel: n, round: 0) }
+            try e.commit("Chaos round 0", calibration)
             let start = Date()
             try await e.apply()
             let full = Date().timeIntervalSince(start)
@@ -114,8 +151,7 @@ struct ChaosTests {
                 for n in names { files["channels/\(n).yaml"] = Self.manifest(bases[n]!, channel: n, round: round) }
                 try e.commit("Chaos round \(round)", files)
                 let writesBefore = e.youtubeWrites
-                // A delay from nothing to as long as the first whole apply took (a round's apply does
-                // a little less work, so a few kills land after the writes, in the bookkeeping).
+                // A delay from nothing to as long as a whole round's apply took.
                 let delay = Double(rng.next() % 10_000) / 10_000 * max(0.3, full)
                 let p = try e.spawn(["apply", "--auto-approve"], log: "chaos-\(round)")
                 try await Task.sleep(for: .milliseconds(Int(delay * 1000)))
