@@ -162,6 +162,29 @@ struct SafetyTests {
         }
     }
 
+    @Test("on a TTY apply asks: anything but yes cancels and changes nothing; yes applies")
+    func ttyConfirmation() async throws {
+        try await Empire.with { e in
+            // script(1) gives the binary a pseudo-terminal; the answer comes on its stdin.
+            func onTTY(_ answer: String) async throws -> Run {
+                let cmd = "\(E2E.binary) apply --config \(e.configPath)"
+                let cwd = e.tmp.path
+                let r = try await offload { try Processes.run(["script", "-qec", cmd, "/dev/null"], cwd: cwd, env: ["NO_COLOR": "1"], stdin: answer, check: false) }
+                return Run(status: r.status, stdout: r.stdout, stderr: r.stderr)
+            }
+            let no = try await onTTY("no\n")
+            #expect(no.status == 1, "\(no)")
+            #expect(no.stdout.contains("Only 'yes' proceeds"), "\(no)")
+            #expect(no.stdout.contains("Apply cancelled; nothing changed."), "\(no)")
+            #expect(e.youtubeWrites == 0)
+            let yes = try await onTTY("yes\n")
+            #expect(yes.status == 0, "\(yes)")
+            #expect(yes.stdout.contains("Apply complete"), "\(yes)")
+            #expect(e.youtubeWrites > 0)
+            #expect(try await e.run("plan", "--detailed-exitcode").status == 0)
+        }
+    }
+
     @Test("a second apply on the same state directory fails and names the holder's pid")
     func secondApplyIsLockedOut() async throws {
         try await Empire.with(faults: "youtube=latency:1s") { e in
