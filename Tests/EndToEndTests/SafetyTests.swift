@@ -98,6 +98,27 @@ struct SafetyTests {
         }
     }
 
+    @Test("a plan file stays applicable when only a resource it does not change drifts; --target limits the plan")
+    func unrelatedDriftIsNotStale() async throws {
+        try await Empire.with { e in
+            try await e.apply()
+            let text = try e.channelFile("tech-daily").replacingOccurrences(of: "explained in ten minutes or less.", with: "explained in ten minutes.")
+            try e.commit("Shorter description", ["channels/tech-daily.yaml": text])
+            let targeted = try await e.planJSON(["--target", "Channel/science-simplified"])
+            #expect(PlanJSON.actions(targeted).isEmpty, "\(PlanJSON.actions(targeted))")
+            let file = e.tmp.sub("p.json")
+            #expect(try await e.run("plan", "--out", file).status == 0)
+            let (code, _) = try await e.admin("PATCH", "/state/youtube/channels/\(e.channelId("science-simplified"))",
+                                              ["brandingSettings": ["channel": ["description": "Edited in YouTube Studio"]]])
+            #expect(code == 200)
+            let before = e.calls(Empire.channelsUpdate)
+            let r = try await e.run("apply", file, "--auto-approve")
+            #expect(r.status == 0, "\(r)")
+            #expect(e.calls(Empire.channelsUpdate) - before == 1)
+            #expect(try await e.description(ofChannel: "science-simplified") == "Edited in YouTube Studio")
+        }
+    }
+
     @Test("quota: actions the ledger cannot pay are deferred with an ETA, never called; status says Deferred")
     func quotaDeferral() async throws {
         try await Empire.with(edit: { repo in
