@@ -435,7 +435,9 @@ public final class Engine: Sendable {
             guard parts.count == 2, let id = ResourceID(parsing: parts[1]), !notPlanned.contains(id) else { continue }
             try store.markApplied(driver: parts[0], id: id, digest: digest, revision: plan.revision, annotations: index[id]?.metadata.annotations ?? [:])
         }
-        for r in plan.resources where r.change == .delete && r.pruneHeld.isEmpty {
+        // Resources that left the repository: forgotten once nothing of theirs is left (their
+        // deletes succeeded, or there was nothing to delete), unless pruning kept something.
+        for r in plan.resources where index[r.id] == nil && r.pruneHeld.isEmpty && r.observationError == nil {
             for d in drivers where !failedKeys.contains(Self.key(d.name, r.id)) && index[r.id] == nil {
                 if try store.record(driver: d.name, id: r.id) != nil { try store.forget(driver: d.name, id: r.id) }
             }

@@ -86,6 +86,11 @@ public final class ResilientHTTP: Sendable {
                 let started = self.clock.now
                 let r: HTTPResponse
                 do { r = try await self.http.execute(request) } catch let e as CurlHTTPError {
+                    // A request that is not idempotent (POST: an insert) is not sent again once it
+                    // may have reached the server: the caller observes to find out what happened.
+                    if !Self.isIdempotent(request.method) && !e.kind.failedBeforeSending {
+                        throw OutcomeUnknown(service: self.limits.service, method: request.method, url: e.url, cause: e.description)
+                    }
                     throw ErrorClassifier.classify(e, service: self.limits.service)
                 }
                 let latency = started.duration(to: self.clock.now)
@@ -115,6 +120,37 @@ public final class ResilientHTTP: Sendable {
         }
         if let global { return try await global.run(c, inner) }
         return try await inner()
+    }
+}
+
+extension ResilientHTTP {
+    /// GET, HEAD, PUT, DELETE, OPTIONS may be repeated without changing the outcome.
+    static func isIdempotent(_ method: String) -> Bool {
+        ["GET", "HEAD", "PUT", "DELETE", "OPTIONS"].contains(method.uppercased())
+    }
+}
+
+extension CurlHTTPError.Kind {
+    /// The transfer failed before any byte of the request could reach the server.
+    var failedBeforeSending: Bool {
+        switch self {
+        case .resolveFailed, .connectFailed, .tls, .pinMismatch, .invalidRequest: true
+        case .timeout, .connectionLost, .bodyTooLarge, .tooManyRedirects, .other: false
+        }
+    }
+}
+
+/// A non-idempotent request failed after it may have reached the server (the connection was
+/// lost or timed out mid-exchange). It is not retried: repeating an insert could create the
+/// object twice. The caller observes again to learn whether it happened.
+public struct OutcomeUnknown: Error, Sendable, CustomStringConvertible {
+    public var service: String
+    public var method: String
+    /// scheme://host/path, no query.
+    public var url: String
+    public var cause: String
+    public var description: String {
+        "\(service): \(method) \(url) may or may not have been executed (\(cause)); not repeated, the next plan observes what happened"
     }
 }
 

@@ -45,7 +45,8 @@ struct LoadedRevision: Sendable {
 /// directory, the state store, the source, the drivers and the engine.
 final class Reconcile: Sendable {
     let config: ReconcilerConfig
-    let lock: StateDirectoryLock
+    /// Held by plan and apply; `status` only reads and takes none.
+    let lock: StateDirectoryLock?
     let store: SQLiteStateStore
     let resolver: SecretResolver
     let transport: CurlHTTPClient
@@ -53,7 +54,7 @@ final class Reconcile: Sendable {
     static let defaultConfigPath = "ytempire.yaml"
 
     /// Loads `--config` (diagnostics to stderr; exit 1 on errors) and locks its state directory.
-    init(configPath: String?) throws {
+    init(configPath: String?, lock takeLock: Bool = true) throws {
         let path = configPath ?? Self.defaultConfigPath
         guard FileManager.default.fileExists(atPath: path) else {
             throw CLIFailure(configPath == nil
@@ -67,7 +68,7 @@ final class Reconcile: Sendable {
         Terminal.write(err, to: .standardError)
         guard let config else { throw ExitCode(1) }
         self.config = config
-        lock = try StateDirectoryLock(stateDir: config.stateDir)
+        lock = takeLock ? try StateDirectoryLock(stateDir: config.stateDir) : nil
         store = try SQLiteStateStore(stateDir: config.stateDir)
         resolver = SecretResolver()
         transport = CurlHTTPClient()

@@ -19,7 +19,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let cmd = self
         try runBlocking {
-            let r = try Reconcile(configPath: cmd.config)
+            let r = try Reconcile(configPath: cmd.config, lock: false)
             let all = try r.store.allStatus()
             let lastApplied = try r.store.meta("lastAppliedRevision")
             let lastAttempted = try r.store.meta("lastAttemptedRevision")
@@ -49,8 +49,6 @@ struct StatusCommand: ParsableCommand {
                     if let r = ready, r.status != "True" { out += " — \(TextEscape.escape(r.message))" }
                     out += "\n"
                 }
-                let quotas = try StatusBook.quotas(desired: [], store: r.store)
-                _ = quotas
                 Terminal.write(out, to: .standardOutput)
             }
         }

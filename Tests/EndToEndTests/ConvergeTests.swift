@@ -59,7 +59,7 @@ struct ConvergeTests {
         }
     }
 
-    @Test("DESIGN A7: the status file's external ids are under `playlists`", .disabled("bug: StatusBook.yaml writes `playlist:` (the external key prefix) instead of `playlists:`"))
+    @Test("DESIGN A7: the status file's external ids are under `playlists`")
     func statusExternalPlaylistsKey() async throws {
         try await Empire.with { e in
             try await e.apply()

@@ -56,32 +56,28 @@ struct FaultTests {
 }
 
 extension FaultTests {
-    /// Known bug: ResilientHTTP.send (Sources/Resilience/ResilientHTTP.swift, `retrier.run` around
-    /// every attempt) retries a transport failure of ANY method; ErrorClassifier maps
-    /// `.connectionLost` (the request reached the server, the answer was cut) to networkError,
-    /// which is retried. A POST /playlists (playlists.insert) that executed is sent again:
-    /// duplicate playlists, and apply reports success.
+    /// A POST /playlists (playlists.insert) whose answer is cut after it executed is not sent
+    /// again (ResilientHTTP: OutcomeUnknown); the action fails, the next plan observes the
+    /// channel and adopts the playlist by its title.
     @Test("connection reset after playlists.insert executed: repeated applies converge without a duplicate playlist")
     func resetAfterInsert() async throws {
-        try await withKnownIssue("bug: a non-idempotent playlists.insert is retried after a connection reset (duplicate playlists)", isIntermittent: true) {
-            try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=reset:0.5", faultSeed: 11, edit: fastRetries) { e in
-                var rounds: [String] = []
-                var converged = false
-                for round in 1...6 {
-                    let r = try await e.run("apply", "--auto-approve")
-                    rounds.append("round \(round): exit \(r.status): \(r.stdout.split(separator: "\n").last { $0.hasPrefix("Apply complete") } ?? "")")
-                    #expect(try await e.duplicatePlaylistTitles() == [], "round \(round): \(rounds)")
-                    let p = try await e.run("plan", "--detailed-exitcode")
-                    if p.status == 0 { converged = true; break }
-                }
-                #expect(converged, "\(rounds)")
-                try await e.clearFaults()
-                #expect(try await e.run("plan", "--refresh", "all", "--detailed-exitcode").status == 0)
-                // Every playlist of the repository exists exactly once.
-                let titles = try await e.playlists().values.map(\.title)
-                for t in ["AI Explained", "Gadget Reviews", "Shorts backlog", "Market Minute", "Money Basics", "Space in Ten Minutes", "Everyday Physics"] {
-                    #expect(titles.count { $0 == t } == 1, "\(t): \(titles)")
-                }
+        try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=reset:0.5", faultSeed: 11, edit: fastRetries) { e in
+            var rounds: [String] = []
+            var converged = false
+            for round in 1...6 {
+                let r = try await e.run("apply", "--auto-approve")
+                rounds.append("round \(round): exit \(r.status): \(r.stdout.split(separator: "\n").last { $0.hasPrefix("Apply complete") } ?? "")")
+                #expect(try await e.duplicatePlaylistTitles() == [], "round \(round): \(rounds)")
+                let p = try await e.run("plan", "--detailed-exitcode")
+                if p.status == 0 { converged = true; break }
+            }
+            #expect(converged, "\(rounds)")
+            try await e.clearFaults()
+            #expect(try await e.run("plan", "--refresh", "all", "--detailed-exitcode").status == 0)
+            // Every playlist of the repository exists exactly once.
+            let titles = try await e.playlists().values.map(\.title)
+            for t in ["AI Explained", "Gadget Reviews", "Shorts backlog", "Market Minute", "Money Basics", "Space in Ten Minutes", "Everyday Physics"] {
+                #expect(titles.count { $0 == t } == 1, "\(t): \(titles)")
             }
         }
     }

@@ -71,6 +71,23 @@ import TestSupport
         await rig.close()
     }
 
+    @Test func aPostWhoseAnswerIsCutIsNotSentAgain() async throws {
+        let rig = try await Rig("  service: svc\n  retry: {categories: {network_error: {strategy: linear, baseDelay: 2s, maxRetries: 3}}}\n")
+        rig.server.route("/insert", [.reset(announced: 1000, sent: 10), .text(200, "created twice")])
+        do {
+            _ = try await rig.client.send(HTTPRequest(method: "POST", url: rig.url("/insert"), body: Array("{}".utf8)))
+            Issue.record("expected OutcomeUnknown")
+        } catch let e as OutcomeUnknown {
+            #expect(e.method == "POST" && e.description.contains("may or may not have been executed"))
+        }
+        #expect(rig.server.hits("/insert") == 1)  // an insert that may have landed is never repeated
+        // An idempotent PUT after the same failure is retried.
+        rig.server.route("/update", [.reset(announced: 1000, sent: 10), .text(200, "ok")])
+        let r = try await rig.client.send(HTTPRequest(method: "PUT", url: rig.url("/update"), body: Array("{}".utf8)))
+        #expect(r.bodyText == "ok" && rig.server.hits("/update") == 2)
+        await rig.close()
+    }
+
     @Test func validationErrorsAreNotRetried() async throws {
         let rig = try await Rig(Self.retrying)
         rig.server.route("/v", .text(400, #"{"message":"request/body/id is read-only"}"#))
