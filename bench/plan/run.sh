@@ -14,6 +14,7 @@
 #   --only LIST    comma-separated subset of noop,apply,incremental (default: all)
 #   --no-build     do not run `swift build` (use the existing binary)
 #   --keep-limits  keep the generated request-rate limits (see "Limits" below)
+#   --report-only  print the table again from bench/out/plan/results.txt (no measuring)
 #
 # CONFIG=release builds and measures .build/release/ytempire (default: debug). YTEMPIRE_BIN
 # measures that binary instead. The binary is copied to bench/out/plan/bin/ first, so a
@@ -39,6 +40,7 @@ LATENCY_MS=20
 ONLY="noop,apply,incremental"
 BUILD=1
 LIFT=1
+REPORT_ONLY=0
 CONFIG="${CONFIG:-debug}"
 
 while [ $# -gt 0 ]; do
@@ -53,7 +55,8 @@ while [ $# -gt 0 ]; do
     --only=*) ONLY="${1#*=}"; shift ;;
     --no-build) BUILD=0; shift ;;
     --keep-limits) LIFT=0; shift ;;
-    -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+    --report-only) REPORT_ONLY=1; shift ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "bench-plan: unknown argument: $1" >&2; exit 2 ;;
   esac
 done
@@ -72,9 +75,77 @@ note() { echo "    $*"; }
 mkdir -p "$OUT/logs" "$OUT/bin"
 LOGS="$OUT/logs"
 RESULTS="$OUT/results.txt"   # "key value" lines, read by the report at the end
+put() { echo "$1 $2" >> "$RESULTS"; }
+report() {
+python3 - "$RESULTS" "$OUT/plan-bench.json" <<'PY'
+import json, math, sys
+r = {}
+for line in open(sys.argv[1]):
+    k, _, v = line.rstrip("\n").partition(" ")
+    try: r[k] = float(v) if v not in ("", "nan") else None
+    except ValueError: r[k] = v
+def f(k): return r.get(k)
+rows, targets = [], []
+def add(metric, measured, baseline, result=None, value=None, target=None):
+    rows.append((metric, measured, baseline, result or ""))
+    if result: targets.append({"metric": metric, "value": value, "target": target, "result": result})
+def pm(ok): return "PASS" if ok else "MISS"
+
+print()
+print(f"plan/apply benchmark: {int(f('channels'))} / {int(f('big'))} channels, {r.get('config')} binary, commit {r.get('commit')}"
+      f" ({int(f('dirty_sources') or 0)} modified files under Sources/), load {r.get('load_start')} -> {r.get('load_end')}")
+if f("noop_wall_s") is not None:
+    calls, lat = f("noop_calls"), f("latency_ms") / 1000
+    conc = f("noop_concurrency") or None
+    gconc = f("noop_global_concurrency") or 50
+    allowed = min(conc, gconc) if conc else gconc
+    lb = calls / allowed * lat
+    ratio = f("noop_wall_s") / lb if lb else math.inf
+    add(f"1. no-change plan --refresh all, {int(f('channels'))} ch, {int(lat*1000)} ms/call", f"{f('noop_wall_s'):.2f} s",
+        f"lower bound {lb:.2f} s = {int(calls)} calls / {int(allowed)} x {int(lat*1000)} ms", "", None, None)
+    add("   ratio to the lower bound", f"{ratio:.2f}x", "<= 1.5x", pm(ratio <= 1.5), round(ratio, 3), 1.5)
+    add("   API calls (channels.list + playlists.list)", f"{int(calls)} ({int(f('noop_channels_list'))} + {int(f('noop_playlists_list'))})",
+        f"concurrency {int(allowed)} = min(youtube-bench {int(conc) if conc else 'unset'}, global apiRequests {int(gconc)})")
+    add("   same plan, no latency (engine alone)", f"{f('noop_nolat_wall_s'):.2f} s", f"CPU {f('noop_nolat_cpu_s')} s")
+if f("apply_wall_s") is not None:
+    rate = f("apply_phase_rate")
+    add(f"4. apply plan.json, {int(f('apply_planned_playlist_updates'))} playlist updates, 20 req/s",
+        f"{f('apply_wall_s'):.2f} s", f"plan --out phase {f('apply_plan_wall_s'):.2f} s, {int(f('apply_plan_calls'))} calls")
+    add("   apply: re-observation calls + playlists.update calls", f"{int(f('apply_observe_calls'))} + {int(f('apply_playlist_puts'))}",
+        f"whole apply {f('apply_calls') / f('apply_wall_s'):.2f} calls/s")
+    if rate is not None:
+        add("   playlists.update rate (first to last update)", f"{rate:.2f} /s over {f('apply_phase_s'):.1f} s",
+            ">= 19.0 /s (95% of 20)", pm(rate >= 19.0), rate, 19.0)
+    else:
+        add("   playlists.update rate (first to last update)", "n/a", "apply too short to sample (use more channels)")
+    retried = max(0, int(f("apply_playlist_puts")) - int(f("apply_planned_playlist_updates")))
+    n429 = retried + int(f("apply_429_in_output") or 0)
+    add("   429 answers (retried PUTs + 429s reported)", f"{n429}",
+        f"0 (faults set: {int(f('apply_faults') or 0)}; actions not ok: {int(f('apply_not_ok') or 0)})", pm(n429 == 0), n429, 0)
+if f("full_wall_s") is not None:
+    ratio = f("incr_wall_s") / f("full_wall_s")
+    add(f"2. full plan --refresh all, {int(f('big'))} ch", f"{f('full_wall_s'):.2f} s", f"{int(f('full_calls'))} calls; sandbox seeding {f('big_seed_s'):.1f} s, converge {f('big_converge_s'):.1f} s")
+    add("   incremental plan after a one-file commit", f"{f('incr_wall_s'):.2f} s", f"{ratio*100:.2f}% of full (<= 5%)", pm(ratio <= 0.05), round(ratio, 4), 0.05)
+    add("   incremental plan API calls", f"{int(f('incr_calls'))} (+{int(f('incr_oauth'))} oauth)", "<= 3", pm(f("incr_calls") <= 3), f("incr_calls"), 3)
+    for k, label in (("full_rss_kib", "3. peak RSS, full plan"), ("incr_rss_kib", "3. peak RSS, incremental plan")):
+        mb = f(k) / 1024
+        add(label, f"{mb:.1f} MiB", "<= 300 MB", pm(f(k) * 1024 <= 300e6), round(mb, 1), 300)
+w = [max(len(x[i]) for x in rows + [("metric", "measured", "baseline / target", "")]) for i in range(3)]
+print(f"{'metric':<{w[0]}}  {'measured':>{w[1]}}  {'baseline / target':<{w[2]}}  result")
+for m, v, b, res in rows:
+    print(f"{m:<{w[0]}}  {v:>{w[1]}}  {b:<{w[2]}}  {res}")
+json.dump({"raw": r, "targets": targets, "rows": [dict(zip(("metric", "measured", "baseline", "result"), x)) for x in rows]},
+          open(sys.argv[2], "w"), indent=2)
+print(f"\n(bench/out/plan/plan-bench.json; logs in bench/out/plan/logs/)")
+PY
+}
+if [ "$REPORT_ONLY" = 1 ]; then
+  [ -s "$RESULTS" ] || die "no $RESULTS to report from"
+  report
+  exit 0
+fi
 : > "$RESULTS"
 rm -f "$OUT/plan-bench.json"
-put() { echo "$1 $2" >> "$RESULTS"; }
 put load_start "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ',')"
 
 # ---------------------------------------------------------------- prerequisites
@@ -343,7 +414,10 @@ PY
     put apply_playlist_puts "$(jget "$D" 'youtube PUT /youtube/v3/playlists')"
     put apply_observe_calls "$(( $(jget "$D" 'youtube GET /youtube/v3/playlists') + $(jget "$D" 'youtube GET /youtube/v3/channels') ))"
     put apply_faults "$(admin GET /faults | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["rules"]))')"
-    put apply_429_in_output "$(cat "$LOGS/apply.out" "$LOGS/apply.err" | grep -c -E '\b429\b|rateLimitExceeded|Too Many' || true)"
+    # apply's progress lines are "[i/n] ok|failed|deferred …"; a 429 shows up as a retry (more
+    # PUTs than planned) or as a failed/deferred action naming the status (titles may contain "429")
+    put apply_not_ok "$(grep -cE '^\[[0-9]+/[0-9]+\] (failed|deferred|skipped)' "$LOGS/apply.err" || true)"
+    put apply_429_in_output "$(grep -cE 'HTTP 429|status 429|rateLimitExceeded|Too Many Requests' "$LOGS/apply.out" "$LOGS/apply.err" | awk -F: '{s += $NF} END {print s + 0}')"
     python3 - "$LOGS/apply-samples.txt" "$(jget "$D" 'youtube PUT /youtube/v3/playlists')" >> "$RESULTS" <<'PY'
 import sys
 rows = []
@@ -427,60 +501,4 @@ fi
 put load_end "$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ',')"
 
 # ================================================================ report
-python3 - "$RESULTS" "$OUT/plan-bench.json" <<'PY'
-import json, math, sys
-r = {}
-for line in open(sys.argv[1]):
-    k, _, v = line.rstrip("\n").partition(" ")
-    try: r[k] = float(v) if v not in ("", "nan") else None
-    except ValueError: r[k] = v
-def f(k): return r.get(k)
-rows, targets = [], []
-def add(metric, measured, baseline, result=None, value=None, target=None):
-    rows.append((metric, measured, baseline, result or ""))
-    if result: targets.append({"metric": metric, "value": value, "target": target, "result": result})
-def pm(ok): return "PASS" if ok else "MISS"
-
-print()
-print(f"plan/apply benchmark: {int(f('channels'))} / {int(f('big'))} channels, {r.get('config')} binary, commit {r.get('commit')}"
-      f" ({int(f('dirty_sources') or 0)} modified files under Sources/), load {r.get('load_start')} -> {r.get('load_end')}")
-if f("noop_wall_s") is not None:
-    calls, lat = f("noop_calls"), f("latency_ms") / 1000
-    conc = f("noop_concurrency") or None
-    gconc = f("noop_global_concurrency") or 50
-    allowed = min(conc, gconc) if conc else gconc
-    lb = calls / allowed * lat
-    ratio = f("noop_wall_s") / lb if lb else math.inf
-    add(f"1. no-change plan --refresh all, {int(f('channels'))} ch, {int(lat*1000)} ms/call", f"{f('noop_wall_s'):.2f} s",
-        f"lower bound {lb:.2f} s = {int(calls)} calls / {int(allowed)} x {int(lat*1000)} ms", "", None, None)
-    add("   ratio to the lower bound", f"{ratio:.2f}x", "<= 1.5x", pm(ratio <= 1.5), round(ratio, 3), 1.5)
-    add("   API calls (channels.list + playlists.list)", f"{int(calls)} ({int(f('noop_channels_list'))} + {int(f('noop_playlists_list'))})",
-        f"concurrency {int(allowed)} = min(youtube-bench {int(conc) if conc else 'unset'}, global apiRequests {int(gconc)})")
-    add("   same plan, no latency (engine alone)", f"{f('noop_nolat_wall_s'):.2f} s", f"CPU {f('noop_nolat_cpu_s')} s")
-if f("apply_wall_s") is not None:
-    rate = f("apply_phase_rate")
-    add(f"4. apply plan.json, {int(f('apply_planned_playlist_updates'))} playlist updates, 20 req/s",
-        f"{f('apply_wall_s'):.2f} s", f"plan --out phase {f('apply_plan_wall_s'):.2f} s, {int(f('apply_plan_calls'))} calls")
-    add("   apply: re-observation calls + playlists.update calls", f"{int(f('apply_observe_calls'))} + {int(f('apply_playlist_puts'))}",
-        f"whole apply {f('apply_calls') / f('apply_wall_s'):.2f} calls/s")
-    if rate is not None:
-        add("   playlists.update rate (first to last update)", f"{rate:.2f} /s over {f('apply_phase_s'):.1f} s",
-            ">= 19.0 /s (95% of 20)", pm(rate >= 19.0), rate, 19.0)
-    n429 = max(0, int(f("apply_playlist_puts")) - int(f("apply_planned_playlist_updates"))) + int(f("apply_429_in_output") or 0)
-    add("   429 answers / retried updates", f"{n429}", "0", pm(n429 == 0), n429, 0)
-if f("full_wall_s") is not None:
-    ratio = f("incr_wall_s") / f("full_wall_s")
-    add(f"2. full plan --refresh all, {int(f('big'))} ch", f"{f('full_wall_s'):.2f} s", f"{int(f('full_calls'))} calls; sandbox seeding {f('big_seed_s'):.1f} s, converge {f('big_converge_s'):.1f} s")
-    add("   incremental plan after a one-file commit", f"{f('incr_wall_s'):.2f} s", f"{ratio*100:.2f}% of full (<= 5%)", pm(ratio <= 0.05), round(ratio, 4), 0.05)
-    add("   incremental plan API calls", f"{int(f('incr_calls'))} (+{int(f('incr_oauth'))} oauth)", "<= 3", pm(f("incr_calls") <= 3), f("incr_calls"), 3)
-    for k, label in (("full_rss_kib", "3. peak RSS, full plan"), ("incr_rss_kib", "3. peak RSS, incremental plan")):
-        mb = f(k) / 1024
-        add(label, f"{mb:.1f} MiB", "<= 300 MB", pm(f(k) * 1024 <= 300e6), round(mb, 1), 300)
-w = [max(len(x[i]) for x in rows + [("metric", "measured", "baseline / target", "")]) for i in range(3)]
-print(f"{'metric':<{w[0]}}  {'measured':>{w[1]}}  {'baseline / target':<{w[2]}}  result")
-for m, v, b, res in rows:
-    print(f"{m:<{w[0]}}  {v:>{w[1]}}  {b:<{w[2]}}  {res}")
-json.dump({"raw": r, "targets": targets, "rows": [dict(zip(("metric", "measured", "baseline", "result"), x)) for x in rows]},
-          open(sys.argv[2], "w"), indent=2)
-print(f"\n(bench/out/plan/plan-bench.json; logs in bench/out/plan/logs/)")
-PY
+report
