@@ -171,17 +171,19 @@ public final class Engine: Sendable {
                 let recorder = CallRecorder()
                 do {
                     let results = try await driver.observe(targets, context: context(index, pricing, registry, recorder))
+                    var save: [(id: ResourceID, observed: JSONValue)] = []
                     for t in targets {
                         switch results[t.id] {
                         case .observed(let state, let ext)?:
                             observed[t.id] = state
                             observedNow += 1
                             if !ext.isEmpty { adopted[Self.key(driver.name, t.id)] = ext }
-                            try store.saveObservation(driver: driver.name, id: t.id, observed: state, external: ext, at: now)
+                            save.append((t.id, state))
                         case .failed(let why)?: failures[t.id] = why
                         case nil: failures[t.id] = "\(driver.displayName) returned no observation"
                         }
                     }
+                    try store.saveObservations(driver: driver.name, save, at: now)
                 } catch let e as QuotaExhausted {
                     for t in targets { failures[t.id] = "cannot observe within the quota: \(e.description)" }
                 } catch {

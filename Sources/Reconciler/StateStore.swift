@@ -78,8 +78,8 @@ public struct ResourceStatusRecord: Sendable, Codable, Equatable {
 public protocol StateStore: QuotaWindowStore, DriverCache {
     func records(driver: String?) throws -> [ResourceRecord]
     func record(driver: String, id: ResourceID) throws -> ResourceRecord?
-    /// Saves an observation made by a plan (the units were spent: keep what they bought).
-    func saveObservation(driver: String, id: ResourceID, observed: JSONValue, external: [String: String], at: Date) throws
+    /// Saves observations made by a plan (the units were spent: keep what they bought), in one transaction.
+    func saveObservations(driver: String, _ observations: [(id: ResourceID, observed: JSONValue)], at: Date) throws
     /// Records the outcome of one action and completes its journal entry, in one transaction.
     func completeAction(journal seq: Int64, result: String, message: String?, driver: String, id: ResourceID,
                         externalChanges: [String: String?], observed: JSONValue?, at: Date) throws
@@ -158,6 +158,12 @@ public final class SQLiteStateStore: StateStore {
         chmod(path, 0o600)
         var config = Configuration()
         config.busyMode = .timeout(10)
+        // WAL: a write is an append, not a journal file made and removed per transaction;
+        // NORMAL sync keeps every committed transaction across a crash of the process.
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
         do {
             db = try DatabaseQueue(path: path, configuration: config)
             try Self.migrator.migrate(db)
@@ -188,6 +194,10 @@ public final class SQLiteStateStore: StateStore {
                 CREATE TABLE quota_windows (service TEXT PRIMARY KEY, window_start REAL NOT NULL, spent INTEGER NOT NULL, per_channel TEXT NOT NULL);
                 CREATE TABLE cache (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL);
                 """)
+        }
+        m.registerMigration("v2-quota-channels") { db in
+            // A charge writes the window's total and one channel's row, not the whole map.
+            try db.execute(sql: "CREATE TABLE quota_channels (service TEXT NOT NULL, channel TEXT NOT NULL, spent INTEGER NOT NULL, PRIMARY KEY (service, channel))")
         }
         return m
     }
@@ -242,12 +252,15 @@ public final class SQLiteStateStore: StateStore {
         }
     }
 
-    public func saveObservation(driver: String, id: ResourceID, observed: JSONValue, external: [String: String], at: Date) throws {
+    public func saveObservations(driver: String, _ observations: [(id: ResourceID, observed: JSONValue)], at: Date) throws {
+        guard !observations.isEmpty else { return }
         try db.write { db in
-            try ensureRow(db, driver, id)
-            // Ids found while observing (adoption) are kept only once applied: a plan changes nothing.
-            try db.execute(sql: "UPDATE resources SET observed = ?, observed_at = ? WHERE driver = ? AND kind = ? AND name = ?",
-                           arguments: [observed.canonicalString, at.timeIntervalSince1970, driver, id.kind.rawValue, id.name])
+            for (id, observed) in observations {
+                try ensureRow(db, driver, id)
+                // Ids found while observing (adoption) are kept only once applied: a plan changes nothing.
+                try db.execute(sql: "UPDATE resources SET observed = ?, observed_at = ? WHERE driver = ? AND kind = ? AND name = ?",
+                               arguments: [observed.canonicalString, at.timeIntervalSince1970, driver, id.kind.rawValue, id.name])
+            }
         }
     }
 
@@ -401,17 +414,40 @@ public final class SQLiteStateStore: StateStore {
     public func loadWindow(service: String) throws -> QuotaLedger.Snapshot? {
         try db.read { db in
             guard let r = try Row.fetchOne(db, sql: "SELECT * FROM quota_windows WHERE service = ?", arguments: [service]) else { return nil }
-            return QuotaLedger.Snapshot(service: service, windowStart: Date(timeIntervalSince1970: r["window_start"]), spent: r["spent"],
-                                        perChannel: Self.decode([String: Int].self, r["per_channel"]) ?? [:])
+            var per = Self.decode([String: Int].self, r["per_channel"]) ?? [:]
+            for c in try Row.fetchAll(db, sql: "SELECT channel, spent FROM quota_channels WHERE service = ?", arguments: [service]) {
+                per[c["channel"]] = c["spent"]
+            }
+            return QuotaLedger.Snapshot(service: service, windowStart: Date(timeIntervalSince1970: r["window_start"]), spent: r["spent"], perChannel: per)
         }
     }
 
     public func saveWindow(_ s: QuotaLedger.Snapshot) throws {
         try db.write { db in
             try db.execute(sql: """
-                INSERT INTO quota_windows (service, window_start, spent, per_channel) VALUES (?, ?, ?, ?)
-                ON CONFLICT(service) DO UPDATE SET window_start = excluded.window_start, spent = excluded.spent, per_channel = excluded.per_channel
-                """, arguments: [s.service, s.windowStart.timeIntervalSince1970, s.spent, Self.json(s.perChannel)])
+                INSERT INTO quota_windows (service, window_start, spent, per_channel) VALUES (?, ?, ?, '{}')
+                ON CONFLICT(service) DO UPDATE SET window_start = excluded.window_start, spent = excluded.spent, per_channel = '{}'
+                """, arguments: [s.service, s.windowStart.timeIntervalSince1970, s.spent])
+            try db.execute(sql: "DELETE FROM quota_channels WHERE service = ?", arguments: [s.service])
+            for (c, n) in s.perChannel {
+                try db.execute(sql: "INSERT INTO quota_channels (service, channel, spent) VALUES (?, ?, ?)", arguments: [s.service, c, n])
+            }
+        }
+    }
+
+    /// One transaction per charge: the total and the paying channel's row.
+    public func saveCharge(_ s: QuotaLedger.Snapshot, channel: String?) throws {
+        try db.write { db in
+            try db.execute(sql: """
+                INSERT INTO quota_windows (service, window_start, spent, per_channel) VALUES (?, ?, ?, '{}')
+                ON CONFLICT(service) DO UPDATE SET window_start = excluded.window_start, spent = excluded.spent
+                """, arguments: [s.service, s.windowStart.timeIntervalSince1970, s.spent])
+            if let channel, let n = s.perChannel[channel] {
+                try db.execute(sql: """
+                    INSERT INTO quota_channels (service, channel, spent) VALUES (?, ?, ?)
+                    ON CONFLICT(service, channel) DO UPDATE SET spent = excluded.spent
+                    """, arguments: [s.service, channel, n])
+            }
         }
     }
 

@@ -7,7 +7,14 @@ import Synchronization
 /// `save` is called once per charge, under the ledger's lock.
 public protocol QuotaWindowStore: Sendable {
     func loadWindow(service: String) throws -> QuotaLedger.Snapshot?
+    /// The whole window (a new window after a reset).
     func saveWindow(_ snapshot: QuotaLedger.Snapshot) throws
+    /// One charge: the window's total and `channel`'s spend (a store may write just those).
+    func saveCharge(_ snapshot: QuotaLedger.Snapshot, channel: String?) throws
+}
+
+extension QuotaWindowStore {
+    public func saveCharge(_ snapshot: QuotaLedger.Snapshot, channel: String?) throws { try saveWindow(snapshot) }
 }
 
 /// `quota-<service>.json` in a directory, written atomically (temp file + rename).
@@ -188,7 +195,7 @@ public final class QuotaLedger: Sendable {
         public func available(channel: String? = nil, priority: Priority = .normal) -> Int {
             var a = units &- spent
             if priority == .normal { a = a &- emergencyReserve }
-            for c in channels where c != channel {
+            for c in channels where reservedPerChannel > 0 && c != channel {
                 a = a &- max(0, reservedPerChannel &- (perChannel[c] ?? 0))
             }
             return max(0, a)
@@ -230,7 +237,7 @@ public final class QuotaLedger: Sendable {
             s.snap.spent += cost
             if let channel { s.snap.perChannel[channel, default: 0] += cost }
             s.lastCall = now
-            persist(&s)
+            persist(&s, channel: channel, charge: true)
             return .success(a - cost)
         }
         return try r.get()
@@ -265,10 +272,10 @@ public final class QuotaLedger: Sendable {
         }
     }
 
-    private func persist(_ s: inout State) {
+    private func persist(_ s: inout State, channel: String? = nil, charge: Bool = false) {
         guard let store else { return }
         do {
-            try store.saveWindow(s.snap)
+            if charge { try store.saveCharge(s.snap, channel: channel) } else { try store.saveWindow(s.snap) }
             s.persistError = nil
         } catch {
             s.persistError = "\(error)"

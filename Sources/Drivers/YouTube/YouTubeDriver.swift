@@ -118,25 +118,41 @@ public final class YouTubeDriver: Driver {
         var out: [ResourceID: ObservationOutcome] = [:]
         for id in p.unknown { out[id] = .observed(state: .null, external: [:]) }
 
+        // The channels.list batches at once (the resilient client applies the RateLimit's
+        // concurrency and rate limits underneath).
         var channels: [String: JSONValue] = [:]
-        for batch in p.batches {
-            let call = context.pricing.call("youtube", "channels.list", rateLimit: batch[0].rateLimit, channel: batch[0].name)
-            let ids = batch.map(\.channelId)
-            var seen = Set<String>()
-            let unique = ids.filter { seen.insert($0).inserted }
-            let url = config.endpoint + "/channels?part=brandingSettings&id=" + unique.map(Form.escape).joined(separator: ",")
-            do {
-                // Any channel's token may read the part; use the first of the batch whose credentials work.
-                let credentials = try await firstWorkingCredentials(batch, context: context)
-                let json = try await send("channels.list", method: "GET", url: url, body: nil, call: call,
-                                          credentials: credentials, channel: batch[0].name, context: context)
-                for item in json?["items"]?.array ?? [] {
-                    if let id = item["id"]?.string { channels[id] = item }
+        try await withThrowingTaskGroup(of: (Int, Result<[JSONValue], any Error>).self) { group in
+            var next = 0
+            func start() {
+                guard next < p.batches.count else { return }
+                let i = next
+                next += 1
+                let batch = p.batches[i]
+                group.addTask {
+                    let call = context.pricing.call("youtube", "channels.list", rateLimit: batch[0].rateLimit, channel: batch[0].name)
+                    var seen = Set<String>()
+                    let unique = batch.map(\.channelId).filter { seen.insert($0).inserted }
+                    let url = self.config.endpoint + "/channels?part=brandingSettings&id=" + unique.map(Form.escape).joined(separator: ",")
+                    do {
+                        // Any channel's token may read the part; use the first of the batch whose credentials work.
+                        let credentials = try await self.firstWorkingCredentials(batch, context: context)
+                        let json = try await self.send("channels.list", method: "GET", url: url, body: nil, call: call,
+                                                       credentials: credentials, channel: batch[0].name, context: context)
+                        return (i, .success(json?["items"]?.array ?? []))
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        return (i, .failure(error))
+                    }
                 }
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                for e in batch { out[e.id] = .failed("\(error)") }
+            }
+            for _ in 0..<min(Self.observeConcurrency, p.batches.count) { start() }
+            while let (i, result) = try await group.next() {
+                switch result {
+                case .success(let items): for item in items { if let id = item["id"]?.string { channels[id] = item } }
+                case .failure(let error): for e in p.batches[i] { out[e.id] = .failed("\(error)") }
+                }
+                start()
             }
         }
 
@@ -161,8 +177,9 @@ public final class YouTubeDriver: Driver {
         return out
     }
 
-    /// Channels whose playlists are listed at the same time.
-    static let observeConcurrency = 4
+    /// Calls in flight at once while observing; the RateLimit's `concurrency` (and the global
+    /// limiter) bound what actually reaches YouTube.
+    static let observeConcurrency = 32
 
     private func observeChannel(_ e: Entry, item: JSONValue?, context: DriverContext) async throws -> ObservationOutcome {
         guard let item else {
