@@ -57,9 +57,12 @@ enum CrossValidator {
             guard let q = r.rateLimit?.quota, let reserved = q.reservedPerChannel else { continue }
             let n = governed[r.name] ?? 0
             let emergency = q.emergencyReserve ?? 0
-            let (product, overflow) = reserved.multipliedReportingOverflow(by: n)
-            if overflow || product + emergency > q.units {
-                bag.error(.quotaReserveExceeded, "RateLimit '\(r.name)' reserves \(reserved) units for each of its \(n) active channels plus an emergency reserve of \(emergency): \(overflow ? "more than Int.max" : String(product + emergency)) units, more than its quota of \(q.units)", at: q.mark)
+            // Checked: the fields are range-checked when decoded, but the total must not trap whatever they hold.
+            let (product, o1) = reserved.multipliedReportingOverflow(by: n)
+            let (total, o2) = product.addingReportingOverflow(emergency)
+            let overflow = o1 || o2
+            if overflow || total > q.units {
+                bag.error(.quotaReserveExceeded, "RateLimit '\(r.name)' reserves \(reserved) units for each of its \(n) active channels plus an emergency reserve of \(emergency): \(overflow ? "more than \(Int.max)" : String(total)) units, more than its quota of \(q.units)", at: q.mark)
             }
         }
 

@@ -171,16 +171,32 @@ final class NodeDecoder {
         return int(n, f.sub(key), min: min, max: max)
     }
 
+    /// The magnitude no integer field may exceed, whatever its own range (docs/resource-model.md).
+    /// 10^15 is exact as a Double, and a sum of a million such values or a product of one with a
+    /// count below 9,000 still fits in an Int, so the checks that combine fields cannot trap.
+    static let integerLimit = 1_000_000_000_000_000
+
     func int(_ n: YAMLNode, _ path: @autoclosure () -> String, min: Int? = nil, max: Int? = nil) -> Int? {
-        guard case .scalar(let s, let style) = n.value, style == .plain, case .int(let v) = CoreScalar.resolve(s) else {
+        guard case .scalar(let s, let style) = n.value, style == .plain else {
             diags.error(.typeMismatch, "\(path()) must be an integer, found \(describe(n))", at: n.mark)
             return nil
         }
-        if let lo = min, v < lo {
+        let lo = Swift.max(min ?? -Self.integerLimit, -Self.integerLimit)
+        let hi = Swift.min(max ?? Self.integerLimit, Self.integerLimit)
+        guard case .int(let v) = CoreScalar.resolve(s) else {
+            if CoreScalar.isIntegerSpelling(s) {
+                // Digits only, but beyond Int: out of range rather than "not an integer".
+                diags.error(.outOfRange, "\(path()) is \(clip(s)); it must be \(s.hasPrefix("-") ? "at least \(lo)" : "at most \(hi)")", at: n.mark)
+            } else {
+                diags.error(.typeMismatch, "\(path()) must be an integer, found \(describe(n))", at: n.mark)
+            }
+            return nil
+        }
+        if v < lo {
             diags.error(.outOfRange, "\(path()) is \(v); it must be at least \(lo)", at: n.mark)
             return nil
         }
-        if let hi = max, v > hi {
+        if v > hi {
             diags.error(.outOfRange, "\(path()) is \(v); it must be at most \(hi)", at: n.mark)
             return nil
         }
@@ -454,6 +470,13 @@ enum CoreScalar: Equatable {
         if isDecimalInt(u) { return Int(s).map { .int($0) } ?? .string }
         if isFloat(u), let d = Double(s) { return .float(d) }
         return .string
+    }
+
+    /// A decimal, octal (0o) or hexadecimal (0x) integer spelling, whether or not it fits in an Int.
+    static func isIntegerSpelling(_ s: String) -> Bool {
+        if s.hasPrefix("0o") { return s.count > 2 && s.dropFirst(2).allSatisfy { ("0"..."7").contains($0) } }
+        if s.hasPrefix("0x") { return s.count > 2 && s.dropFirst(2).allSatisfy(\.isHexDigit) }
+        return isDecimalInt(s.utf8)
     }
 
     private static func isDecimalInt(_ u: String.UTF8View) -> Bool {

@@ -1,0 +1,82 @@
+import Foundation
+import Testing
+@testable import EmpireModel
+import YAMLKit
+import TestSupport
+
+/// Issue 11: inputs that crashed, hung or fooled `ytempire validate`, driven through the built binary.
+@Suite struct HardeningTests {
+    /// Runs the binary under timeout(1), so a hang fails the test (exit 124/137) instead of hanging the run.
+    static func runBounded(_ args: [String], seconds: Int = 30, cwd: URL? = nil) throws -> (Int32, String, String) {
+        let r = try Processes.run(["timeout", "-s", "KILL", String(seconds), Support.binary.path] + args, cwd: cwd?.path, check: false)
+        return (r.status, r.stdout, r.stderr)
+    }
+
+    /// A copy of examples/empire with `edit` applied to ratelimits/youtube-api.yaml.
+    static func examplesWithYouTubeQuota(_ edit: (String) -> String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ytempire-hardening-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: Support.examples, to: dir)
+        let file = dir.appendingPathComponent("ratelimits/youtube-api.yaml")
+        let text = try String(contentsOf: file, encoding: .utf8)
+        let edited = edit(text)
+        try #require(edited != text)
+        try Data(edited.utf8).write(to: file)
+        return dir
+    }
+
+    // MARK: 1. Arithmetic traps
+
+    static func youtubeLimit(units: String, reserved: String, emergency: String) -> String {
+        """
+        apiVersion: ytempire.io/v1
+        kind: RateLimit
+        metadata: {name: youtube-api}
+        spec:
+          service: youtube
+          quota: {units: \(units), reservedPerChannel: \(reserved), emergencyReserve: \(emergency)}
+        """
+    }
+
+    @Test("emergencyReserve near Int.max: exit 1 with a located range error, no crash",
+          arguments: ["9223372036854775000", "9223372036854775807", "99999999999999999999999", "1000000000000001"])
+    func hugeEmergencyReserve(_ value: String) throws {
+        let dir = try Self.examplesWithYouTubeQuota {
+            $0.replacingOccurrences(of: "emergencyReserve: 1000\n", with: "emergencyReserve: \(value)\n")
+        }
+        defer { Support.cleanup(dir) }
+        let (status, _, err) = try Self.runBounded(["validate", dir.path])
+        #expect(status == 1, "exit \(status): \(err)")
+        #expect(err.contains("ratelimits/youtube-api.yaml:44:23: error: RateLimit.spec.quota.emergencyReserve is "), "\(err)")
+        #expect(err.contains("it must be at most 1000000000000000"), "\(err)")
+        #expect(!err.contains("Fatal error"))
+    }
+
+    @Test("reservedPerChannel and units near Int.max are range errors; in-range extremes sum without trapping")
+    func reserveArithmetic() throws {
+        for (units, reserved, emergency) in [("9223372036854775807", "9223372036854775807", "9223372036854775807"),
+                                             ("-9223372036854775808", "-1", "0x7fffffffffffffff")] {
+            let r = Support.check(Self.youtubeLimit(units: units, reserved: reserved, emergency: emergency)
+                                  + "\n---\n" + Support.channel("a", rateLimit: "youtube-api"), cross: true)
+            #expect(r.errors.filter { $0.code == DiagnosticCode.outOfRange.rawValue && $0.line == 6 }.count == 3, "\(r.errors)")
+        }
+        // All in range: 10^15 reserved for each of 3 channels plus 10^15 is reported, not trapped.
+        let limit = NodeDecoder.integerLimit
+        let docs = [Self.youtubeLimit(units: "\(limit)", reserved: "\(limit)", emergency: "\(limit)")]
+            + ["a", "b", "c"].map { Support.channel($0, rateLimit: "youtube-api") }
+        let r = Support.check(docs.joined(separator: "\n---\n"), cross: true)
+        #expect(r.has(.quotaReserveExceeded))
+        #expect(r.errors.first { $0.code == DiagnosticCode.quotaReserveExceeded.rawValue }?.message.contains("4000000000000000 units") == true)
+    }
+
+    @Test("sandbox --seed-from a repository with a huge emergencyReserve exits 1 with the located error")
+    func sandboxSeedFromHugeReserve() throws {
+        let dir = try Self.examplesWithYouTubeQuota {
+            $0.replacingOccurrences(of: "emergencyReserve: 1000\n", with: "emergencyReserve: 9223372036854775000\n")
+        }
+        defer { Support.cleanup(dir) }
+        let (status, out, err) = try Self.runBounded(["sandbox", "--listen", "127.0.0.1:0", "--seed-from", dir.path], seconds: 60)
+        #expect(status == 1, "exit \(status): \(out) \(err)")
+        #expect((out + err).contains("emergencyReserve"), "\(out) \(err)")
+        #expect(!(out + err).contains("Fatal error"))
+    }
+}
