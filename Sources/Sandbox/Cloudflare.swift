@@ -83,7 +83,8 @@ enum CloudflareEmulator {
     static func zones(_ r: SandboxRequest, _ w: World) -> SandboxResponse {
         var page = 1, perPage = 20
         if let p = r.q("page") {
-            guard let n = Int(p), n >= 1 else { return failure(400, 1001, "Invalid page number: \(p)") }
+            // Bounded so that (page - 1) × per_page cannot overflow (docs/sandbox.md).
+            guard let n = Int(p), (1...InputLimits.maxPage).contains(n) else { return failure(400, 1001, "Invalid page number: \(p.prefix(40)); pages are 1 to \(InputLimits.maxPage)") }
             page = n
         }
         if let p = r.q("per_page") {

@@ -157,10 +157,12 @@ final class SandboxCore: Sendable {
             return .empty(204)
         case ("GET", "clock"): return .json(200, ["now": .string(Timestamp.rfc3339(clock.now, digits: 3))])
         case ("POST", "clock"):
-            guard let s = r.json?["advanceSeconds"], let secs = s.int ?? (s == .null ? nil : 0), secs >= 0 else {
-                return adminError(400, "expected {\"advanceSeconds\": N} with N >= 0")
+            guard let s = r.json?["advanceSeconds"], let secs = s.int, (0...InputLimits.maxClockAdvance).contains(secs) else {
+                return adminError(400, "expected {\"advanceSeconds\": N} with N from 0 to \(InputLimits.maxClockAdvance)")
             }
-            clock.advance(by: TimeInterval(secs))
+            guard clock.advance(by: TimeInterval(secs), limit: TimeInterval(InputLimits.maxClockAdvance)) else {
+                return adminError(400, "the clock may run at most \(InputLimits.maxClockAdvance) seconds ahead in total")
+            }
             return .json(200, ["now": .string(Timestamp.rfc3339(clock.now, digits: 3))])
         case ("GET", "credentials"):
             let c = world.withLock { $0.credentials }
@@ -198,13 +200,14 @@ final class SandboxCore: Sendable {
         guard case .object(let o)? = r.json else { return adminError(400, "expected a JSON object") }
         if let y = o["youtube"] {
             guard case .object(let yo) = y else { return adminError(400, "youtube must be an object") }
-            if let u = yo["used"], u.int == nil || u.int! < 0 { return adminError(400, "youtube.used must be a non-negative integer") }
-            if let u = yo["limit"], u.int == nil || u.int! < 0 { return adminError(400, "youtube.limit must be a non-negative integer") }
+            let units = 0...InputLimits.maxQuotaUnits
+            if let u = yo["used"], u.int.map(units.contains) != true { return adminError(400, "youtube.used must be an integer from 0 to \(InputLimits.maxQuotaUnits)") }
+            if let u = yo["limit"], u.int.map(units.contains) != true { return adminError(400, "youtube.limit must be an integer from 0 to \(InputLimits.maxQuotaUnits)") }
             var costs: [String: Int] = [:]
             if let c = yo["costs"] {
                 guard case .object(let co) = c else { return adminError(400, "youtube.costs must be an object") }
                 for (k, v) in co {
-                    guard let n = v.int, n >= 0 else { return adminError(400, "youtube.costs.\(k) must be a non-negative integer") }
+                    guard let n = v.int, units.contains(n) else { return adminError(400, "youtube.costs.\(k) must be an integer from 0 to \(InputLimits.maxQuotaUnits)") }
                     costs[k] = n
                 }
             }
@@ -218,8 +221,8 @@ final class SandboxCore: Sendable {
         }
         if let c = o["cloudflare"] {
             guard case .object(let co) = c else { return adminError(400, "cloudflare must be an object") }
-            for k in ["limit", "windowSeconds", "blockSeconds"] {
-                if let v = co[k], v.int == nil || v.int! < 1 { return adminError(400, "cloudflare.\(k) must be a positive integer") }
+            for (k, hi) in [("limit", InputLimits.maxRequestLimit), ("windowSeconds", InputLimits.maxWindowSeconds), ("blockSeconds", InputLimits.maxWindowSeconds)] {
+                if let v = co[k], v.int.map({ (1...hi).contains($0) }) != true { return adminError(400, "cloudflare.\(k) must be an integer from 1 to \(hi)") }
             }
             mutate { w in
                 if let l = co["limit"]?.int { w.cloudflare.limits.requests = l }

@@ -125,7 +125,7 @@ public enum FaultSpec {
         case "throttle", "429":
             guard p.count <= 3 else { throw FaultSpecError(description: "throttle in '\(rule)': expected throttle:RATE[:SECONDS]") }
             let secs = p.count == 3 ? Int(p[2]) : 30
-            guard let secs, secs >= 0 else { throw FaultSpecError(description: "Retry-After '\(p[2])' in '\(rule)' must be whole seconds") }
+            guard let secs, (0...InputLimits.maxRetryAfter).contains(secs) else { throw FaultSpecError(description: "Retry-After '\(p[2])' in '\(rule)' must be whole seconds from 0 to \(InputLimits.maxRetryAfter)") }
             return .throttle(rate: try rate(p.count >= 2 ? p[1] : nil, rule), retryAfter: secs)
         case "reset":
             guard p.count <= 2 else { throw FaultSpecError(description: "reset in '\(rule)': expected reset[:RATE]") }

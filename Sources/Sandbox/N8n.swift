@@ -70,8 +70,9 @@ enum N8nEmulator {
         if let raw = r.q("cursor"), !raw.isEmpty {
             // A cursor pasted into a URL unencoded has its '+' read as a space.
             let c = raw.replacingOccurrences(of: " ", with: "+")
-            guard let d = Data(base64Encoded: c), let j = JSON.parse(Array(d)), let o = j["offset"]?.int, o >= 0,
-                  let l = j["limit"]?.int else {
+            // A cursor is client input too: its offset and limit get the ranges the query has.
+            guard let d = Data(base64Encoded: c), let j = JSON.parse(Array(d)), let o = j["offset"]?.int, (0...InputLimits.maxOffset).contains(o),
+                  let l = j["limit"]?.int, (1...250).contains(l) else {
                 return msg(400, "An invalid cursor was provided")
             }
             offset = o

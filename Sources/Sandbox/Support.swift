@@ -81,6 +81,35 @@ public final class SandboxClock: Sendable {
     public var now: Date { base().addingTimeInterval(offset.withLock { $0 }) }
 
     public func advance(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
+
+    /// Advances unless the total offset would pass `limit` (either way); false when refused.
+    public func advance(by seconds: TimeInterval, limit: TimeInterval) -> Bool {
+        offset.withLock { o in
+            let next = o + seconds
+            guard next.isFinite, abs(next) <= limit else { return false }
+            o = next
+            return true
+        }
+    }
+}
+
+/// The ranges of the integers clients send (query parameters, admin bodies, cursors), checked
+/// where they are parsed so that arithmetic on them cannot overflow; out of range is a 400.
+enum InputLimits {
+    /// Cloudflare `page`.
+    static let maxPage = 1_000_000
+    /// n8n cursor offsets.
+    static let maxOffset = 100_000_000
+    /// `POST /_sandbox/clock` advanceSeconds, and the clock's total offset: 100 years.
+    static let maxClockAdvance = 3_155_760_000
+    /// `PUT /_sandbox/quota` youtube used, limit and costs.
+    static let maxQuotaUnits = 1_000_000_000_000
+    /// `PUT /_sandbox/quota` cloudflare limit.
+    static let maxRequestLimit = 1_000_000_000
+    /// `PUT /_sandbox/quota` cloudflare windowSeconds and blockSeconds: one year.
+    static let maxWindowSeconds = 31_536_000
+    /// Faults' throttle Retry-After seconds: one day.
+    static let maxRetryAfter = 86_400
 }
 
 /// SplitMix64: small, fast, deterministic for a given seed.
