@@ -29,7 +29,7 @@ public enum DirectorySource {
         func walk(_ rel: String) {
             let abs = rel.isEmpty ? root : root + "/" + rel
             let base = rel.isEmpty ? "" : rel + "/"
-            if let text = try? String(contentsOfFile: abs + "/" + ignoreFileName, encoding: .utf8) {
+            if let text = readIgnoreFile(abs + "/" + ignoreFileName, display: prefix + base + ignoreFileName, &diags) {
                 rules.append(parsing: text, base: base)
             }
             guard let entries = readDirectory(abs) else {
@@ -49,6 +49,13 @@ public enum DirectorySource {
                 if type == .directory {
                     if rules.isIgnored(childRel, isDirectory: true) { continue }
                     walk(childRel)
+                    continue
+                }
+                if type == .other {
+                    // A FIFO, device or socket: never opened (a FIFO would block the read forever).
+                    if isManifestName(name), !rules.isIgnored(childRel, isDirectory: false) {
+                        diags.append(Diagnostic(.error, .fileUnreadable, "not read: it \(describe(childAbs)); only regular files are read as manifests", at: SourceMark(file: prefix + childRel, line: 1, column: 1)))
+                    }
                     continue
                 }
                 guard type == .regular, !rules.isIgnored(childRel, isDirectory: false) else { continue }
@@ -77,6 +84,42 @@ public enum DirectorySource {
     }
 
     enum EntryType { case regular, directory, symlink, other }
+
+    /// "is a FIFO" (or device, socket) for a path that is not a regular file.
+    static func describe(_ path: String) -> String {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return "cannot be read" }
+        return "is " + YAMLLoader.describeFileType(Int(st.st_mode))
+    }
+
+    /// The text of a `.ytempireignore`, read only when it is a regular file (opened non-blocking,
+    /// checked on the descriptor); nil when absent. Anything else is a located error.
+    static func readIgnoreFile(_ path: String, display: String, _ diags: inout [Diagnostic]) -> String? {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return nil }
+        let type = st.st_mode & S_IFMT
+        guard type == S_IFREG else {
+            diags.append(Diagnostic(.error, .fileUnreadable, "not read: it is \(YAMLLoader.describeFileType(Int(type))); an ignore file must be a regular file", at: SourceMark(file: display, line: 1, column: 1)))
+            return nil
+        }
+        let limit = 1 << 20
+        guard st.st_size <= limit else {
+            diags.append(Diagnostic(.error, .fileUnreadable, "is \(st.st_size) bytes; an ignore file may hold at most \(limit) bytes", at: SourceMark(file: display, line: 1, column: 1)))
+            return nil
+        }
+        var buf = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var total = 0
+        while total < buf.count {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            total += n
+        }
+        return String(decoding: buf[0..<min(total, limit)], as: UTF8.self)
+    }
 
     /// The entries of a directory, sorted by name, with their types (from d_type, or lstat
     /// where the file system does not report it). nil when the directory cannot be opened.

@@ -15,16 +15,17 @@ public enum YAMLLoader {
         bytes.withUnsafeBufferPointer { loadBuffer($0, file: file, limits: limits) }
     }
 
-    /// Reads and loads a file. The size limit is checked with `fstat` before reading,
-    /// and at most `maxFileBytes + 1` bytes are ever read (for files that grow or that
-    /// `fstat` cannot size, such as pipes).
+    /// Reads and loads a regular file. The size limit is checked with `fstat` before reading,
+    /// and at most `maxFileBytes + 1` bytes are ever read (for files that grow). Anything else
+    /// (a FIFO, device, socket or directory) is refused without reading: it is opened with
+    /// O_NONBLOCK so that a FIFO without a writer cannot make the open wait.
     public static func load(contentsOf path: String, displayName: String, limits: YAMLLimits = .default) -> YAMLLoadResult {
         let startMark = SourceMark(file: displayName, line: 1, column: 1)
         func failure(_ code: YAMLError.Code, _ message: String) -> YAMLLoadResult {
             YAMLLoadResult(documents: [], errors: [YAMLError(code: code, message: message, mark: startMark)])
         }
         var fd: Int32
-        repeat { fd = open(path, O_RDONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        repeat { fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) } while fd < 0 && errno == EINTR
         guard fd >= 0 else { return failure(.readError, "cannot open file: \(errnoString(errno))") }
         defer { _ = close(fd) }
 
@@ -32,6 +33,7 @@ public enum YAMLLoader {
         guard fstat(fd, &st) == 0 else { return failure(.readError, "cannot stat file: \(errnoString(errno))") }
         let fileType = st.st_mode & S_IFMT
         if fileType == S_IFDIR { return failure(.readError, "cannot read file: it is a directory") }
+        if fileType != S_IFREG { return failure(.readError, "cannot read file: it is \(describeFileType(Int(fileType))); only regular files are read") }
         let limit = max(limits.maxFileBytes, 0)
         let isRegular = fileType == S_IFREG
         let statSize = Int(st.st_size)
@@ -66,6 +68,18 @@ public enum YAMLLoader {
             return failure(.fileTooLarge, "file is larger than the limit of \(byteCountText(limit)) (stopped reading after \(count) bytes)")
         }
         return loadBuffer(UnsafeBufferPointer(start: storage, count: count), file: displayName, limits: limits)
+    }
+
+    /// "a FIFO", "a device", … for a non-regular `st_mode & S_IFMT`.
+    public static func describeFileType(_ mode: Int) -> String {
+        switch mode_t(truncatingIfNeeded: mode) & S_IFMT {
+        case S_IFIFO: "a FIFO"
+        case S_IFDIR: "a directory"
+        case S_IFCHR, S_IFBLK: "a device"
+        case S_IFSOCK: "a socket"
+        case S_IFLNK: "a symbolic link"
+        default: "not a regular file"
+        }
     }
 
     // MARK: - Implementation

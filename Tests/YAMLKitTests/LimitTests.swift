@@ -213,15 +213,19 @@ import Darwin
         #expect(tooBig.errors.first?.message == "file is 15 bytes, which exceeds the limit of 14 bytes")
     }
 
-    @Test func unsizedInputIsReadOnlyUpToTheLimit() throws {
-        // /dev/zero never ends and fstat cannot size it: reading must stop after limit + 1 bytes.
-        var limits = YAMLLimits()
-        limits.maxFileBytes = 1 << 20
+    @Test func devicesAndFIFOsAreRefusedWithoutReading() throws {
+        // /dev/zero never ends and a FIFO without a writer blocks open(2): neither is read (issue 11).
         var result = YAMLLoadResult(documents: [], errors: [])
-        let seconds = elapsedSeconds { result = YAMLLoader.load(contentsOf: "/dev/zero", displayName: "zero.yaml", limits: limits) }
-        #expect(seconds < 1.0)
-        #expect(result.errors.map(\.code) == [.fileTooLarge])
-        #expect(result.errors.first?.message == "file is larger than the limit of 1048576 bytes (1.0 MiB) (stopped reading after 1048577 bytes)")
+        let seconds = elapsedSeconds { result = YAMLLoader.load(contentsOf: "/dev/zero", displayName: "zero.yaml") }
+        #expect(seconds < 30)
+        #expect(result.errors.map(\.code) == [.readError])
+        #expect(result.errors.first?.message == "cannot read file: it is a device; only regular files are read")
+        let fifo = "/tmp/yamlkit-fifo-\(getpid())-\(Int.random(in: 0..<1_000_000_000))"
+        try #require(mkfifo(fifo, 0o600) == 0)
+        defer { unlink(fifo) }
+        let fromFIFO = YAMLLoader.load(contentsOf: fifo, displayName: "fifo.yaml")
+        #expect(fromFIFO.errors.first?.message == "cannot read file: it is a FIFO; only regular files are read")
+        #expect(fromFIFO.errors.first?.mark.line == 1)
     }
 
     @Test func unreadablePaths() throws {
