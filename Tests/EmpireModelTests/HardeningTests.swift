@@ -79,4 +79,34 @@ import TestSupport
         #expect((out + err).contains("emergencyReserve"), "\(out) \(err)")
         #expect(!(out + err).contains("Fatal error"))
     }
+
+    // MARK: 2. Only regular files are read
+
+    @Test("validate FIFO, --config FIFO and a FIFO manifest or ignore file in a directory return at once with located errors")
+    func fifos() throws {
+        let dir = try Support.tempDir(["ok/channel.yaml": Support.channel("a")])
+        defer { Support.cleanup(dir) }
+        for p in ["top.yaml", "ok/x.yaml", "ok/.ytempireignore", "ok/sub/y.yml"] {
+            let url = dir.appendingPathComponent(p)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Processes.run(["mkfifo", url.path])
+        }
+        let start = Date()
+        let single = try Self.runBounded(["validate", dir.appendingPathComponent("top.yaml").path])
+        #expect(single.0 == 1, "exit \(single.0): \(single.2)")
+        #expect(single.2.contains("top.yaml:1:1: error: cannot read file: it is a FIFO; only regular files are read [file-unreadable]"), "\(single.2)")
+
+        let config = try Self.runBounded(["validate", "--config", dir.appendingPathComponent("top.yaml").path])
+        #expect(config.0 == 1, "exit \(config.0): \(config.2)")
+        #expect(config.2.contains("top.yaml:1:1: error:") && config.2.contains("FIFO"), "\(config.2)")
+
+        let (status, _, err) = try Self.runBounded(["validate", "ok"], cwd: dir)
+        #expect(status == 1, "exit \(status): \(err)")
+        #expect(err.contains("ok/x.yaml:1:1: error: not read: it is a FIFO; only regular files are read as manifests [file-unreadable]"), "\(err)")
+        #expect(err.contains("ok/sub/y.yml:1:1: error: not read: it is a FIFO"), "\(err)")
+        #expect(err.contains("ok/.ytempireignore:1:1: error: not read: it is a FIFO; an ignore file must be a regular file"), "\(err)")
+        #expect(!err.contains("channel.yaml"), "the regular manifest is still read and valid: \(err)")
+        // Each used to block forever in open(2); the bound is generous for a loaded machine.
+        #expect(Date().timeIntervalSince(start) < 90)
+    }
 }
