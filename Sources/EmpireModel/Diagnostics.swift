@@ -40,8 +40,8 @@ public struct Diagnostic: Sendable, Codable, Hashable {
 
     /// `file:line:col: severity: message`, followed by notes on their own lines.
     public var rendered: String {
-        var s = "\(file):\(line):\(column): \(severity.rawValue): \(message) [\(code)]"
-        for n in notes { s += "\n\(n.file):\(n.line):\(n.column): note: \(n.message)" }
+        var s = "\(TextEscape.escape(file)):\(line):\(column): \(severity.rawValue): \(TextEscape.escape(message)) [\(code)]"
+        for n in notes { s += "\n\(TextEscape.escape(n.file)):\(n.line):\(n.column): note: \(TextEscape.escape(n.message))" }
         return s
     }
 
@@ -137,4 +137,24 @@ public struct DiagnosticBag: Sendable {
 
     public mutating func append(_ d: Diagnostic) { items.append(d) }
     public mutating func append(contentsOf other: DiagnosticBag) { items.append(contentsOf: other.items) }
+}
+
+/// Escapes control characters (C0, DEL, C1: newline, CR, ESC, …) for terminal output, so a file
+/// name or value cannot forge a diagnostic line or colours. The one escaper of text output:
+/// diagnostics, validate's summary, plans, status and apply messages. JSON output escapes itself.
+public enum TextEscape {
+    public static func escape(_ s: String) -> String {
+        guard s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) else { return s }
+        var out = ""
+        for u in s.unicodeScalars {
+            switch u.value {
+            case 0x0A: out += "\\n"
+            case 0x0D: out += "\\r"
+            case 0x09: out += "\\t"
+            case 0..<0x20, 0x7F, 0x80...0x9F: out += String(format: "\\u{%X}", u.value)
+            default: out.unicodeScalars.append(u)
+            }
+        }
+        return out
+    }
 }

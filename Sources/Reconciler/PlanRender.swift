@@ -164,21 +164,3 @@ public enum PlanRenderer {
         return f.string(from: d)
     }
 }
-
-/// Escapes control characters for terminal output, so a value cannot forge lines or colours.
-public enum TextEscape {
-    public static func escape(_ s: String) -> String {
-        guard s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || (0x80...0x9F).contains($0.value) }) else { return s }
-        var out = ""
-        for u in s.unicodeScalars {
-            switch u.value {
-            case 0x0A: out += "\\n"
-            case 0x0D: out += "\\r"
-            case 0x09: out += "\\t"
-            case 0..<0x20, 0x7F, 0x80...0x9F: out += String(format: "\\u{%X}", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out
-    }
-}

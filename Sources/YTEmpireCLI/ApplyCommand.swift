@@ -1,5 +1,6 @@
 import ArgumentParser
 import DriverKit
+import EmpireModel
 import Foundation
 import Reconciler
 

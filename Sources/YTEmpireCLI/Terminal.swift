@@ -20,8 +20,10 @@ enum Terminal {
         case .warning: sev = "\u{1B}[1;33mwarning\u{1B}[0m"
         case .note: sev = "\u{1B}[1;36mnote\u{1B}[0m"
         }
-        var s = "\u{1B}[1m\(d.file):\(d.line):\(d.column):\u{1B}[0m \(sev): \(d.message) \u{1B}[2m[\(d.code)]\u{1B}[0m"
-        for n in d.notes { s += "\n\u{1B}[1m\(n.file):\(n.line):\(n.column):\u{1B}[0m \u{1B}[1;36mnote\u{1B}[0m: \(n.message)" }
+        // File names and messages are escaped: a crafted value must not forge a line or a colour.
+        let e = TextEscape.escape
+        var s = "\u{1B}[1m\(e(d.file)):\(d.line):\(d.column):\u{1B}[0m \(sev): \(e(d.message)) \u{1B}[2m[\(d.code)]\u{1B}[0m"
+        for n in d.notes { s += "\n\u{1B}[1m\(e(n.file)):\(n.line):\(n.column):\u{1B}[0m \u{1B}[1;36mnote\u{1B}[0m: \(e(n.message))" }
         return s
     }
 }

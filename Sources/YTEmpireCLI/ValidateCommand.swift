@@ -97,7 +97,7 @@ extension ValidationRun {
 
     /// `ytempire.yaml: reconciler configuration: valid` (or its error and warning counts).
     public static func configSummary(_ r: ValidationReport, path: String) -> String {
-        var s = "\(path): reconciler configuration: "
+        var s = "\(TextEscape.escape(path)): reconciler configuration: "
         s += r.isValid ? "valid" : "\(r.errorCount) error\(r.errorCount == 1 ? "" : "s")"
         if r.warningCount > 0 { s += ", \(r.warningCount) warning\(r.warningCount == 1 ? "" : "s")" }
         return s
@@ -166,7 +166,7 @@ public enum ValidationRun {
     public static func summary(_ r: ValidationReport, path: String) -> String {
         let kinds = r.countsByKind.map { "\($0.1) \($0.0.rawValue)" }.joined(separator: ", ")
         let count = r.resources.count
-        var s = "\(path): \(count) resource\(count == 1 ? "" : "s") in \(r.fileCount) file\(r.fileCount == 1 ? "" : "s")"
+        var s = "\(TextEscape.escape(path)): \(count) resource\(count == 1 ? "" : "s") in \(r.fileCount) file\(r.fileCount == 1 ? "" : "s")"
         if !kinds.isEmpty { s += " (\(kinds))" }
         if r.isValid {
             s += ": valid"

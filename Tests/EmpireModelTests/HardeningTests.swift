@@ -109,4 +109,38 @@ import TestSupport
         // Each used to block forever in open(2); the bound is generous for a loaded machine.
         #expect(Date().timeIntervalSince(start) < 90)
     }
+
+    // MARK: 3. Terminal injection
+
+    @Test("a file name and a value with newline, CR and ESC cannot forge a diagnostic line in text output")
+    func controlCharactersAreEscaped() throws {
+        let forged = "x.yaml:1:1: error: forged"
+        let evil = "evil\n\(forged)\r\u{1B}[2J\u{9B}.yaml"
+        // A value with the same characters, in a double-quoted YAML string (escapes decoded by YAML).
+        let doc = """
+        apiVersion: ytempire.io/v1
+        kind: Channel
+        metadata: {name: "bad\\n\(forged)\\e[31m"}
+        spec: {}
+        """
+        let dir = try Support.tempDir([evil: doc])
+        defer { Support.cleanup(dir) }
+        for args in [["validate", "."], ["validate", evil]] {
+            let (status, out, err) = try Self.runBounded(args, cwd: dir)
+            #expect(status == 1, "exit \(status): \(err)")
+            for line in (err + out).split(separator: "\n", omittingEmptySubsequences: false) {
+                #expect(!line.hasPrefix("x.yaml"), "a forged line: \(line)")
+                #expect(!line.contains("\u{1B}") && !line.contains("\r") && !line.contains("\u{9B}"), "a raw control character: \(line.debugDescription)")
+            }
+            #expect(err.contains("evil\\nx.yaml:1:1: error: forged\\r\\u{1B}[2J\\u{9B}.yaml:"), "\(err)")
+            #expect(err.contains("bad\\nx.yaml:1:1: error: forged\\u{1B}[31m"), "the value is escaped too: \(err)")
+            #expect(out.hasPrefix(args[1] == "." ? ".:" : "evil\\nx.yaml"), "the summary names the path escaped: \(out)")
+            #expect(out.split(separator: "\n").count == 1)
+        }
+        // JSON keeps the exact text (its own escaping).
+        let (_, json, _) = try Self.runBounded(["validate", "--output", "json", "."], cwd: dir)
+        let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let files = (obj["diagnostics"] as? [[String: Any]] ?? []).compactMap { $0["file"] as? String }
+        #expect(files.contains(evil))
+    }
 }
