@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// The `ytempire` command line.
 public struct YTEmpireCommand: ParsableCommand {
@@ -11,6 +12,23 @@ public struct YTEmpireCommand: ParsableCommand {
     )
 
     public init() {}
+
+    /// Parses and runs like `main()`, except that a usage error (unknown option, missing value,
+    /// a ValidationError) exits 1: ArgumentParser uses 64 (EX_USAGE), and the exit-status
+    /// contract of every command is 0, 1 and 2 (docs/cli.md).
+    public static func runHonouringExitContract(_ arguments: [String]? = nil) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
+        Foundation.exit(0)
+    }
 }
 
 public enum YTEmpireVersion {

@@ -3,6 +3,6 @@ import YTEmpireCLI
 @main
 struct Entrypoint {
     static func main() {
-        YTEmpireCommand.main()
+        YTEmpireCommand.runHonouringExitContract()
     }
 }
