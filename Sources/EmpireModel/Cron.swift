@@ -95,6 +95,19 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         return mask
     }
 
+    /// True when no date ever matches: the day-of-month field alone restricts the days (the
+    /// day-of-week field is `*`) and names only days past the end of every chosen month, such
+    /// as `0 0 31 2 *` or `0 0 30,31 2 *`. February counts 29 days (leap years fire).
+    public var canNeverFire: Bool {
+        guard !dayOfMonthIsWildcard, dayOfWeekIsWildcard else { return false }
+        let longest = [0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+        for month in 1...12 where months & (1 << UInt64(month)) != 0 {
+            let days = (UInt64(1) << UInt64(longest[month] + 1)) - 2  // bits 1…longest
+            if daysOfMonth & days != 0 { return false }
+        }
+        return true
+    }
+
     static func value(_ s: Substring, _ f: Field) throws(ParseError) -> Int {
         if let n = Int(s) {
             guard n >= f.min, n <= f.max else {

@@ -3,7 +3,8 @@ import YAMLKit
 
 /// The rules that span resources: uniqueness, references, quota arithmetic.
 enum CrossValidator {
-    static func check(_ resources: [Resource], into bag: inout DiagnosticBag, fileExists: (@Sendable (String) -> Bool)?) {
+    static func check(_ resources: [Resource], into bag: inout DiagnosticBag, fileExists: (@Sendable (String) -> Bool)?,
+                      readFile: (@Sendable (String) -> [UInt8]?)? = nil) {
         var byKind: [Kind: [String: Resource]] = [:]
         for r in resources {
             if let first = byKind[r.kind]?[r.name] {
@@ -82,8 +83,12 @@ enum CrossValidator {
                     bag.warning(.selectorMatchesNothing, "the channelSelector of Schedule '\(r.name)' (\(sel)) matches no channel", at: mark)
                 }
             }
-            if case .file(let path) = s.workflow, let fileExists, !fileExists(path) {
-                bag.error(.missingFile, "workflowFile '\(path)' of Schedule '\(r.name)' does not exist in the repository", at: r.mark)
+            if case .file(let path) = s.workflow, let fileExists {
+                if !fileExists(path) {
+                    bag.error(.missingFile, "workflowFile '\(path)' of Schedule '\(r.name)' does not exist in the repository", at: s.workflowMark ?? r.mark)
+                } else if let readFile, let bytes = readFile(path), let problem = workflowProblem(bytes) {
+                    bag.error(.invalidWorkflowFile, "workflowFile '\(path)' of Schedule '\(r.name)' \(problem)", at: s.workflowMark ?? r.mark)
+                }
             }
         }
 
@@ -108,6 +113,15 @@ enum CrossValidator {
                 }
             }
         }
+    }
+
+    /// Why a workflow file is not an n8n workflow export: not JSON, or not a JSON object.
+    static func workflowProblem(_ bytes: [UInt8]) -> String? {
+        guard let value = try? JSONSerialization.jsonObject(with: Data(bytes), options: [.fragmentsAllowed]) else {
+            return "is not valid JSON"
+        }
+        guard value is [String: Any] else { return "must hold a JSON object (an n8n workflow), found another JSON value" }
+        return nil
     }
 
     static func format(_ d: Double) -> String {

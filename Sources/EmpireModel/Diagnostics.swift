@@ -112,6 +112,8 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case selectorMatchesNothing = "selector-matches-nothing"
     case duplicateZone = "duplicate-zone"
     case missingFile = "missing-file"
+    case invalidWorkflowFile = "invalid-workflow-file"
+    case cronNeverFires = "cron-never-fires"
     case inactiveReference = "inactive-reference"
 
     // Reconciler configuration (ytempire.yaml).

@@ -2,7 +2,8 @@ import Foundation
 import YAMLKit
 
 /// Lists the manifests of a working-copy directory: `*.yaml` / `*.yml` files, honouring
-/// `.ytempireignore` files (gitignore syntax) at any level, skipping `.git` and symlinks.
+/// `.ytempireignore` files (gitignore syntax) at any level, skipping `.git`, every other hidden
+/// directory (`.github/workflows/ci.yml` is not a manifest) and symlinks.
 public enum DirectorySource {
     public struct Listing: Sendable {
         public var sources: [ManifestSource]
@@ -47,7 +48,7 @@ public enum DirectorySource {
                     continue
                 }
                 if type == .directory {
-                    if rules.isIgnored(childRel, isDirectory: true) { continue }
+                    if isHiddenDirectory(name) || rules.isIgnored(childRel, isDirectory: true) { continue }
                     walk(childRel)
                     continue
                 }
@@ -90,6 +91,25 @@ public enum DirectorySource {
         var st = stat()
         guard lstat(path, &st) == 0 else { return "cannot be read" }
         return "is " + YAMLLoader.describeFileType(Int(st.st_mode))
+    }
+
+    /// The bytes of a regular file of at most `maxBytes` (opened non-blocking, checked on the
+    /// descriptor); nil for anything else or when it cannot be read.
+    public static func readRegularFile(_ path: String, maxBytes: Int) -> [UInt8]? {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= maxBytes else { return nil }
+        var buf = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        var total = 0
+        while total < buf.count {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+            if n < 0 { if errno == EINTR { continue }; return nil }
+            if n == 0 { break }
+            total += n
+        }
+        return total <= maxBytes ? Array(buf[0..<total]) : nil
     }
 
     /// The text of a `.ytempireignore`, read only when it is a regular file (opened non-blocking,
@@ -151,6 +171,14 @@ public enum DirectorySource {
         }
         out.sort { $0.0 < $1.0 }
         return out
+    }
+
+    /// Hidden directories (`.git`, `.github`, `.vscode`, …) are never walked: they hold tooling, not desired state.
+    public static func isHiddenDirectory(_ name: String) -> Bool { name.hasPrefix(".") }
+
+    /// Whether a repository-relative path lies under a hidden directory.
+    public static func isUnderHiddenDirectory(_ rel: String) -> Bool {
+        rel.split(separator: "/").dropLast().contains { $0.hasPrefix(".") }
     }
 
     static func isManifestName(_ name: String) -> Bool {

@@ -62,7 +62,8 @@ public enum ManifestLoader {
     /// script files); nil skips that check.
     public static func validate(_ sources: [ManifestSource], options: LoadOptions = LoadOptions(),
                                 extraDiagnostics: [Diagnostic] = [],
-                                fileExists: (@Sendable (String) -> Bool)? = nil) -> ValidationReport {
+                                fileExists: (@Sendable (String) -> Bool)? = nil,
+                                readFile: (@Sendable (String) -> [UInt8]?)? = nil) -> ValidationReport {
         let results = Mutex<[(Int, [Resource], [Diagnostic])]>([])
         let next = Atomic<Int>(0)
         let workers = max(1, min(options.parallelism, sources.count))
@@ -86,7 +87,7 @@ public enum ManifestLoader {
             for x in d { bag.append(x) }
         }
         if options.crossResourceRules {
-            CrossValidator.check(resources, into: &bag, fileExists: fileExists)
+            CrossValidator.check(resources, into: &bag, fileExists: fileExists, readFile: readFile)
         }
         var diagnostics = bag.items
         diagnostics.sort(by: Diagnostic.reportOrder)
@@ -162,7 +163,9 @@ extension ManifestLoader {
             extra.append(Diagnostic(.warning, .emptyRepository, "no *.yaml or *.yml manifests found", at: .init(file: path, line: 1, column: 1)))
         }
         let files = listing.files
-        let report = validate(listing.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+        let base = isDir.boolValue ? root : (root as NSString).deletingLastPathComponent
+        let report = validate(listing.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) },
+                              readFile: { rel in files.contains(rel) ? DirectorySource.readRegularFile(base + "/" + rel, maxBytes: 16 << 20) : nil })
         return LoadedDirectory(report: report, sources: listing.sources)
     }
 

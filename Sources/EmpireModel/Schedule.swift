@@ -31,6 +31,8 @@ public struct ScheduleSpec: Sendable {
     public var services: [String: String]
     public var timeout: ModelDuration?
     public var active: Bool
+    /// Where `workflowFile` is written (for diagnostics about the file).
+    public var workflowMark: SourceMark? = nil
 }
 
 extension NodeDecoder {
@@ -60,6 +62,9 @@ extension NodeDecoder {
                 do {
                     let c = try CronExpression(parsing: s)
                     if trigger == nil { trigger = .cron(c) }
+                    if c.canNeverFire {
+                        diags.warning(.cronNeverFires, "\(t.sub("cron")) '\(s)' can never fire: no chosen month has the chosen day of the month", at: cn.mark)
+                    }
                 } catch {
                     diags.error(.invalidCron, "\(t.sub("cron")) '\(s)': \(error.message)", at: cn.mark)
                 }
@@ -129,6 +134,7 @@ extension NodeDecoder {
 
         guard let workflow, let trigger, let targets else { return nil }
         return ScheduleSpec(workflow: workflow, trigger: trigger, timezone: timezone, targets: targets,
-                            parameters: parameters, services: services, timeout: timeout, active: active)
+                            parameters: parameters, services: services, timeout: timeout, active: active,
+                            workflowMark: f.value("workflowFile")?.mark)
     }
 }

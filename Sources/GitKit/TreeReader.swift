@@ -94,7 +94,8 @@ enum TreeReader {
                 let display = displayPrefix + childRel
                 switch e.mode.rawValue {
                 case modeTree:
-                    if rules.isIgnored(childRel, isDirectory: true) { continue }
+                    // Hidden directories (.github, …) are skipped, as the directory walk skips them.
+                    if DirectorySource.isHiddenDirectory(e.name) || rules.isIgnored(childRel, isDirectory: true) { continue }
                     var t: OpaquePointer?
                     try LibGit2.check(git_tree_lookup(&t, repo.pointer, e.id), "cannot read tree \(display)")
                     try walk(Tree(t!), childRel)
@@ -268,6 +269,7 @@ enum TreeReader {
             guard path.hasPrefix(prefix) else { continue }
             let rel = String(path.dropFirst(prefix.count))
             let name = rel.split(separator: "/").last.map(String.init) ?? rel
+            if DirectorySource.isUnderHiddenDirectory(rel) { continue }
             if name == DirectorySource.ignoreFileName { changes.ignoreRulesChanged = true; continue }
             let wasFile = d.status != GIT_DELTA_ADDED && isRegular(d.old_file.mode)
             let isFile = d.status != GIT_DELTA_DELETED && isRegular(d.new_file.mode)

@@ -143,4 +143,86 @@ import TestSupport
         let files = (obj["diagnostics"] as? [[String: Any]] ?? []).compactMap { $0["file"] as? String }
         #expect(files.contains(evil))
     }
+
+    // MARK: 4. Wrong verdicts
+
+    static let notAManifest = "name: CI\non: [push]\njobs: {build: {runs-on: ubuntu-latest}}\n"
+
+    @Test("hidden directories (.github, .vscode, nested .x) are skipped by the directory walk, as .git is")
+    func hiddenDirectoriesAreSkipped() throws {
+        let dir = try Support.tempDir(["channels/a.yaml": Support.channel("a"), ".github/workflows/ci.yml": Self.notAManifest,
+                                       ".vscode/settings.yaml": Self.notAManifest, "channels/.drafts/b.yaml": Self.notAManifest])
+        defer { Support.cleanup(dir) }
+        let (status, out, err) = try Self.runBounded(["validate", "."], cwd: dir)
+        #expect(status == 0, "exit \(status): \(err)")
+        #expect(out.hasPrefix(".: 1 resource in 1 file (1 Channel): valid"), "\(out)")
+        #expect(err.isEmpty, "\(err)")
+    }
+
+    @Test("hidden directories are skipped by the git tree walk of validate --repo")
+    func hiddenDirectoriesAreSkippedInGit() throws {
+        let dir = try Support.tempDir([:])
+        defer { Support.cleanup(dir) }
+        let repo = try GitFixture.create(at: dir.appendingPathComponent("repo").path)
+        _ = try repo.commit("init", files: ["channels/a.yaml": Support.channel("a"), ".github/workflows/ci.yml": Self.notAManifest,
+                                            "channels/.drafts/b.yaml": Self.notAManifest])
+        let (status, out, err) = try Self.runBounded(["validate", "--repo", repo.path, "--state-dir", dir.appendingPathComponent("state").path], seconds: 120)
+        #expect(status == 0, "exit \(status): \(err)")
+        #expect(out.contains("1 resource in 1 file (1 Channel): valid"), "\(out)")
+        #expect(!err.contains("ci.yml") && !err.contains("b.yaml"), "\(err)")
+    }
+
+    @Test("usage errors exit 1, not ArgumentParser's 64; --help still exits 0",
+          arguments: [["validate", "--ref", "main"], ["validate", "--output", "xml"], ["--no-such-flag"], ["validate", "--state-dir"],
+                      ["no-such-command"], ["plan", "--refresh", "sometimes"]])
+    func usageErrorsExitOne(_ args: [String]) throws {
+        let (status, _, err) = try Self.runBounded(args)
+        #expect(status == 1, "\(args): exit \(status): \(err)")
+        #expect(err.contains("Error:") || err.contains("error:"), "\(err)")
+        let help = try Self.runBounded(["validate", "--help"])
+        #expect(help.0 == 0)
+    }
+
+    @Test("a workflowFile that is not valid JSON (or not an object) is an error located at the field")
+    func workflowFileMustBeJSON() throws {
+        let schedule = { (file: String) in
+            "apiVersion: ytempire.io/v1\nkind: Schedule\nmetadata: {name: s}\nspec:\n  workflowFile: \(file)\n  trigger: {cron: \"*/5 * * * *\"}\n  channels: [a]\n"
+        }
+        let dir = try Support.tempDir(["a.yaml": Support.channel("a"), "s.yaml": schedule("workflows/bad.json"),
+                                       "workflows/bad.json": "{\"name\": \"x\", \"nodes\": [", "workflows/list.json": "[1, 2]",
+                                       "workflows/ok.json": "{\"name\": \"ok\", \"nodes\": [], \"connections\": {}}"])
+        defer { Support.cleanup(dir) }
+        var (status, _, err) = try Self.runBounded(["validate", "."], cwd: dir)
+        #expect(status == 1, "exit \(status): \(err)")
+        #expect(err.contains("s.yaml:5:17: error: workflowFile 'workflows/bad.json' of Schedule 's' is not valid JSON [invalid-workflow-file]"), "\(err)")
+
+        try Data(schedule("workflows/list.json").utf8).write(to: dir.appendingPathComponent("s.yaml"))
+        (status, _, err) = try Self.runBounded(["validate", "."], cwd: dir)
+        #expect(status == 1, "exit \(status): \(err)")
+        #expect(err.contains("s.yaml:5:17: error: workflowFile 'workflows/list.json' of Schedule 's' must hold a JSON object"), "\(err)")
+
+        try Data(schedule("workflows/ok.json").utf8).write(to: dir.appendingPathComponent("s.yaml"))
+        (status, _, err) = try Self.runBounded(["validate", "."], cwd: dir)
+        #expect(status == 0, "exit \(status): \(err)")
+
+        // A missing file is located at the field too, not at 1:1.
+        try Data(schedule("workflows/none.json").utf8).write(to: dir.appendingPathComponent("s.yaml"))
+        (status, _, err) = try Self.runBounded(["validate", "."], cwd: dir)
+        #expect(err.contains("s.yaml:5:17: error: workflowFile 'workflows/none.json' of Schedule 's' does not exist"), "\(err)")
+    }
+
+    @Test("a cron that can never fire is a warning at the field; valid exit 0")
+    func cronThatNeverFires() throws {
+        for (cron, never) in [("0 0 31 2 *", true), ("0 0 30,31 2 *", true), ("0 0 31 4,6,9,11 *", true), ("0 0 31 2,4 *", true),
+                              ("0 0 29 2 *", false), ("0 0 31 2 1", false), ("0 0 31 1-2 *", false), ("0 0 */5 2 *", false), ("0 0 * 2 *", false)] {
+            #expect(try CronExpression(parsing: cron).canNeverFire == never, "\(cron)")
+        }
+        let dir = try Support.tempDir(["a.yaml": Support.channel("a"),
+                                       "s.yaml": "apiVersion: ytempire.io/v1\nkind: Schedule\nmetadata: {name: s}\nspec:\n  workflow: analytics-collection\n  trigger: {cron: \"0 0 31 2 *\"}\n  channels: [a]\n"])
+        defer { Support.cleanup(dir) }
+        let (status, out, err) = try Self.runBounded(["validate", "."], cwd: dir)
+        #expect(status == 0, "exit \(status): \(err)")
+        #expect(err.contains("s.yaml:6:19: warning: Schedule.spec.trigger.cron '0 0 31 2 *' can never fire"), "\(err)")
+        #expect(out.contains("valid, 1 warning"), "\(out)")
+    }
 }
