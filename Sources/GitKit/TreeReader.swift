@@ -33,6 +33,10 @@ public struct ManifestTree: Sendable {
     public var diagnostics: [Diagnostic]
     /// Every regular, non-ignored file under the manifest folder, relative to it.
     public var files: Set<String>
+    /// The blob ids of the `.json` files among `files` (workflow files), and the mirror they are
+    /// in, so that validation can read the ones a manifest references.
+    var jsonBlobs: [String: String] = [:]
+    var repositoryPath: String?
 }
 
 /// Added, modified and deleted manifests between two commits, as repository-relative paths.
@@ -81,6 +85,7 @@ enum TreeReader {
         var rules = IgnoreRules()
         var count = 0
         var pending: [Pending] = []
+        var jsonBlobs: [String: String] = [:]
 
         func walk(_ tree: Tree, _ rel: String) throws(GitError) {
             let dirPrefix = rel.isEmpty ? "" : rel + "/"
@@ -110,6 +115,7 @@ enum TreeReader {
                 case modeBlob, modeExec:
                     if rules.isIgnored(childRel, isDirectory: false) { continue }
                     files.insert(childRel)
+                    if e.name.hasSuffix(".json") { jsonBlobs[childRel] = ObjectID(e.id).hex }
                     guard isManifestName(e.name) else { continue }
                     count += 1
                     if count > options.maxFiles {
@@ -132,7 +138,7 @@ enum TreeReader {
         } catch {
             throw GitError(.corruptMirror, "cannot read \(revision): \(error.message)")
         }
-        return ManifestTree(revision: revision, sources: sources, diagnostics: diags, files: files)
+        return ManifestTree(revision: revision, sources: sources, diagnostics: diags, files: files, jsonBlobs: jsonBlobs, repositoryPath: repo.path)
     }
 
     static func readRange(_ pending: [Pending], _ range: Range<Int>, _ odb: ODB, _ maxBlobSize: Int) throws(GitError) -> [(Int, ManifestSource?, Diagnostic?)] {
@@ -300,6 +306,15 @@ extension ManifestTree {
                                     at: .init(file: emptyName, line: 1, column: 1)))
         }
         let files = self.files
-        return ManifestLoader.validate(sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) })
+        let blobs = jsonBlobs, mirror = repositoryPath
+        // A referenced workflow file is read from the mirror only when a manifest names it.
+        return ManifestLoader.validate(sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) },
+                                       readFile: { rel in
+                                           guard let mirror, let hex = blobs[rel], let id = ObjectID(hex: hex),
+                                                 let repo = try? Repository.openBare(mirror), let odb = try? repo.odb() else { return nil }
+                                           var oid = id.oid
+                                           if let (size, _) = odb.header(&oid), size > 16 << 20 { return nil }
+                                           return try? odb.read(&oid)
+                                       })
     }
 }

@@ -225,4 +225,22 @@ import TestSupport
         #expect(err.contains("s.yaml:6:19: warning: Schedule.spec.trigger.cron '0 0 31 2 *' can never fire"), "\(err)")
         #expect(out.contains("valid, 1 warning"), "\(out)")
     }
+
+    @Test("validate --repo reads a referenced workflowFile from the commit: not JSON is the same located error")
+    func workflowFileMustBeJSONInGit() throws {
+        let dir = try Support.tempDir([:])
+        defer { Support.cleanup(dir) }
+        let repo = try GitFixture.create(at: dir.appendingPathComponent("repo").path)
+        let schedule = "apiVersion: ytempire.io/v1\nkind: Schedule\nmetadata: {name: s}\nspec:\n  workflowFile: workflows/bad.json\n  trigger: {cron: \"*/5 * * * *\"}\n  channels: [a]\n"
+        _ = try repo.commit("init", files: ["a.yaml": Support.channel("a"), "s.yaml": schedule, "workflows/bad.json": "{\"nodes\": [",
+                                            "workflows/other.json": "not json, but nothing names it"])
+        let state = dir.appendingPathComponent("state").path
+        var (status, _, err) = try Self.runBounded(["validate", "--repo", repo.path, "--state-dir", state], seconds: 120)
+        #expect(status == 1, "exit \(status): \(err)")
+        #expect(err.contains("s.yaml:5:17: error: workflowFile 'workflows/bad.json' of Schedule 's' is not valid JSON [invalid-workflow-file]"), "\(err)")
+        #expect(!err.contains("other.json"))
+        _ = try repo.commit("fix", files: ["workflows/bad.json": "{\"name\": \"ok\", \"nodes\": [], \"connections\": {}}"])
+        (status, _, err) = try Self.runBounded(["validate", "--repo", repo.path, "--state-dir", state], seconds: 120)
+        #expect(status == 0, "exit \(status): \(err)")
+    }
 }
