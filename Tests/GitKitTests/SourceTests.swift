@@ -285,9 +285,18 @@ struct SourceTests {
         while ContinuousClock.now < up && daemon.isRunning && !Processes.accepts(port: port) { try await Task.sleep(for: .milliseconds(20)) }
         try #require(daemon.isRunning && Processes.accepts(port: port), "git daemon did not start on port \(port)")
 
-        let start = ContinuousClock.now
-        let r2 = await src.sync()
-        let took = ContinuousClock.now - start
+        // The source is not wedged: the next sync is not a timeout. (A freshly started git
+        // daemon on a loaded machine may reset the very first connection; a reconciler polls
+        // again, and so does the test, at most twice more.)
+        var attempts: [(SyncResult, Duration)] = []
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            let r = await src.sync()
+            attempts.append((r, ContinuousClock.now - start))
+            #expect(r.error?.code != .timeout, "\(String(describing: r.error))")
+            if r.error == nil { break }
+        }
+        let (r2, took) = try #require(attempts.last)
         #expect(r2.error == nil, "\(String(describing: r2.error))")
         #expect(r2.revision?.description == "main@sha1:\(c1)")
         #expect(src.lastGoodRevision?.commit == c1)
