@@ -62,7 +62,13 @@ struct ApplyCommand: ParsableCommand {
                 plan = try await engine.plan(loaded.resources, revision: loaded.revision)
             }
             let color = Terminal.useColor(STDOUT_FILENO)
-            Terminal.write(PlanRenderer.text(plan, style: .init(color: color)), to: .standardOutput)
+            if cmd.planFile != nil {
+                // A saved plan was reviewed when it was made (as Terraform does, it is not shown again).
+                Terminal.write("Applying the saved plan sha256:\(plan.digest.prefix(12)) for \(plan.revision) (still fresh).\n"
+                               + PlanRenderer.summaryLine(plan) + "\n", to: .standardOutput)
+            } else {
+                Terminal.write(PlanRenderer.text(plan, style: .init(color: color)), to: .standardOutput)
+            }
             if !plan.safety.isEmpty && !cmd.force {
                 throw CLIFailure("apply refused by the safety thresholds (see above); --force applies anyway")
             }
