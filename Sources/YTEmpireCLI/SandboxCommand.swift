@@ -45,8 +45,28 @@ struct SandboxCommand: ParsableCommand {
         return (host, port)
     }
 
+    @Flag(name: .customLong("allow-non-loopback"), help: "Listen on a non-loopback address (the admin API and the credentials are then reachable from the network).")
+    var allowNonLoopback = false
+
+    /// 127.0.0.0/8, ::1, localhost.
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+        if h == "localhost" || h == "::1" { return true }
+        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
     func validate() throws {
-        _ = try parsedListen()
+        let (host, _) = try parsedListen()
+        if !Self.isLoopback(host) && !allowNonLoopback {
+            throw ValidationError("--listen \(host): the sandbox's admin API is unauthenticated and serves its credentials; listen on 127.0.0.1 (or pass --allow-non-loopback to expose it anyway)")
+        }
+        if let writeConfig {
+            var st = stat()
+            if lstat(writeConfig, &st) == 0 && (st.st_mode & S_IFMT) != S_IFREG {
+                throw ValidationError("--write-config \(writeConfig) exists and is not a regular file (a link, a directory or a device); refusing to replace it")
+            }
+        }
     }
 
     func run() throws {
@@ -76,6 +96,9 @@ struct SandboxCommand: ParsableCommand {
         o.faultSeed = seed
         o.stopOnSignals = true
         o.logLevel = .notice
+        if !Self.isLoopback(host) {
+            Terminal.write("warning: the sandbox listens on \(host), not a loopback address: its unauthenticated admin API and credentials are reachable from the network\n", to: .standardError)
+        }
         let sb = try await SandboxServer.start(o)
         let source = seedFrom.map { ($0 as NSString).standardizingPath }.map {
             $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0
@@ -103,10 +126,11 @@ struct SandboxCommand: ParsableCommand {
             let yaml = SandboxConfigWriter.render(baseURL: sb.baseURL, credentials: sb.credentials, channels: sb.seed.channels,
                                                   sourceDir: source, stateDir: stateDir)
             do {
-                try yaml.write(toFile: writeConfig, atomically: true, encoding: .utf8)
+                // Owner-only: it holds the sandbox's credentials as literal secrets.
+                try writePrivateFile(writeConfig, Array(yaml.utf8))
             } catch {
                 await sb.stop()
-                throw SandboxError(description: "--write-config \(writeConfig): \(error.localizedDescription)")
+                throw SandboxError(description: "--write-config \(writeConfig): \(error)")
             }
             out += "wrote \(writeConfig)\n"
         }

@@ -54,6 +54,27 @@ import TestSupport
         #expect(final.contains("sandbox stopped"))
     }
 
+    @Test func nonLoopbackListenAndUnsafeConfigTargetsAreRefused() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the ytempire product first")
+        let wide = try Processes.run([binary.path, "sandbox", "--listen", "0.0.0.0:0"], check: false)
+        #expect(wide.status == 1)
+        #expect(wide.stderr.contains("--allow-non-loopback"))
+        let dir = NSTemporaryDirectory() + "ytempire-sb-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let victim = dir + "/victim"
+        try Data("keep".utf8).write(to: URL(fileURLWithPath: victim))
+        try FileManager.default.createSymbolicLink(atPath: dir + "/link.yaml", withDestinationPath: victim)
+        for target in [dir + "/link.yaml", "/dev/null", dir] {
+            let r = try Processes.run([binary.path, "sandbox", "--listen", "127.0.0.1:0", "--write-config", target], check: false)
+            #expect(r.status == 1, "\(target)")
+            #expect(r.stderr.contains("not a regular file"), "\(target): \(r.stderr)")
+        }
+        #expect(try String(contentsOfFile: victim, encoding: .utf8) == "keep")
+        var st = stat()
+        #expect(lstat(dir + "/link.yaml", &st) == 0 && (st.st_mode & S_IFMT) == S_IFLNK)
+            }
+
     @Test func badFaultSpecFailsWithAMessage() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: binary.path), "build the ytempire product first")
         let r = try Processes.run([binary.path, "sandbox", "--listen", "127.0.0.1:0", "--faults", "youtube=explode"], check: false)
