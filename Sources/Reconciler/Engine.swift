@@ -119,7 +119,6 @@ public final class Engine: Sendable {
         var observedForDigest: [String: JSONValue] = [:]
         var digests: [String: String] = [:]
         var adopted: [String: [String: String]] = [:]
-        var managedCount = 0
 
         func change(_ id: ResourceID) -> Plan.ResourceChange {
             changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil)
@@ -127,7 +126,6 @@ public final class Engine: Sendable {
 
         for driver in drivers {
             let records = Dictionary(try store.records(driver: driver.name).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
-            managedCount += records.values.count { $0.appliedDigest != nil }
             let mine = desired.filter { driver.kinds.contains($0.kind) && inTargets(ResourceID($0)) }
             let desiredIDs = Set(mine.map(ResourceID.init))
             let orphans = records.values.filter { !desiredIDs.contains($0.id) && inTargets($0.id) && ($0.appliedDigest != nil || !$0.external.isEmpty) }
@@ -295,7 +293,6 @@ public final class Engine: Sendable {
                 safety.append(.init(rule: "maxUpdatePercent", message: "\(updates) of \(managedResources) managed resources would be updated (\(Self.pct(up))), more than maxUpdatePercent \(Self.pct(options.maxUpdatePercent)); use --force to apply anyway"))
             }
         }
-        _ = managedCount
 
         let obsDigest = Digest.sha256Hex(JSONValue.object(observedForDigest).canonicalBytes)
         var plan = Plan(revision: revision, createdAt: now, actions: actions, resources: resourceChanges,
