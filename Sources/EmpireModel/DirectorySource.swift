@@ -101,7 +101,13 @@ public enum DirectorySource {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= maxBytes else { return nil }
-        var buf = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
+        guard let bytes = readAll(fd, expected: Int(st.st_size)) else { return nil }
+        return bytes.count <= maxBytes ? bytes : nil
+    }
+
+    /// Reads an open file to its end: the `expected` size plus one byte, to notice one that grew.
+    private static func readAll(_ fd: Int32, expected: Int) -> [UInt8]? {
+        var buf = [UInt8](repeating: 0, count: expected + 1)
         var total = 0
         while total < buf.count {
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
@@ -109,7 +115,7 @@ public enum DirectorySource {
             if n == 0 { break }
             total += n
         }
-        return total <= maxBytes ? Array(buf[0..<total]) : nil
+        return Array(buf[0..<total])
     }
 
     /// The text of a `.ytempireignore`, read only when it is a regular file (opened non-blocking,
@@ -130,15 +136,8 @@ public enum DirectorySource {
             diags.append(Diagnostic(.error, .fileUnreadable, "is \(st.st_size) bytes; an ignore file may hold at most \(limit) bytes", at: SourceMark(file: display, line: 1, column: 1)))
             return nil
         }
-        var buf = [UInt8](repeating: 0, count: Int(st.st_size) + 1)
-        var total = 0
-        while total < buf.count {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            total += n
-        }
-        return String(decoding: buf[0..<min(total, limit)], as: UTF8.self)
+        guard let bytes = readAll(fd, expected: Int(st.st_size)) else { return nil }
+        return String(decoding: bytes.prefix(limit), as: UTF8.self)
     }
 
     /// The entries of a directory, sorted by name, with their types (from d_type, or lstat
