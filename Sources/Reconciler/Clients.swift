@@ -82,8 +82,9 @@ public final class ServiceRegistry: Sendable {
         }
     }
 
-    /// A client for `service` that records every call it makes into `recorder`.
-    public func client(_ service: String, recorder: CallRecorder? = nil) -> any ServiceClient {
+    /// A client that routes each call to the RateLimit paying for it (by the call's quota, else
+    /// its service) and records every call it makes into `recorder`.
+    public func client(recorder: CallRecorder? = nil) -> any ServiceClient {
         RoutedClient(registry: self, recorder: recorder)
     }
 

@@ -95,7 +95,7 @@ public final class Engine: Sendable {
 
     private func context(_ index: DesiredIndex, _ pricing: Pricing, _ registry: ServiceRegistry, _ recorder: CallRecorder?) -> DriverContext {
         let clock = self.clock
-        return DriverContext(desired: index, pricing: pricing, cache: store, client: { registry.client($0, recorder: recorder) },
+        return DriverContext(desired: index, pricing: pricing, cache: store, client: { _ in registry.client(recorder: recorder) },
                              now: { clock.wallNow }, log: log)
     }
 
@@ -118,6 +118,8 @@ public final class Engine: Sendable {
         var observationCalls: [PlannedCall] = []
         var observedForDigest: [String: JSONValue] = [:]
         var digests: [String: String] = [:]
+        /// Resources some driver has applied (the safety thresholds' denominator).
+        var managed = Set<ResourceID>()
         var adopted: [String: [String: String]] = [:]
 
         func change(_ id: ResourceID) -> Plan.ResourceChange {
@@ -126,6 +128,7 @@ public final class Engine: Sendable {
 
         for driver in drivers {
             let records = Dictionary(try store.records(driver: driver.name).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            for r in records.values where r.appliedDigest != nil { managed.insert(r.id) }
             let mine = desired.filter { driver.kinds.contains($0.kind) && inTargets(ResourceID($0)) }
             let desiredIDs = Set(mine.map(ResourceID.init))
             let orphans = records.values.filter { !desiredIDs.contains($0.id) && inTargets($0.id) && ($0.appliedDigest != nil || !$0.external.isEmpty) }
@@ -281,7 +284,7 @@ public final class Engine: Sendable {
         // Safety thresholds, over the resources ytempire manages.
         var safety: [Plan.SafetyViolation] = []
         let resourceChanges = changes.values.sorted { $0.id < $1.id }
-        let managedResources = Set(try store.records(driver: nil).filter { $0.appliedDigest != nil }.map(\.id)).count
+        let managedResources = managed.count
         if managedResources >= options.minExisting && managedResources > 0 {
             let deletes = resourceChanges.count { $0.change == .delete }
             let updates = resourceChanges.count { $0.change == .update }

@@ -110,11 +110,7 @@ public enum StatusBook {
 
     static func order(_ t: String) -> Int { ["Ready", "Reconciling", "Stalled", "Drifted", "Deferred"].firstIndex(of: t) ?? 9 }
 
-    static func iso(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: d)
-    }
+    static func iso(_ d: Date) -> String { PlanRenderer.iso(d) }
 
     public struct QuotaState: Sendable, Equatable {
         public var rateLimit: String
