@@ -55,6 +55,16 @@ let package = Package(
             ],
             path: "Sources/Drivers/ConfigStore"
         ),
+        // Schedule → n8n workflows (templates, tags, activation).
+        .target(name: "N8nDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Sources/Drivers/N8n"),
+        // CDNZone → Cloudflare cache and configuration rules, zone settings, Workers and routes, R2 buckets.
+        .target(name: "CloudflareDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Sources/Drivers/Cloudflare"),
+        // SecurityPolicy → Vault ACL policies, key age, the audit device.
+        .target(name: "VaultDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP"], path: "Sources/Drivers/Vault"),
+        // Monitor → the `ytempire` alerting-rule group of a Prometheus rule file.
+        .target(name: "PrometheusDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "YAMLKit"], path: "Sources/Drivers/Prometheus"),
         // Local emulators of YouTube, n8n, Cloudflare and Vault (Hummingbird).
         .target(
             name: "Sandbox",
@@ -78,6 +88,10 @@ let package = Package(
                 "Reconciler",
                 "YouTubeDriver",
                 "ConfigStoreDriver",
+                "N8nDriver",
+                "CloudflareDriver",
+                "VaultDriver",
+                "PrometheusDriver",
                 "CurlHTTP",
                 "Resilience",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -109,6 +123,10 @@ let package = Package(
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "DriverKit", "EmpireModel", "YAMLKit", "Resilience", "CurlHTTP", "TestSupport"]),
         .testTarget(name: "YouTubeDriverTests", dependencies: ["YouTubeDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
         .testTarget(name: "ConfigStoreDriverTests", dependencies: ["ConfigStoreDriver", "DriverKit", "EmpireModel", "CurlHTTP", "TestSupport"]),
+        .testTarget(name: "N8nDriverTests", dependencies: ["N8nDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
+        .testTarget(name: "CloudflareDriverTests", dependencies: ["CloudflareDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
+        .testTarget(name: "VaultDriverTests", dependencies: ["VaultDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
+        .testTarget(name: "PrometheusDriverTests", dependencies: ["PrometheusDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "YAMLKit", "TestSupport"]),
         // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
         .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit"]),
     ],

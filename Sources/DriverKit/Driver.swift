@@ -131,13 +131,28 @@ public struct Pricing: Sendable {
     public func quota(_ name: String) -> Quota? { rateLimits[name]?.quota }
 }
 
-/// The desired resources of one revision, by kind and name.
+/// The non-manifest files of the revision being reconciled (workflow JSON, worker scripts),
+/// by path relative to the manifests' folder, as the manifests name them.
+public struct RepositoryFiles: Sendable {
+    private let reader: @Sendable (String) -> [UInt8]?
+    /// `read` returns the file's bytes, or nil when the revision has no such regular file.
+    public init(_ read: @escaping @Sendable (String) -> [UInt8]?) { reader = read }
+    public func read(_ path: String) -> [UInt8]? { reader(path) }
+    /// No files (resources that name none, tests).
+    public static let none = RepositoryFiles { _ in nil }
+    /// Files from a dictionary (tests, generated repositories).
+    public static func memory(_ files: [String: [UInt8]]) -> RepositoryFiles { RepositoryFiles { files[$0] } }
+}
+
+/// The desired resources of one revision, by kind and name, and the files they refer to.
 public struct DesiredIndex: Sendable {
     public let resources: [ResourceID: Resource]
-    public init(_ list: [Resource]) {
+    public let files: RepositoryFiles
+    public init(_ list: [Resource], files: RepositoryFiles = .none) {
         var m: [ResourceID: Resource] = [:]
         for r in list { m[ResourceID(r)] = r }
         resources = m
+        self.files = files
     }
     public subscript(_ id: ResourceID) -> Resource? { resources[id] }
     public func resource(_ kind: Kind, _ name: String) -> Resource? { resources[ResourceID(kind, name)] }
@@ -228,6 +243,20 @@ public struct DiffInput: Sendable {
     }
 }
 
+/// Something a driver found while looking at a resource that is not a change to make: a key
+/// past its rotation age. It becomes a condition in the resource's status and a line in the plan.
+public struct Finding: Sendable, Hashable, Codable {
+    /// The status condition it sets to True (`RotationDue`).
+    public var condition: String
+    /// CamelCase reason (`KeyOverdue`).
+    public var reason: String
+    /// What a person reads (`secret/data/youtube/api-key is 97 days old (maxAge 90d)`); never a secret value.
+    public var message: String
+    public init(condition: String, reason: String, message: String) {
+        self.condition = condition; self.reason = reason; self.message = message
+    }
+}
+
 /// What applying one action did.
 public struct ApplyOutcome: Sendable {
     /// External ids to record (`nil` value = forget the id).
@@ -264,10 +293,19 @@ public protocol Driver: Sendable {
     /// Applies one action. `observed` is the resource's latest state (after earlier actions of
     /// the same run), `external` its recorded ids.
     func apply(_ action: Action, observed: JSONValue, external: [String: String], context: DriverContext) async throws -> ApplyOutcome
+
+    /// Conditions the observed state shows (a key overdue for rotation), judged at `now`.
+    /// Pure: no I/O. Every condition type a driver can report is listed in `findingTypes`, so a
+    /// finding that went away is cleared from status.
+    func findings(_ input: DiffInput, now: Date) -> [Finding]
+    /// The condition types `findings` can report.
+    var findingTypes: [String] { get }
 }
 
 extension Driver {
     public var displayName: String { name }
+    public func findings(_ input: DiffInput, now: Date) -> [Finding] { [] }
+    public var findingTypes: [String] { [] }
 }
 
 /// Field-level differences of two JSON values; objects recurse, anything else is compared whole.

@@ -140,6 +140,15 @@ public struct LoadedDirectory: Sendable {
     public var report: ValidationReport
     /// The manifests read, in listing order (for a content digest of the revision).
     public var sources: [ManifestSource]
+    /// Every regular, non-ignored file under the directory, relative to it.
+    public var files: Set<String> = []
+    /// The directory `files` are relative to.
+    public var base: String = ""
+
+    /// A listed non-manifest file's bytes (regular files only, at most 16 MiB), else nil.
+    public func readFile(_ rel: String) -> [UInt8]? {
+        files.contains(rel) ? DirectorySource.readRegularFile(base + "/" + rel, maxBytes: 16 << 20) : nil
+    }
 }
 
 extension ManifestLoader {
@@ -166,7 +175,7 @@ extension ManifestLoader {
         let base = isDir.boolValue ? root : (root as NSString).deletingLastPathComponent
         let report = validate(listing.sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) },
                               readFile: { rel in files.contains(rel) ? DirectorySource.readRegularFile(base + "/" + rel, maxBytes: 16 << 20) : nil })
-        return LoadedDirectory(report: report, sources: listing.sources)
+        return LoadedDirectory(report: report, sources: listing.sources, files: files, base: base)
     }
 
     static func absolutePath(_ p: String) -> String {

@@ -33,10 +33,23 @@ public struct ManifestTree: Sendable {
     public var diagnostics: [Diagnostic]
     /// Every regular, non-ignored file under the manifest folder, relative to it.
     public var files: Set<String>
-    /// The blob ids of the `.json` files among `files` (workflow files), and the mirror they are
-    /// in, so that validation can read the ones a manifest references.
-    var jsonBlobs: [String: String] = [:]
+    /// The blob ids of the non-manifest files among `files` (workflow JSON, worker scripts), and
+    /// the mirror they are in, so that validation and the drivers read the ones a manifest references.
+    var blobs: [String: String] = [:]
     var repositoryPath: String?
+
+    /// Largest referenced file read (workflow JSON, worker scripts).
+    public static let maxReferencedFile = 16 << 20
+
+    /// The bytes of a non-manifest file of the commit (relative to the manifest folder), read
+    /// from the mirror; nil when there is no such regular file or it is over 16 MiB.
+    public func readFile(_ rel: String) -> [UInt8]? {
+        guard let mirror = repositoryPath, let hex = blobs[rel], let id = ObjectID(hex: hex),
+              let repo = try? Repository.openBare(mirror), let odb = try? repo.odb() else { return nil }
+        var oid = id.oid
+        if let (size, _) = odb.header(&oid), size > Self.maxReferencedFile { return nil }
+        return try? odb.read(&oid)
+    }
 }
 
 /// Added, modified and deleted manifests between two commits, as repository-relative paths.
@@ -85,7 +98,7 @@ enum TreeReader {
         var rules = IgnoreRules()
         var count = 0
         var pending: [Pending] = []
-        var jsonBlobs: [String: String] = [:]
+        var blobs: [String: String] = [:]
 
         func walk(_ tree: Tree, _ rel: String) throws(GitError) {
             let dirPrefix = rel.isEmpty ? "" : rel + "/"
@@ -115,8 +128,7 @@ enum TreeReader {
                 case modeBlob, modeExec:
                     if rules.isIgnored(childRel, isDirectory: false) { continue }
                     files.insert(childRel)
-                    if e.name.hasSuffix(".json") { jsonBlobs[childRel] = ObjectID(e.id).hex }
-                    guard isManifestName(e.name) else { continue }
+                    guard isManifestName(e.name) else { blobs[childRel] = ObjectID(e.id).hex; continue }
                     count += 1
                     if count > options.maxFiles {
                         if count == options.maxFiles + 1 {
@@ -138,7 +150,7 @@ enum TreeReader {
         } catch {
             throw GitError(.corruptMirror, "cannot read \(revision): \(error.message)")
         }
-        return ManifestTree(revision: revision, sources: sources, diagnostics: diags, files: files, jsonBlobs: jsonBlobs, repositoryPath: repo.path)
+        return ManifestTree(revision: revision, sources: sources, diagnostics: diags, files: files, blobs: blobs, repositoryPath: repo.path)
     }
 
     static func readRange(_ pending: [Pending], _ range: Range<Int>, _ odb: ODB, _ maxBlobSize: Int) throws(GitError) -> [(Int, ManifestSource?, Diagnostic?)] {
@@ -306,15 +318,9 @@ extension ManifestTree {
                                     at: .init(file: emptyName, line: 1, column: 1)))
         }
         let files = self.files
-        let blobs = jsonBlobs, mirror = repositoryPath
+        let tree = self
         // A referenced workflow file is read from the mirror only when a manifest names it.
         return ManifestLoader.validate(sources, options: options, extraDiagnostics: extra, fileExists: { files.contains($0) },
-                                       readFile: { rel in
-                                           guard let mirror, let hex = blobs[rel], let id = ObjectID(hex: hex),
-                                                 let repo = try? Repository.openBare(mirror), let odb = try? repo.odb() else { return nil }
-                                           var oid = id.oid
-                                           if let (size, _) = odb.header(&oid), size > 16 << 20 { return nil }
-                                           return try? odb.read(&oid)
-                                       })
+                                       readFile: { tree.readFile($0) })
     }
 }

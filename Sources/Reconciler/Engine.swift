@@ -103,8 +103,8 @@ public final class Engine: Sendable {
 
     /// Plans `desired` (a validated revision). Changes nothing outside the state store, where it
     /// keeps the observations it paid for.
-    public func plan(_ desired: [Resource], revision: String) async throws -> Plan {
-        let index = DesiredIndex(desired)
+    public func plan(_ desired: [Resource], revision: String, files: RepositoryFiles = .none) async throws -> Plan {
+        let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
         let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
         let now = clock.wallNow
@@ -123,7 +123,7 @@ public final class Engine: Sendable {
         var adopted: [String: [String: String]] = [:]
 
         func change(_ id: ResourceID) -> Plan.ResourceChange {
-            changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil)
+            changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil, findings: [])
         }
 
         for driver in drivers {
@@ -202,7 +202,9 @@ public final class Engine: Sendable {
                 guard let obs = observed[it.id] else { continue }
                 var ext = it.record?.external ?? [:]
                 for (k, v) in adopted[Self.key(driver.name, it.id)] ?? [:] where ext[k] == nil { ext[k] = v }
-                var acts = driver.diff(DiffInput(id: it.id, desired: it.desired, observed: obs, external: ext, pricing: pricing))
+                let input = DiffInput(id: it.id, desired: it.desired, observed: obs, external: ext, pricing: pricing)
+                var acts = driver.diff(input)
+                if it.desired != nil { c.findings += driver.findings(input, now: now) }
                 let fromGit = it.desired == nil || it.record?.appliedDigest != it.digest
                 let annotations = it.resource?.metadata.annotations ?? it.record?.annotations ?? [:]
                 if !acts.isEmpty && !fromGit {
@@ -303,6 +305,7 @@ public final class Engine: Sendable {
                                            calls: observationCalls, digest: obsDigest),
                         quotas: quotas, unreconciled: unreconciled, safety: safety, targets: options.targets.sorted(),
                         desiredDigests: digests, adopted: adopted)
+        plan.findingTypes = Array(Set(drivers.flatMap(\.findingTypes))).sorted()
         plan.seal()
         try? store.rememberPlan(digest: plan.digest, revision: revision, at: now)
         return plan
@@ -340,8 +343,8 @@ public final class Engine: Sendable {
 
     /// Re-observes the resources a plan file acts on and refuses it when what they look like
     /// has moved since the plan was made.
-    public func checkFresh(_ plan: Plan, desired: [Resource]) async throws {
-        let index = DesiredIndex(desired)
+    public func checkFresh(_ plan: Plan, desired: [Resource], files: RepositoryFiles = .none) async throws {
+        let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
         let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
         var observed: [String: JSONValue] = [:]
@@ -374,12 +377,12 @@ public final class Engine: Sendable {
 
     /// Applies the plan's runnable actions: the intent journal is written before each action
     /// and completed after it; independent resources continue when one fails.
-    public func apply(_ plan: Plan, desired: [Resource], force: Bool = false,
+    public func apply(_ plan: Plan, desired: [Resource], files: RepositoryFiles = .none, force: Bool = false,
                       onEvent: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws -> ApplyReport {
         if !plan.safety.isEmpty && !force {
             throw EngineError(.safety, "apply refused: " + plan.safety.map(\.message).joined(separator: "; "))
         }
-        let index = DesiredIndex(desired)
+        let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
         let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
         let recovered = try store.closeInterrupted(at: clock.wallNow)

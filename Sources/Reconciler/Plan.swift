@@ -39,6 +39,8 @@ public struct Plan: Sendable, Codable, Equatable {
         public var drivers: [String]
         /// Observation failed: why (the resource is not planned).
         public var observationError: String?
+        /// Conditions the observed state shows (a key due for rotation).
+        public var findings: [Finding]
     }
 
     public struct Observation: Sendable, Codable, Equatable {
@@ -96,6 +98,8 @@ public struct Plan: Sendable, Codable, Equatable {
     public var desiredDigests: [String: String]
     /// Ids found while observing (adoption by title), recorded when the plan is applied.
     public var adopted: [String: [String: String]]
+    /// Condition types the drivers of this plan report as findings (cleared when absent).
+    public var findingTypes: [String] = []
     /// sha256 of this plan with `digest` empty.
     public var digest: String = ""
 

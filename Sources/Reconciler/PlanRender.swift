@@ -87,7 +87,7 @@ public enum PlanRenderer {
         let byResource = Dictionary(grouping: p.actions, by: { $0.action.resource })
         for r in p.resources.sorted(by: { $0.id < $1.id }) {
             let acts = byResource[r.id] ?? []
-            let notes = r.observationError != nil || r.driftReportOnly || !r.pruneHeld.isEmpty
+            let notes = r.observationError != nil || r.driftReportOnly || !r.pruneHeld.isEmpty || !r.findings.isEmpty
             guard !acts.isEmpty || notes else { continue }
             let head: String
             switch r.change {
@@ -114,6 +114,7 @@ public enum PlanRenderer {
                 out += "    " + style.paint("drifted (reported only, ytempire.io/drift: report): \(r.driftedFields.map(TextEscape.escape).joined(separator: ", "))", "35") + "\n"
             }
             for h in r.pruneHeld { out += "    kept (pruning is off for it): \(TextEscape.escape(h))\n" }
+            for f in r.findings { out += "    " + style.paint("! \(f.condition): \(TextEscape.escape(f.message))", "35") + "\n" }
             if let e = r.observationError { out += "    " + style.paint("not planned: \(TextEscape.escape(e))", "31") + "\n" }
         }
         if !p.unreconciled.isEmpty {
@@ -147,6 +148,11 @@ public enum PlanRenderer {
         if !drift.isEmpty {
             out += "\n**Drift reported (not corrected):**\n"
             for r in drift { out += "- `\(r.id)`: \(r.driftedFields.map { "`\(cell($0))`" }.joined(separator: ", "))\n" }
+        }
+        let found = p.resources.filter { !$0.findings.isEmpty }
+        if !found.isEmpty {
+            out += "\n**Findings:**\n"
+            for r in found { for f in r.findings { out += "- `\(r.id)`: **\(f.condition)** \(cell(f.message))\n" } }
         }
         if !p.unreconciled.isEmpty {
             out += "\n<details><summary>Not reconciled: \(p.unreconciled.count)</summary>\n\n"

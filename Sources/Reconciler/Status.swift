@@ -80,7 +80,16 @@ public enum StatusBook {
             if let t = terminal {
                 set("Stalled", "True", "RejectedByService", "\(t.message ?? "rejected"); waits for a new commit")
             } else { drop("Stalled") }
-            conditions.sort { order($0.type) < order($1.type) }
+            // Findings (RotationDue, …) from this plan's look at the resource; one that went away is cleared.
+            if let rc, rc.observationError == nil {
+                for type in plan.findingTypes {
+                    let mine = rc.findings.filter { $0.condition == type }
+                    if let f = mine.first {
+                        set(type, "True", f.reason, mine.map(\.message).joined(separator: "; "))
+                    } else { drop(type) }
+                }
+            }
+            conditions.sort { (order($0.type), $0.type) < (order($1.type), $1.type) }
 
             var external: [String: String] = [:]
             for rec in records where rec.id == id { for (k, v) in rec.external { external[k] = v } }

@@ -55,11 +55,11 @@ struct ApplyCommand: ParsableCommand {
                 guard loaded.revision == p.revision else {
                     throw CLIFailure("plan is stale: it was made for \(p.revision), the source is now at \(loaded.revision); run plan again")
                 }
-                try await engine.checkFresh(p, desired: loaded.resources)
+                try await engine.checkFresh(p, desired: loaded.resources, files: loaded.files)
                 plan = p
             } else {
                 loaded = try await r.load(path: cmd.path, ref: cmd.options.ref)
-                plan = try await engine.plan(loaded.resources, revision: loaded.revision)
+                plan = try await engine.plan(loaded.resources, revision: loaded.revision, files: loaded.files)
             }
             let color = Terminal.useColor(STDOUT_FILENO)
             if cmd.planFile != nil {
@@ -73,7 +73,7 @@ struct ApplyCommand: ParsableCommand {
                 throw CLIFailure("apply refused by the safety thresholds (see above); --force applies anyway")
             }
             if plan.runnable.isEmpty {
-                let report = try await engine.apply(plan, desired: loaded.resources, force: cmd.force)
+                let report = try await engine.apply(plan, desired: loaded.resources, files: loaded.files, force: cmd.force)
                 try StatusBook.record(plan: plan, report: report, desired: loaded.resources, store: r.store, now: Date())
                 Terminal.write("Nothing to apply. " + (try await r.publishStatus(loaded)) + "\n", to: .standardOutput)
                 return
@@ -86,7 +86,7 @@ struct ApplyCommand: ParsableCommand {
                 }
             }
             let progress = Progress(tty: tty && isatty(STDERR_FILENO) == 1)
-            let report = try await engine.apply(plan, desired: loaded.resources, force: cmd.force) { progress.event($0) }
+            let report = try await engine.apply(plan, desired: loaded.resources, files: loaded.files, force: cmd.force) { progress.event($0) }
             progress.finish()
             try StatusBook.record(plan: plan, report: report, desired: loaded.resources, store: r.store, now: Date())
             let status = try await r.publishStatus(loaded)

@@ -55,7 +55,7 @@ struct PlanCommand: ParsableCommand {
             let loaded = try await r.load(path: cmd.path, ref: cmd.options.ref)
             let targets = try parseTargets(cmd.options.target)
             let engine = try r.engine { o in o.targets = targets; o.refresh = cmd.options.refresh.mode }
-            let plan = try await engine.plan(loaded.resources, revision: loaded.revision)
+            let plan = try await engine.plan(loaded.resources, revision: loaded.revision, files: loaded.files)
             if let out = cmd.out {
                 try writePrivateFile(out, Array(plan.json().utf8))
             }

@@ -39,6 +39,8 @@ struct LoadedRevision: Sendable {
     /// The git source, when the revision is a commit (status is committed there).
     var git: GitSource?
     var isLocalRepository: Bool
+    /// The revision's non-manifest files (workflow JSON, worker scripts) for the drivers.
+    var files: RepositoryFiles = .none
 }
 
 /// Everything `plan`, `apply` and `status` share: the configuration, the locked state
@@ -120,7 +122,8 @@ final class Reconcile: Sendable {
         do { tree = try await git.manifests(at: revision) } catch { throw CLIFailure("source: \(error.message) [\(error.code.rawValue)]") }
         let report = tree.validate(emptyName: src.path == "." ? git.mirror.displayURL : src.path)
         try check(report, name: "\(git.mirror.displayURL) \(revision)")
-        return LoadedRevision(revision: revision.description, resources: report.resources, git: git, isLocalRepository: src.isLocalPath)
+        return LoadedRevision(revision: revision.description, resources: report.resources, git: git, isLocalRepository: src.isLocalPath,
+                              files: RepositoryFiles { tree.readFile($0) })
     }
 
     private func loadDirectory(_ root: String, subpath: String = ".") throws -> LoadedRevision {
@@ -143,7 +146,13 @@ final class Reconcile: Sendable {
             }
             hashed.append(0)
         }
-        return LoadedRevision(revision: "dir@sha256:" + sha256Hex(hashed), resources: report.resources, git: nil, isLocalRepository: false)
+        // … and over the files they may refer to (a changed worker script is a new revision).
+        let manifests = Set(loaded.sources.map(\.relativePath))
+        for rel in loaded.files.sorted() where !manifests.contains(rel) {
+            hashed += Array(rel.utf8) + [0] + (loaded.readFile(rel) ?? []) + [0]
+        }
+        return LoadedRevision(revision: "dir@sha256:" + sha256Hex(hashed), resources: report.resources, git: nil, isLocalRepository: false,
+                              files: RepositoryFiles { loaded.readFile($0) })
     }
 
     private func check(_ report: ValidationReport, name: String) throws {

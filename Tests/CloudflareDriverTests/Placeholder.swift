@@ -1,0 +1,2 @@
+import Testing
+// Tests of the Cloudflare driver land here.

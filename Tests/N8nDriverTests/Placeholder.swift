@@ -1,0 +1,2 @@
+import Testing
+// Tests of the N8n driver land here.

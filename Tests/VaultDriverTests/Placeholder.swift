@@ -1,0 +1,2 @@
+import Testing
+// Tests of the Vault driver land here.
