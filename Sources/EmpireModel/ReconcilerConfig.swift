@@ -109,6 +109,8 @@ public struct ReconcilerConfig: Sendable {
     public struct Vault: Sendable {
         public var endpoint: String
         public var token: SecretRef
+        /// `options.file_path` of the file audit device at `sys/audit/ytempire` (a path on the Vault server).
+        public var auditFilePath: String?
     }
 
     public struct Prometheus: Sendable {

@@ -407,10 +407,15 @@ extension NodeDecoder {
             }
             if let endpoint, let token { out.cloudflare = .init(endpoint: endpoint, token: token, accountId: account) }
         }
-        if let n = f.value("vault"), let m = mapping(n, f.sub("vault"), known: ["endpoint", "token"]) {
+        if let n = f.value("vault"), let m = mapping(n, f.sub("vault"), known: ["endpoint", "token", "auditFilePath"]) {
             let endpoint = self.endpoint(m, "endpoint", &ctx)
             let token = secretRef(m, "token", required: true, &ctx)
-            if let endpoint, let token { out.vault = .init(endpoint: endpoint, token: token) }
+            // A path on the Vault server (not resolved against this file), or Vault's `stdout` / `discard`.
+            let audit = pattern(m, "auditFilePath", what: "an absolute path on the Vault server, stdout or discard") { s in
+                (s == "stdout" || s == "discard" || (s.hasPrefix("/") && s.count > 1)) && s.utf8.count <= 4096
+                    && !s.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+            }
+            if let endpoint, let token { out.vault = .init(endpoint: endpoint, token: token, auditFilePath: audit) }
         }
         if let n = f.value("prometheus"), let m = mapping(n, f.sub("prometheus"), known: ["endpoint", "rulesFile", "promtool"]) {
             let endpoint = self.endpoint(m, "endpoint", &ctx)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// HashiCorp Vault: sys/health, ACL policies, KV v2 at mount `secret`.
+/// HashiCorp Vault: sys/health, token lookup-self, ACL policies, audit devices, KV v2 at mount `secret`.
 enum VaultEmulator {
     static func errors(_ status: Int, _ messages: [String]) -> SandboxResponse {
         .json(status, ["errors": .array(messages.map { .string($0) })])
@@ -36,6 +36,19 @@ enum VaultEmulator {
         // Request ids vary per request without touching the state (reads stay reads).
         let serial = Int(truncatingIfNeeded: Ident.fnv("\(now.timeIntervalSince1970)|\(r.method)|\(r.path)"))
 
+        if path == "auth/token/lookup-self" {
+            guard method == "GET" || method == "POST" else { return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"]) }
+            return lookupSelf(token, now: now, serial: serial)
+        }
+        if path == "sys/audit" || path == "sys/audit/" {
+            guard method == "GET" else { return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"]) }
+            // Vault answers the map at the top level and again under `data`.
+            let devices = w.vault.auditDevices ?? [:]
+            return ok(.object(devices), requestSeed: serial, extra: devices)
+        }
+        if path.hasPrefix("sys/audit/") {
+            return audit(String(path.dropFirst("sys/audit/".count)), method, r, &w)
+        }
         if path == "sys/policies/acl" || path == "sys/policies/acl/" {
             guard method == "LIST" else { return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"]) }
             let keys = (Array(w.vault.policies.keys) + ["root"]).sorted()
@@ -54,6 +67,54 @@ enum VaultEmulator {
             return isData ? data(key, method, r, &w, now: now, serial: serial) : metadata(key, method, &w, serial: serial)
         }
         return errors(404, ["no handler for route \"\(path)\". route entry not found."])
+    }
+
+    /// `auth/token/lookup-self` for the sandbox's root token (Vault's clients check a token with it).
+    static func lookupSelf(_ token: String, now: Date, serial: Int) -> SandboxResponse {
+        let issued = JSON.string(Timestamp.rfc3339(Date(timeIntervalSince1970: 1_705_320_000), digits: 9))
+        let data: JSON = ["accessor": .string(Ident.make("accessor", length: 24, alphabet: Ident.hex)), "creation_time": 1_705_320_000,
+                          "creation_ttl": 0, "display_name": "root", "entity_id": "", "expire_time": .null, "explicit_max_ttl": 0,
+                          "id": .string(token), "issue_time": issued, "meta": .null, "num_uses": 0, "orphan": true, "path": "auth/token/root",
+                          "policies": ["root"], "renewable": false, "ttl": 0, "type": "service"]
+        return ok(data, requestSeed: serial)
+    }
+
+    /// Audit devices: enable (`PUT`/`POST`, path in use → 400), disable (`DELETE`, idempotent).
+    static func audit(_ rawPath: String, _ method: String, _ r: SandboxRequest, _ w: inout World) -> SandboxResponse {
+        var path = rawPath
+        while path.hasSuffix("/") { path.removeLast() }
+        guard !path.isEmpty, path.count <= 128, !path.contains("//") else { return errors(400, ["missing path"]) }
+        let key = path + "/"
+        var devices = w.vault.auditDevices ?? [:]
+        switch method {
+        case "PUT", "POST":
+            guard case .object(let o)? = r.json else { return errors(400, ["failed to parse JSON input: invalid request body"]) }
+            guard let type = o["type"]?.string, !type.isEmpty else { return errors(400, ["audit type not supplied"]) }
+            guard ["file", "socket", "syslog"].contains(type) else { return errors(400, ["unknown backend type: \"\(type)\""]) }
+            var options: [String: JSON] = [:]
+            for (k, v) in o["options"]?.object ?? [:] {
+                // Vault keeps options as strings.
+                switch v {
+                case .string: options[k] = v
+                case .bool(let b): options[k] = .string(b ? "true" : "false")
+                default: options[k] = .string(v.serialized)
+                }
+            }
+            if type == "file" && (options["file_path"]?.string ?? "").isEmpty {
+                return errors(400, ["file_path is required"])
+            }
+            if devices[key] != nil { return errors(400, ["path already in use at \(key)"]) }
+            devices[key] = ["type": .string(type), "description": o["description"] ?? "", "options": .object(options),
+                            "local": o["local"]?.bool.map(JSON.bool) ?? false, "path": .string(key)]
+            w.vault.auditDevices = devices
+            return .empty(204)
+        case "DELETE":
+            devices[key] = nil
+            w.vault.auditDevices = devices
+            return .empty(204)
+        default:
+            return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"])
+        }
     }
 
     static func health(_ w: World, now: Date) -> SandboxResponse {

@@ -96,6 +96,9 @@ struct VaultState: Codable, Sendable, Equatable {
     /// KV v2 entries of mount `secret` by path.
     var kv: [String: KVEntry] = [:]
     var sealed = false
+    /// Audit devices by path with its trailing slash (`ytempire/`), as `GET sys/audit` shows them
+    /// (optional so that sandbox files written before audit devices existed still load).
+    var auditDevices: [String: JSON]?
     static let defaultPolicy = "# Allow tokens to look up their own properties\npath \"auth/token/lookup-self\" {\n    capabilities = [\"read\"]\n}\n"
 }
 

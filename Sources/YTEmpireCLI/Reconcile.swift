@@ -7,6 +7,7 @@ import Foundation
 import GitKit
 import Reconciler
 import Synchronization
+import VaultDriver
 import YouTubeDriver
 
 /// A failure the CLI reports as one line and exit 1 (diagnostics were already printed).
@@ -192,7 +193,12 @@ final class Reconcile: Sendable {
         let later = "its driver is not part of this version of ytempire yet"
         missing.append(.init(name: "n8n", kinds: [.schedule], reason: i.n8n == nil ? "no integrations.n8n entry in the configuration" : later))
         missing.append(.init(name: "cloudflare", kinds: [.cdnZone], reason: i.cloudflare == nil ? "no integrations.cloudflare entry in the configuration" : later))
-        missing.append(.init(name: "vault", kinds: [.securityPolicy], reason: i.vault == nil ? "no integrations.vault entry in the configuration" : later))
+        if let v = i.vault {
+            drivers.append(VaultDriver(config: VaultDriverConfig(endpoint: v.endpoint, token: secret(v.token),
+                                                                 auditFilePath: v.auditFilePath ?? VaultDriverConfig.defaultAuditFilePath)))
+        } else {
+            missing.append(.init(name: "vault", kinds: [.securityPolicy], reason: "no integrations.vault entry in the configuration"))
+        }
         missing.append(.init(name: "prometheus", kinds: [.monitor], reason: i.prometheus == nil ? "no integrations.prometheus entry in the configuration" : later))
         return (drivers, missing)
     }

@@ -1,2 +1,0 @@
-import Testing
-// Tests of the Vault driver land here.
