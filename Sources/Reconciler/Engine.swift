@@ -377,7 +377,10 @@ public final class Engine: Sendable {
 
     /// Applies the plan's runnable actions: the intent journal is written before each action
     /// and completed after it; independent resources continue when one fails.
+    /// `shouldStop` is asked before each action: once it says yes (a service shutting down), the
+    /// action in flight finishes and is recorded, and the rest are skipped, not attempted.
     public func apply(_ plan: Plan, desired: [Resource], files: RepositoryFiles = .none, force: Bool = false,
+                      shouldStop: @escaping @Sendable () -> Bool = { false },
                       onEvent: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws -> ApplyReport {
         if !plan.safety.isEmpty && !force {
             throw EngineError(.safety, "apply refused: " + plan.safety.map(\.message).joined(separator: "; "))
@@ -421,7 +424,7 @@ public final class Engine: Sendable {
                         next += 1
                         group.addTask {
                             await self.applyGroup(g, run: run, index: index, pricing: pricing, registry: registry, drivers: driversByName,
-                                                  onEvent: onEvent, done: done, total: total)
+                                                  shouldStop: shouldStop, onEvent: onEvent, done: done, total: total)
                         }
                     }
                     if let r = await group.next() { collected += r; finished += 1 } else { break }
@@ -461,8 +464,8 @@ public final class Engine: Sendable {
     }
 
     private func applyGroup(_ group: [Action], run: String, index: DesiredIndex, pricing: Pricing, registry: ServiceRegistry,
-                            drivers: [String: any Driver], onEvent: @escaping @Sendable (ApplyEvent) -> Void,
-                            done: Counter, total: Int) async -> [ActionOutcome] {
+                            drivers: [String: any Driver], shouldStop: @escaping @Sendable () -> Bool,
+                            onEvent: @escaping @Sendable (ApplyEvent) -> Void, done: Counter, total: Int) async -> [ActionOutcome] {
         var results: [ActionOutcome] = []
         guard let first = group.first, let driver = drivers[first.driver] else {
             return group.map { ActionOutcome(action: $0, result: .failed, message: "no driver \($0.driver) is configured", calls: []) }
@@ -472,6 +475,7 @@ public final class Engine: Sendable {
         var external = rec?.external ?? [:]
         var blocked: String?
         for a in group {
+            if blocked == nil && shouldStop() { blocked = "ytempire is shutting down" }
             if let blocked {
                 results.append(ActionOutcome(action: a, result: .skipped, message: "not attempted: \(blocked)", calls: []))
                 continue

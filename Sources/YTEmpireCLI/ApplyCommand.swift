@@ -73,9 +73,8 @@ struct ApplyCommand: ParsableCommand {
                 throw CLIFailure("apply refused by the safety thresholds (see above); --force applies anyway")
             }
             if plan.runnable.isEmpty {
-                let report = try await engine.apply(plan, desired: loaded.resources, files: loaded.files, force: cmd.force)
-                try StatusBook.record(plan: plan, report: report, desired: loaded.resources, store: r.store, now: Date())
-                Terminal.write("Nothing to apply. " + (try await r.publishStatus(loaded)) + "\n", to: .standardOutput)
+                let (_, status) = try await r.converge(plan, loaded: loaded, engine: engine, force: cmd.force)
+                Terminal.write("Nothing to apply. " + status + "\n", to: .standardOutput)
                 return
             }
             if tty && !cmd.autoApprove {
@@ -86,10 +85,8 @@ struct ApplyCommand: ParsableCommand {
                 }
             }
             let progress = Progress(tty: tty && isatty(STDERR_FILENO) == 1)
-            let report = try await engine.apply(plan, desired: loaded.resources, files: loaded.files, force: cmd.force) { progress.event($0) }
+            let (report, status) = try await r.converge(plan, loaded: loaded, engine: engine, force: cmd.force, onEvent: { progress.event($0) })
             progress.finish()
-            try StatusBook.record(plan: plan, report: report, desired: loaded.resources, store: r.store, now: Date())
-            let status = try await r.publishStatus(loaded)
             var line = "Apply complete: \(report.succeeded) succeeded, \(report.failed) failed, \(report.deferred) deferred"
             let units = report.outcomes.reduce(0) { $0 &+ $1.units }
             line += "; \(units) quota unit\(units == 1 ? "" : "s") spent."

@@ -42,6 +42,8 @@ struct LoadedRevision: Sendable {
     var isLocalRepository: Bool
     /// The revision's non-manifest files (workflow JSON, worker scripts) for the drivers.
     var files: RepositoryFiles = .none
+    /// The source could not be reached or refused the new revision: why (the last good revision is used).
+    var sourceWarning: String?
 }
 
 /// Everything `plan`, `apply` and `status` share: the configuration, the locked state
@@ -114,9 +116,11 @@ final class Reconcile: Sendable {
         do { git = try GitSource(cfg) } catch { throw CLIFailure("source: \(error.message) [\(error.code.rawValue)]") }
         let lastApplied = try store.meta("lastAppliedCommit").map { Revision(name: nil, reference: nil, commit: $0) }
         let sync = await git.sync(lastApplied: lastApplied)
+        var warning: String?
         if let e = sync.error {
             if sync.revision == nil { throw CLIFailure("source: \(e.message) [\(e.code.rawValue)]") }
-            Terminal.write("warning: source: \(e.message) [\(e.code.rawValue)]; using the last good revision \(sync.revision!)\n", to: .standardError)
+            warning = "source: \(e.message) [\(e.code.rawValue)]; using the last good revision \(sync.revision!)"
+            Terminal.write("warning: \(warning!)\n", to: .standardError)
         }
         guard let revision = sync.revision else { throw CLIFailure("source: no revision") }
         let tree: ManifestTree
@@ -124,7 +128,7 @@ final class Reconcile: Sendable {
         let report = tree.validate(emptyName: src.path == "." ? git.mirror.displayURL : src.path)
         try check(report, name: "\(git.mirror.displayURL) \(revision)")
         return LoadedRevision(revision: revision.description, resources: report.resources, git: git, isLocalRepository: src.isLocalPath,
-                              files: RepositoryFiles { tree.readFile($0) })
+                              files: RepositoryFiles { tree.readFile($0) }, sourceWarning: warning)
     }
 
     private func loadDirectory(_ root: String, subpath: String = ".") throws -> LoadedRevision {
@@ -214,6 +218,20 @@ final class Reconcile: Sendable {
         configure(&o)
         let (drivers, missing) = try drivers()
         return Engine(drivers: drivers, store: store, transport: transport, unconfigured: missing, options: o)
+    }
+
+    // MARK: apply
+
+    /// Applies a plan, records every resource's status and publishes the status files: the one
+    /// path `apply` and `serve` share after planning.
+    func converge(_ plan: Plan, loaded: LoadedRevision, engine: Engine, force: Bool,
+                  shouldStop: @escaping @Sendable () -> Bool = { false },
+                  onEvent: @escaping @Sendable (ApplyEvent) -> Void = { _ in }) async throws -> (ApplyReport, String) {
+        let report = try await engine.apply(plan, desired: loaded.resources, files: loaded.files, force: force,
+                                            shouldStop: shouldStop, onEvent: onEvent)
+        try StatusBook.record(plan: plan, report: report, desired: loaded.resources, store: store, now: Date())
+        let status = try await publishStatus(loaded)
+        return (report, status)
     }
 
     // MARK: status

@@ -1,0 +1,84 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// swift-log handler writing one line per event to stderr: `text` (`time level message k=v …`)
+/// or `json` (`{"time","level","message",…metadata}`). Control characters are escaped in both.
+public struct LineLogHandler: LogHandler {
+    public enum Format: String, Sendable, CaseIterable { case text, json }
+    public var metadata: Logger.Metadata = [:]
+    public var logLevel: Logger.Level = .info
+    let format: Format
+    let label: String
+    let sink: @Sendable (String) -> Void
+
+    public init(label: String, format: Format, sink: @escaping @Sendable (String) -> Void = LineLogHandler.stderr) {
+        self.label = label; self.format = format; self.sink = sink
+    }
+
+    public static let stderr: @Sendable (String) -> Void = { line in
+        let bytes = Array(line.utf8)
+        bytes.withUnsafeBufferPointer { p in var off = 0; while off < p.count { let n = write(2, p.baseAddress! + off, p.count - off); if n <= 0 { break }; off += n } }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    static func flat(_ v: Logger.Metadata.Value) -> String {
+        switch v {
+        case .string(let s): s
+        case .stringConvertible(let c): c.description
+        case .array(let a): a.map(flat).joined(separator: ",")
+        case .dictionary(let d): d.sorted { $0.key < $1.key }.map { "\($0.key)=\(flat($0.value))" }.joined(separator: ",")
+        }
+    }
+
+    static func escapeText(_ s: String) -> String {
+        var out = ""
+        for ch in s.unicodeScalars {
+            if ch.value < 0x20 || ch.value == 0x7F { out += ch == "\n" ? "\\n" : ch == "\t" ? "\\t" : String(format: "\\x%02x", ch.value) } else { out.unicodeScalars.append(ch) }
+        }
+        return out
+    }
+
+    static func jsonQuote(_ s: String) -> String {
+        var out = "\""
+        for ch in s.unicodeScalars {
+            switch ch {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if ch.value < 0x20 || ch.value == 0x7F { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
+            }
+        }
+        return out + "\""
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        for (k, v) in event.metadata ?? [:] { all[k] = v }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let time = f.string(from: Date())
+        switch format {
+        case .text:
+            var line = "\(time) \(event.level.rawValue) \(Self.escapeText(event.message.description))"
+            for (k, v) in all.sorted(by: { $0.key < $1.key }) {
+                let s = Self.flat(v)
+                line += " \(Self.escapeText(k))=" + (s.contains(" ") || s.isEmpty ? Self.jsonQuote(s) : Self.escapeText(s))
+            }
+            sink(line + "\n")
+        case .json:
+            var line = "{\"time\":\(Self.jsonQuote(time)),\"level\":\(Self.jsonQuote(event.level.rawValue)),\"message\":\(Self.jsonQuote(event.message.description))"
+            for (k, v) in all.sorted(by: { $0.key < $1.key }) where !["time", "level", "message"].contains(k) {
+                line += ",\(Self.jsonQuote(k)):\(Self.jsonQuote(Self.flat(v)))"
+            }
+            sink(line + "}\n")
+        }
+    }
+}

@@ -1,0 +1,277 @@
+import ArgumentParser
+import DriverKit
+import EmpireModel
+import Foundation
+import Hummingbird
+import Logging
+import Reconciler
+import Service
+import ServiceLifecycle
+import Synchronization
+
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run as a service: converge every new commit, check for drift, serve /metrics, webhooks and a status page.",
+        discussion: """
+        Polls the source every source.interval (with jitter) and plans and applies each new revision \
+        with the same engine as `apply`; POST /hooks/github and /hooks/gitlab trigger a reconcile at \
+        once; drift checks run every serve.driftInterval. Listens on serve.listen for /healthz, \
+        /readyz, /metrics and the status page at /. SIGTERM and SIGINT finish the action in flight, \
+        record it and exit 0; SIGHUP reloads the configuration (a bad file is reported, the old one kept).
+        """
+    )
+
+    @Option(name: .long, help: "Reconciler configuration (default: ./ytempire.yaml).")
+    var config: String?
+
+    @Option(name: .customLong("log-format"), help: "Log lines as text or json.")
+    var logFormat: LogFormatOption = .text
+
+    @Option(name: .long, help: "Listen on HOST:PORT instead of serve.listen.")
+    var listen: String?
+
+    func run() throws {
+        let cmd = self
+        try runBlocking { try await ServeRuntime(cmd).run() }
+    }
+}
+
+enum LogFormatOption: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// What the status page, /readyz and the logs know about the service.
+struct ServeState: Sendable {
+    var revision: String?
+    var lastSourceError: String?
+    var sourceReached = false
+    var lastReconcile: Date?
+    var lastResult: String?
+    var lastApplied: Date?
+    var lastDrift: Date?
+    var driftNote: String?
+}
+
+final class ServeRuntime: Sendable {
+    let configPath: String?
+    let listenOverride: String?
+    let logger: Logger
+    let reconcile: Shared<Reconcile>
+    let state = Shared(ServeState())
+    let metrics = ServiceMetrics()
+    let gate: Shared<WebhookGate>
+    let loop: ReconcileLoop
+
+    init(_ cmd: ServeCommand) throws {
+        configPath = cmd.config
+        listenOverride = cmd.listen
+        let format: LineLogHandler.Format = cmd.logFormat == .json ? .json : .text
+        var log = Logger(label: "ytempire") { LineLogHandler(label: $0, format: format) }
+        log.logLevel = .info
+        logger = log
+        // Takes the state directory's lock: a second serve (or apply) on it refuses to start.
+        let r = try Reconcile(configPath: cmd.config)
+        reconcile = Shared(r)
+        gate = Shared(try Self.gate(r))
+        let rec = reconcile
+        loop = ReconcileLoop(interval: { rec.withLock { $0.config.source.interval?.swiftDuration } })
+    }
+
+    static func gate(_ r: Reconcile) throws -> WebhookGate {
+        let w = r.config.serve.webhooks
+        let gh = try w.githubSecret.map { Array(try r.secret($0).resolve().utf8) }
+        let gl = try w.gitlabToken.map { Array(try r.secret($0).resolve().utf8) }
+        return WebhookGate(githubSecret: gh, gitlabToken: gl, ref: r.config.source.ref)
+    }
+
+    var current: Reconcile { reconcile.withLock { $0 } }
+
+    static func parseListen(_ s: String) throws -> (String, Int) {
+        var host = "127.0.0.1", portText = s
+        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
+            host = String(s[s.index(after: s.startIndex)..<close])
+            portText = String(s[s.index(after: close)...]).trimmingCharacters(in: CharacterSet(charactersIn: ":"))
+        } else if let colon = s.lastIndex(of: ":") {
+            host = String(s[..<colon])
+            portText = String(s[s.index(after: colon)...])
+        }
+        guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else {
+            throw CLIFailure("serve.listen \(s): expected HOST:PORT with a port from 0 to 65535")
+        }
+        return (host, port)
+    }
+
+    func run() async throws {
+        let (host, port) = try Self.parseListen(listenOverride ?? current.config.serve.listen)
+        let endpoints = ServiceEndpoints(
+            readiness: { [state] in
+                let s = state.withLock { $0 }
+                return s.sourceReached ? nil : "the source has not been reached yet" + (s.lastSourceError.map { " (\($0))" } ?? "")
+            },
+            snapshot: { [self] in snapshot() },
+            metrics: metrics,
+            gate: { [gate] in gate.withLock { $0 } },
+            onPush: { [loop] why in loop.trigger(.webhook(why)) },
+            beforeMetrics: { [self] in refreshQuotaGauges() })
+        let log = logger
+        let app = Application(router: ServiceHTTP.router(endpoints, logger: logger),
+                              configuration: .init(address: .hostname(host, port: port), serverName: nil),
+                              onServerRunning: { ch in log.info("listening", metadata: ["address": .string("\(host):\(ch.localAddress?.port ?? port)")]) },
+                              logger: Logger(label: "ytempire.http") { LineLogHandler(label: $0, format: .text) }.withLevel(.warning))
+        let loopService = LoopService(runtime: self)
+        let hup = installSIGHUP()
+        defer { hup.cancel() }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: loopService), .init(service: app)],
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger.withLevel(.warning)))
+        logger.info("serve started", metadata: ["stateDir": .string(current.config.stateDir), "pid": .stringConvertible(getpid())])
+        try await group.run()
+        logger.info("serve stopped")
+    }
+
+    /// SIGHUP: reload ytempire.yaml; a bad file is reported and the old configuration kept.
+    func installSIGHUP() -> any DispatchSourceSignal {
+        signal(SIGHUP, SIG_IGN)
+        let src = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        src.setEventHandler { [self] in reload() }
+        src.resume()
+        return src
+    }
+
+    func reload() {
+        let old = current
+        do {
+            let next = try Reconcile(configPath: configPath, lock: false)
+            guard next.config.stateDir == old.config.stateDir else {
+                logger.error("configuration not reloaded: stateDir cannot change while serving", metadata: ["stateDir": .string(next.config.stateDir)])
+                return
+            }
+            let g = try Self.gate(next)
+            reconcile.withLock { $0 = next }
+            gate.withLock { $0 = g }
+            logger.info("configuration reloaded", metadata: ["file": .string(next.config.file)])
+            loop.trigger(.reload)
+        } catch {
+            logger.error("configuration not reloaded; the old one stays in use", metadata: ["error": .string("\(error)")])
+        }
+    }
+
+    func snapshot() -> StatusSnapshot {
+        let r = current
+        let s = state.withLock { $0 }
+        let records = (try? r.store.allStatus()) ?? []
+        let quotas = lastQuotas.withLock { $0 }
+        return StatusSnapshot(resources: records, quotas: quotas, revision: s.revision, lastSourceError: s.lastSourceError,
+                              lastReconcile: s.lastReconcile, lastResult: s.lastResult, driftNote: s.driftNote)
+    }
+
+    let lastDesired = Shared<[Resource]>([])
+    let lastQuotas = Shared<[StatusBook.QuotaState]>([])
+
+    func refreshQuotaGauges() {
+        let desired = lastDesired.withLock { $0 }
+        guard !desired.isEmpty, let q = try? StatusBook.quotas(desired: desired, store: current.store) else { return }
+        lastQuotas.withLock { $0 = q }
+        metrics.quotas(q)
+    }
+
+    // MARK: one reconcile
+
+    func cycle(_ trigger: Trigger) async {
+        let r = current
+        let started = Date()
+        var log = logger
+        log[metadataKey: "trigger"] = .string(trigger.description)
+        let loaded: LoadedRevision
+        do {
+            loaded = try await r.load(path: nil, ref: nil)
+        } catch {
+            let message = (error as? CLIFailure)?.message ?? (error is ExitCode ? "the revision does not validate (Stalled until the next commit)" : "\(error)")
+            metrics.sourceError()
+            state.withLock { s in s.lastSourceError = message; s.lastReconcile = started; s.lastResult = "source error" }
+            log.error("reconcile skipped: \(message)")
+            metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: nil, report: nil, appliedAt: nil)
+            return
+        }
+        log[metadataKey: "revision"] = .string(loaded.revision)
+        state.withLock { s in
+            s.sourceReached = true
+            s.revision = loaded.revision
+            s.lastSourceError = loaded.sourceWarning
+        }
+        if loaded.sourceWarning != nil { metrics.sourceError() }
+        lastDesired.withLock { $0 = loaded.resources }
+        do {
+            let drift = trigger == .drift
+            let engine = try r.engine { o in if drift { o.refresh = .all } }
+            let plan = try await engine.plan(loaded.resources, revision: loaded.revision, files: loaded.files)
+            log.info("planned", metadata: ["actions": .stringConvertible(plan.actions.count), "summary": .string(PlanRenderer.summaryLine(plan))])
+            if !plan.safety.isEmpty {
+                let why = plan.safety.map(\.message).joined(separator: "; ")
+                state.withLock { s in s.lastReconcile = started; s.lastResult = "refused by safety thresholds: \(why)" }
+                log.error("apply refused by the safety thresholds: \(why)")
+                metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: plan, report: nil, appliedAt: nil)
+                return
+            }
+            let loop = self.loop
+            let actionLog = log
+            let (report, status) = try await r.converge(plan, loaded: loaded, engine: engine, force: false,
+                                                        shouldStop: { loop.isStopping }, onEvent: { e in
+                guard case .finished(let o, _, _) = e else { return }
+                var m: Logger.Metadata = ["resource": .string(o.action.resource.description), "action": .string(o.action.id),
+                                          "result": .string(o.result.rawValue), "units": .stringConvertible(o.units)]
+                if let msg = o.message { m["error"] = .string(msg) }
+                if o.result == .ok { actionLog.info("action \(o.result.rawValue)", metadata: m) } else { actionLog.warning("action \(o.result.rawValue)", metadata: m) }
+            })
+            let result = "\(report.succeeded) succeeded, \(report.failed) failed, \(report.deferred) deferred"
+            let appliedAt: Date? = report.failed == 0 && report.deferred == 0 ? Date() : nil
+            state.withLock { s in
+                s.lastReconcile = started; s.lastResult = result
+                if let appliedAt { s.lastApplied = appliedAt }
+                if drift { s.lastDrift = started }
+            }
+            metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: plan, report: report, appliedAt: appliedAt)
+            refreshQuotaGauges()
+            log.info("reconciled: \(result)", metadata: ["status": .string(status)])
+        } catch {
+            state.withLock { s in s.lastReconcile = started; s.lastResult = "failed: \(error)" }
+            metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: nil, report: nil, appliedAt: nil)
+            log.error("reconcile failed: \(error)")
+        }
+    }
+}
+
+/// The reconcile loop as a ServiceLifecycle service: graceful shutdown stops it between actions.
+struct LoopService: ServiceLifecycle.Service {
+    let runtime: ServeRuntime
+    func run() async throws {
+        let rt = runtime
+        let drift = Task {
+            // Drift checks: every serve.driftInterval, a plan that observes everything again.
+            while !Task.isCancelled && !rt.loop.isStopping {
+                let d = rt.current.config.serve.driftInterval.swiftDuration
+                try? await Task.sleep(for: max(d, .seconds(1)))
+                if Task.isCancelled { return }
+                rt.loop.trigger(.drift)
+            }
+        }
+        defer { drift.cancel() }
+        await withGracefulShutdownHandler {
+            await rt.loop.run { t in await rt.cycle(t) }
+        } onGracefulShutdown: {
+            rt.logger.info("shutting down: the action in flight finishes, the rest waits for the next start")
+            rt.loop.stop()
+        }
+    }
+}
+
+/// A value behind a lock that closures can capture (a `Mutex` cannot be captured: it is not copyable).
+final class Shared<T: Sendable>: Sendable {
+    private let m: Mutex<T>
+    init(_ v: T) { m = Mutex(v) }
+    func withLock<R>(_ body: (inout T) throws -> R) rethrows -> R { try m.withLock { try body(&$0) } }
+}
+
+extension Logger {
+    func withLevel(_ l: Logger.Level) -> Logger { var c = self; c.logLevel = l; return c }
+}

@@ -1,0 +1,165 @@
+import Foundation
+@testable import Reconciler
+import Synchronization
+import Testing
+@testable import Service
+import DriverKit
+import EmpireModel
+
+@Suite("Webhooks: signatures, replay, refs, limits")
+struct WebhookTests {
+    let secret = Array("It's a Secret to Everybody".utf8)
+
+    @Test("GitHub's test vector from API-NOTES.md")
+    func vector() {
+        #expect(WebhookGate.githubSignature(secret: secret, body: Array("Hello, World!".utf8))
+                == "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
+    }
+
+    func push(_ ref: String) -> [UInt8] { Array(#"{"ref":"\#(ref)","after":"0123456789abcdef0123456789abcdef01234567"}"#.utf8) }
+
+    func headers(_ body: [UInt8], event: String = "push", delivery: String = UUID().uuidString, signature: String? = nil) -> [String: String] {
+        ["x-hub-signature-256": signature ?? WebhookGate.githubSignature(secret: secret, body: body),
+         "x-github-event": event, "x-github-delivery": delivery]
+    }
+
+    @Test("a signed push to the followed branch triggers; to another branch it is accepted and ignored")
+    func pushRefs() {
+        let gate = WebhookGate(githubSecret: secret, gitlabToken: nil, ref: "main")
+        let b = push("refs/heads/main")
+        #expect(gate.github(headers: headers(b), body: b) == .trigger("github push to refs/heads/main"))
+        let other = push("refs/heads/feature")
+        guard case .accepted = gate.github(headers: headers(other), body: other) else { Issue.record("expected accepted"); return }
+        #expect(gate.github(headers: headers(b, event: "ping"), body: b) == .accepted("pong"))
+    }
+
+    @Test("a wrong, missing or malformed signature is 401; a replayed delivery 409; an oversized body 413")
+    func refusals() {
+        let gate = WebhookGate(githubSecret: secret, gitlabToken: nil, ref: "main")
+        let b = push("refs/heads/main")
+        let wrong = WebhookGate.githubSignature(secret: Array("another secret".utf8), body: b)
+        #expect(gate.github(headers: headers(b, signature: wrong), body: b).status == 401)
+        var h = headers(b); h["x-hub-signature-256"] = nil
+        #expect(gate.github(headers: h, body: b).status == 401)
+        #expect(gate.github(headers: headers(b, signature: "sha1=abc"), body: b).status == 401)
+        // The body changed after signing.
+        let tampered = push("refs/heads/mainx")
+        #expect(gate.github(headers: headers(b), body: tampered).status == 401)
+        let once = headers(b, delivery: "d-1")
+        #expect(gate.github(headers: once, body: b).status == 202)
+        #expect(gate.github(headers: once, body: b) == .rejected(status: 409, message: "delivery d-1 was already received (replay)"))
+        let big = [UInt8](repeating: 0x20, count: WebhookGate.maxBodyBytes + 1)
+        #expect(gate.github(headers: headers(big), body: big).status == 413)
+        // Not configured: 404, nothing triggers.
+        #expect(WebhookGate(githubSecret: nil, gitlabToken: nil, ref: nil).github(headers: headers(b), body: b).status == 404)
+    }
+
+    @Test("the replay memory is bounded: the oldest deliveries are forgotten first")
+    func replayBounded() {
+        let gate = WebhookGate(githubSecret: secret, gitlabToken: nil, ref: nil)
+        let b = push("refs/heads/main")
+        for i in 0...WebhookGate.rememberedDeliveries { _ = gate.github(headers: headers(b, delivery: "id-\(i)"), body: b) }
+        #expect(gate.github(headers: headers(b, delivery: "id-0"), body: b).status == 202)  // forgotten
+        #expect(gate.github(headers: headers(b, delivery: "id-\(WebhookGate.rememberedDeliveries)"), body: b).status == 409)
+    }
+
+    @Test("GitLab: X-Gitlab-Token compared with the configured one; Push Hook for the ref triggers")
+    func gitlab() {
+        let gate = WebhookGate(githubSecret: nil, gitlabToken: Array("gl-token".utf8), ref: "refs/heads/main")
+        let b = push("refs/heads/main")
+        #expect(gate.gitlab(headers: ["x-gitlab-token": "gl-token", "x-gitlab-event": "Push Hook"], body: b) == .trigger("gitlab push to refs/heads/main"))
+        #expect(gate.gitlab(headers: ["x-gitlab-token": "gl-tokeN", "x-gitlab-event": "Push Hook"], body: b).status == 401)
+        #expect(gate.gitlab(headers: ["x-gitlab-event": "Push Hook"], body: b).status == 401)
+        #expect(gate.gitlab(headers: ["x-gitlab-token": "gl-token", "x-gitlab-event": "Issue Hook"], body: b).status == 200)
+        // A push body nested a million deep is refused, not recursed into.
+        let deep = Array(("{\"ref\":" + String(repeating: "[", count: 100_000)).utf8)
+        #expect(gate.gitlab(headers: ["x-gitlab-token": "gl-token", "x-gitlab-event": "Push Hook"], body: deep).status == 400)
+    }
+}
+
+@Suite("Status page and metrics")
+struct StatusPageTests {
+    func record(_ name: String, drifted: Bool) -> ResourceStatusRecord {
+        ResourceStatusRecord(id: ResourceID(.channel, name), lastAppliedRevision: "main@sha1:abc", lastAttemptedRevision: "main@sha1:abc",
+                             conditions: [.init(type: "Ready", status: "True", reason: "Converged", message: "ok", lastTransitionTime: Date()),
+                                          .init(type: "Drifted", status: drifted ? "True" : "False", reason: drifted ? "Reported" : "NoDrift",
+                                                message: "<script>alert(1)</script>", lastTransitionTime: Date())],
+                             external: ["youtubeChannelId": "UC\"><img src=x>"], lastActions: [], history: [])
+    }
+
+    @Test("one row per resource with its conditions; every value escaped; no script; refreshes itself")
+    func render() {
+        let snap = StatusSnapshot(resources: [record("tech-daily", drifted: true), record("b<i>", drifted: false)],
+                                  quotas: [.init(rateLimit: "youtube-api", service: "youtube", units: 10_000, spent: 450, available: 9_000, resetsAt: Date())],
+                                  revision: "main@sha1:abc", lastSourceError: "fetch failed: <bad>", lastReconcile: Date(), lastResult: "ok")
+        let html = StatusPage.render(snap)
+        #expect(html.contains("data-resource=\"Channel/tech-daily\""))
+        #expect(html.contains("data-type=\"Drifted\" data-status=\"True\""))
+        #expect(html.contains("Channel/b&lt;i&gt;"))
+        #expect(!html.contains("<script") && !html.contains("<img") && !html.contains("<bad>"))
+        #expect(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        #expect(html.contains("<meta http-equiv=\"refresh\""))
+        #expect(html.contains("450 / 10000 units"))
+    }
+
+    @Test("metrics render in Prometheus text format with the contract's names")
+    func metrics() throws {
+        let m = ServiceMetrics()
+        m.quotas([.init(rateLimit: "youtube-api", service: "youtube", units: 10_000, spent: 450, available: 9_000, resetsAt: Date())])
+        m.circuit(service: "youtube", state: 0)
+        m.sourceError()
+        m.reconciled(seconds: 1.5, plan: nil, report: nil, appliedAt: Date(timeIntervalSince1970: 1_800_000_000))
+        let text = String(decoding: m.render(), as: UTF8.self)
+        for name in ["ytempire_reconcile_duration_seconds_count 1", "ytempire_quota_used_units{service=\"youtube\"} 450",
+                     "ytempire_quota_remaining_units{service=\"youtube\"} 9550", "ytempire_circuit_state{service=\"youtube\"} 0",
+                     "ytempire_source_errors_total 1", "ytempire_drifted_resources 0", "ytempire_last_applied_timestamp_seconds 1800000000"] {
+            #expect(text.contains(name), "missing \(name) in\n\(text)")
+        }
+    }
+}
+
+@Suite("The reconcile loop")
+struct LoopTests {
+    @Test("one reconcile at a time; triggers during a run fold into one next run, a webhook named over a poll")
+    func folding() async {
+        let loop = ReconcileLoop(interval: { nil }, sleep: { _ in try await Task.sleep(for: .seconds(3600)) })
+        let seen = Box<[Trigger]>([])
+        let running = Box(0), maxRunning = Box(0)
+        let gate = AsyncStream.makeStream(of: Void.self)
+        await withTaskGroup(of: Void.self) { g in
+            g.addTask {
+                await loop.run { t in
+                    running.withLock { $0 += 1; let r = $0; maxRunning.withLock { $0 = max($0, r) } }
+                    seen.withLock { $0.append(t) }
+                    if t == .start {
+                        // While the first run is busy, three triggers arrive.
+                        loop.trigger(.poll)
+                        loop.trigger(.webhook("push"))
+                        loop.trigger(.poll)
+                        gate.continuation.yield()
+                    }
+                    running.withLock { $0 -= 1 }
+                    if seen.withLock({ $0.count }) == 2 { loop.stop() }
+                }
+            }
+            for await _ in gate.stream { break }
+        }
+        #expect(seen.withLock { $0 } == [.start, .webhook("push")])
+        #expect(maxRunning.withLock { $0 } == 1)
+    }
+
+    @Test("the poll delay is the interval ± the jitter")
+    func jitter() {
+        let lo = ReconcileLoop(interval: { .seconds(60) }, jitter: 0.1, random: { 0 })
+        let hi = ReconcileLoop(interval: { .seconds(60) }, jitter: 0.1, random: { 0.999999 })
+        #expect(lo.nextDelay() == .seconds(54))
+        #expect(hi.nextDelay()! > .seconds(65.9) && hi.nextDelay()! <= .seconds(66))
+        #expect(ReconcileLoop(interval: { nil }).nextDelay() == nil)
+    }
+}
+
+final class Box<T: Sendable>: Sendable {
+    private let m: Mutex<T>
+    init(_ v: T) { m = Mutex(v) }
+    func withLock<R>(_ body: (inout T) -> R) -> R { m.withLock { body(&$0) } }
+}
