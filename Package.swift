@@ -150,7 +150,7 @@ let package = Package(
         .testTarget(name: "PrometheusDriverTests", dependencies: ["PrometheusDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "YAMLKit", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Reconciler", "DriverKit", "EmpireModel", "TestSupport"]),
         // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -626,7 +626,7 @@ extension NodeDecoder {
     static func listenProblem(_ s: String) -> String? {
         guard let colon = s.lastIndex(of: ":") else { return "no port" }
         let host = s[..<colon], port = s[s.index(after: colon)...]
-        guard let p = Int(port), port.allSatisfy(\.isASCII), (1...65535).contains(p) else { return "the port must be a number from 1 to 65535" }
+        guard let p = Int(port), port.allSatisfy(\.isASCII), (0...65535).contains(p) else { return "the port must be a number from 0 (any free port, logged at start) to 65535" }
         if host.isEmpty { return "no host (write 0.0.0.0:\(port) to listen on every interface)" }
         if host.hasPrefix("[") {
             guard host.hasSuffix("]") else { return "an IPv6 address needs its closing ']'" }

@@ -1,0 +1,193 @@
+import Foundation
+import Sandbox
+import Service
+import TestSupport
+import Testing
+
+/// `ytempire serve` as a process: a bare repository behind a real `git daemon` as the source,
+/// the in-process sandbox as the integrations, the service's HTTP side on 127.0.0.1.
+final class Served: Sendable {
+    let empire: Empire
+    let daemon: GitDaemon
+    let bare: GitFixture
+    static let webhookSecret = "serve-test-webhook-secret"
+
+    init(_ e: Empire, interval: String, driftInterval: String = "6h") throws {
+        empire = e
+        bare = try GitFixture.create(at: e.tmp.sub("served/empire.git"), bare: true)
+        try e.repo.git("remote", "add", "origin", bare.path)
+        try e.repo.git("push", "-q", "origin", "main")
+        daemon = try GitDaemon(baseDir: e.tmp.sub("served"))
+        var text = e.configText
+        text = text.replacingOccurrences(of: "  url: \"\(e.repo.path)\"", with: "  url: \"\(daemon.url("empire.git"))\"")
+        text = text.replacingOccurrences(of: "  interval: 1m", with: "  interval: \(interval)")
+        text += """
+        serve:
+          listen: 127.0.0.1:0
+          driftInterval: \(driftInterval)
+          webhooks:
+            github: {secret: {value: "\(Self.webhookSecret)"}}
+
+        """
+        try e.writeConfig(text)
+    }
+
+    deinit { daemon.stop() }
+
+    /// Commits and pushes to the served repository.
+    @discardableResult
+    func push(_ message: String, _ files: [String: String?]) throws -> String {
+        let c = try empire.commit(message, files)
+        try empire.repo.git("push", "-q", "origin", "main")
+        return c
+    }
+
+    /// Starts `serve` and waits (bounded) until it logs its address; returns the process and port.
+    func start(log: String = "serve", format: String = "text") async throws -> (Process, Int) {
+        let p = try empire.spawn(["serve", "--log-format", format], log: log)
+        let deadline = Date().addingTimeInterval(90)
+        while Date() < deadline {
+            let text = (try? String(contentsOfFile: empire.tmp.sub(log + ".err"), encoding: .utf8)) ?? ""
+            if let r = text.range(of: "address=127.0.0.1:") ?? text.range(of: "\"address\":\"127.0.0.1:") {
+                let digits = text[r.upperBound...].prefix { $0.isNumber }
+                if let port = Int(digits), port > 0 { return (p, port) }
+            }
+            guard p.isRunning else { throw E2EFailure("serve exited \(p.terminationStatus):\n\(text)") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        p.terminate()
+        throw E2EFailure("serve did not start listening")
+    }
+
+    func log(_ name: String = "serve") -> String { (try? String(contentsOfFile: empire.tmp.sub(name + ".err"), encoding: .utf8)) ?? "" }
+
+    /// `curl` against the service: (status, body).
+    func http(_ port: Int, _ method: String, _ path: String, headers: [String: String] = [:], body: String? = nil) async throws -> (Int, String) {
+        var args = ["curl", "-sS", "-m", "30", "-X", method, "-o", "-", "-w", "\n%{http_code}"]
+        for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
+        if let body { args += ["--data-binary", body] }
+        args.append("http://127.0.0.1:\(port)\(path)")
+        let argv = args
+        let r = try await offload { try Processes.run(argv, check: false) }
+        var lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+        let code = Int(lines.popLast() ?? "") ?? 0
+        return (code, lines.joined(separator: "\n"))
+    }
+
+    /// Waits (bounded, generously: the machine is shared) until `check` holds.
+    func eventually(_ what: String, timeout: TimeInterval = 120, _ check: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try await check() { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw E2EFailure("\(what) did not happen within \(Int(timeout)) s\n--- serve log\n\(log().suffix(4000))")
+    }
+
+    func stop(_ p: Process) async throws -> Int32 {
+        kill(p.processIdentifier, SIGTERM)
+        try await waitForExit(p, timeout: 120)
+        return p.terminationStatus
+    }
+}
+
+@Suite("serve: the reconciler as a service", .serialized)
+struct ServeTests {
+    static let original = "Big ideas from physics, space and biology in ten-minute explainers."
+    static func pushBody(_ ref: String = "refs/heads/main") -> String { #"{"ref":"\#(ref)","after":"0000000000000000000000000000000000000001"}"# }
+
+    @Test("a push to the git daemon's repository is applied by polling; /healthz, /readyz, /metrics and the status page answer")
+    func pollingApplies() async throws {
+        try await Empire.with { e in
+            let s = try Served(e, interval: "2s")
+            let (p, port) = try await s.start()
+            try await s.eventually("the first revision applied") {
+                try await e.description(ofChannel: "science-simplified") == ServeTests.original
+            }
+            #expect(try await s.http(port, "GET", "/healthz").0 == 200)
+            #expect(try await s.http(port, "GET", "/readyz").0 == 200)
+            let text = try e.channelFile("science-simplified").replacingOccurrences(of: ServeTests.original, with: "Pushed and polled.")
+            let commit = try s.push("polled change", ["channels/science-simplified.yaml": text])
+            try await s.eventually("the pushed revision applied by polling") {
+                try await e.description(ofChannel: "science-simplified") == "Pushed and polled."
+            }
+            let (code, metrics) = try await s.http(port, "GET", "/metrics")
+            #expect(code == 200)
+            for name in ["ytempire_reconcile_duration_seconds_count", "ytempire_actions_total{kind=\"Channel\",operation=\"update\",result=\"ok\"}",
+                         "ytempire_quota_used_units{service=\"youtube\"}", "ytempire_quota_remaining_units{service=\"youtube\"}",
+                         "ytempire_last_applied_timestamp_seconds", "ytempire_source_errors_total", "ytempire_drifted_resources"] {
+                #expect(metrics.contains(name), "missing \(name)")
+            }
+            try await s.eventually("the status page shows the pushed revision") {
+                try await s.http(port, "GET", "/").1.contains(String(commit.prefix(12)))
+            }
+            let page = try await s.http(port, "GET", "/").1
+            #expect(page.contains("data-resource=\"Channel/science-simplified\""))
+            #expect(try await s.stop(p) == 0)
+            #expect(s.log().contains("serve stopped"))
+        }
+    }
+
+    @Test("a signed GitHub push triggers an immediate reconcile; a forged one gets 401 and changes nothing; a second serve is refused")
+    func webhooks() async throws {
+        try await Empire.with { e in
+            let s = try Served(e, interval: "1h")  // polling would take an hour: only the webhook can bring the change
+            let (p, port) = try await s.start()
+            try await s.eventually("the first revision applied") {
+                try await e.description(ofChannel: "science-simplified") == ServeTests.original
+            }
+            // One reconciler per state directory.
+            let second = try await e.run(["serve"])
+            #expect(second.status == 1)
+            #expect(second.stderr.contains("is in use by another ytempire (pid \(p.processIdentifier))"), "\(second)")
+
+            let text = try e.channelFile("science-simplified").replacingOccurrences(of: ServeTests.original, with: "Brought by a webhook.")
+            try s.push("webhook change", ["channels/science-simplified.yaml": text])
+            let body = Self.pushBody()
+            let forged = WebhookGate.githubSignature(secret: Array("not the secret".utf8), body: Array(body.utf8))
+            let (code, answer) = try await s.http(port, "POST", "/hooks/github", headers: [
+                "X-Hub-Signature-256": forged, "X-GitHub-Event": "push", "X-GitHub-Delivery": "forged-1", "Content-Type": "application/json"], body: body)
+            #expect(code == 401, "\(answer)")
+            let unsigned = try await s.http(port, "POST", "/hooks/github", headers: ["X-GitHub-Event": "push", "X-GitHub-Delivery": "forged-2"], body: body)
+            #expect(unsigned.0 == 401)
+            // Give a wrongly accepted trigger time to act, then check nothing changed.
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await e.description(ofChannel: "science-simplified") == ServeTests.original)
+
+            let signed = WebhookGate.githubSignature(secret: Array(Served.webhookSecret.utf8), body: Array(body.utf8))
+            let ok = try await s.http(port, "POST", "/hooks/github", headers: [
+                "X-Hub-Signature-256": signed, "X-GitHub-Event": "push", "X-GitHub-Delivery": "real-1"], body: body)
+            #expect(ok.0 == 202, "\(ok.1)")
+            try await s.eventually("the webhook's revision applied") {
+                try await e.description(ofChannel: "science-simplified") == "Brought by a webhook."
+            }
+            // The same delivery again is a replay.
+            let replay = try await s.http(port, "POST", "/hooks/github", headers: [
+                "X-Hub-Signature-256": signed, "X-GitHub-Event": "push", "X-GitHub-Delivery": "real-1"], body: body)
+            #expect(replay.0 == 409)
+            #expect(try await s.stop(p) == 0)
+            #expect(!s.log().contains(Served.webhookSecret))
+        }
+    }
+
+    @Test("SIGTERM during a slow apply exits 0 with the journal complete; the next start creates no duplicate")
+    func sigtermDuringApply() async throws {
+        try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=latency:1500ms") { e in
+            let s = try Served(e, interval: "1h")
+            let (p, _) = try await s.start(format: "json")
+            try await s.eventually("the first action finished") { s.log().contains("\"message\":\"action ok\"") }
+            #expect(try await s.stop(p) == 0)
+            let log = s.log()
+            #expect(log.contains("shutting down"))
+            // Every JSON log line is one object with level, time and message.
+            for line in log.split(separator: "\n") where line.hasPrefix("{") {
+                let o = try E2E.object(String(line))
+                #expect(o["level"] != nil && o["time"] != nil && o["message"] != nil)
+            }
+            // The journal has no open entry: `apply` finds nothing interrupted.
+            let again = try await e.apply()
+            #expect(!again.stdout.contains("Recovered"), "\(again)")
+            #expect(try await e.duplicatePlaylistTitles() == [])
+        }
+    }
+}
