@@ -26,6 +26,9 @@ public struct EngineOptions: Sendable {
     public var minExisting = 10
     /// Resources applied at once (each resource's own actions run in order).
     public var concurrency = 8
+    /// `policy.syncWindows`; `--force` sets `ignoreSyncWindows`.
+    public var syncWindows: SyncWindows = .none
+    public var ignoreSyncWindows = false
     public init() {}
 }
 
@@ -53,6 +56,8 @@ public struct ActionOutcome: Sendable {
     public var result: Result
     public var message: String?
     public var calls: [CallRecord]
+    /// Why a deferred action waits (quota or sync window) and until when.
+    public var deferral: Plan.Deferral? = nil
     public var units: Int { calls.reduce(0) { $0 &+ $1.call.units } }
 }
 
@@ -248,6 +253,11 @@ public final class Engine: Sendable {
         let shares = Self.channelShares(index)
         var actionUnits: [String: Int] = [:], deferredUnits: [String: Int] = [:]
         for i in actions.indices {
+            // A sync window holds it back: not priced, not attempted.
+            if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(actions[i].action.resource, at: now) {
+                actions[i].deferred = Plan.Deferral(reason: "syncWindow", message: why, eta: eta)
+                continue
+            }
             let calls = actions[i].action.calls
             var trial = budgets
             var fits = true
@@ -398,12 +408,22 @@ public final class Engine: Sendable {
             try store.adopt(driver: parts[0], id: id, external: ext)
         }
 
-        let runnable = plan.runnable.map(\.action)
+        var outcomes: [ActionOutcome] = plan.actions.filter { $0.deferred != nil }.map {
+            ActionOutcome(action: $0.action, result: .deferred, message: $0.deferred?.message, calls: [], deferral: $0.deferred)
+        }
+        // Sync windows are judged again now: a saved plan may be applied after its window closed.
+        let applyTime = clock.wallNow
+        var runnable: [Action] = []
+        for a in plan.runnable.map(\.action) {
+            if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(a.resource, at: applyTime) {
+                let d = Plan.Deferral(reason: "syncWindow", message: why, eta: eta)
+                outcomes.append(ActionOutcome(action: a, result: .deferred, message: why, calls: [], deferral: d))
+            } else {
+                runnable.append(a)
+            }
+        }
         let total = runnable.count
         let done = Counter()
-        var outcomes: [ActionOutcome] = plan.actions.filter { $0.deferred != nil }.map {
-            ActionOutcome(action: $0.action, result: .deferred, message: $0.deferred?.message, calls: [])
-        }
 
         // Two phases: creates and updates, then deletes; within a phase, resources in parallel.
         for phase in [runnable.filter { $0.operation != .delete }, runnable.filter { $0.operation == .delete }] {

@@ -73,8 +73,9 @@ public enum StatusBook {
                 if conditions.first(where: { $0.type == "Drifted" })?.status != "False" { set("Drifted", "False", "NoDrift", "matches the repository") }
             }
             if let d = deferrals.first {
-                let eta = plan.actions.first { $0.action.id == d.action.id }?.deferred?.eta
-                set("Deferred", "True", "Quota", (d.message ?? "deferred") + (eta.map { "; eta \(iso($0))" } ?? ""))
+                let deferral = d.deferral ?? plan.actions.first { $0.action.id == d.action.id }?.deferred
+                let reason = deferral?.reason == "syncWindow" ? "SyncWindow" : "Quota"
+                set("Deferred", "True", reason, (d.message ?? "deferred") + (deferral?.eta.map { "; eta \(iso($0))" } ?? ""))
             } else { drop("Deferred") }
             let terminal = failures.first { f in f.calls.last.map { ($0.status ?? 0) >= 400 && ($0.status ?? 0) < 500 && $0.status != 429 && $0.status != 401 } ?? false }
             if let t = terminal {

@@ -215,6 +215,7 @@ final class Reconcile: Sendable {
         o.maxUpdatePercent = p.maxUpdatePercent
         o.minExisting = p.minExisting
         o.observeMaxAge = p.observeMaxAge.swiftDuration
+        o.syncWindows = SyncWindows(p.syncWindows)
         configure(&o)
         let (drivers, missing) = try drivers()
         return Engine(drivers: drivers, store: store, transport: transport, unconfigured: missing, options: o)
