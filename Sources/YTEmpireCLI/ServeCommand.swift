@@ -76,6 +76,7 @@ final class ServeRuntime: Sendable {
         gate = Shared(try Self.gate(r))
         let rec = reconcile
         loop = ReconcileLoop(interval: { rec.withLock { $0.config.source.interval?.swiftDuration } })
+        drift = Shared(DriftPlanner(interval: r.config.serve.driftInterval.swiftDuration, share: r.config.serve.driftBudget))
     }
 
     static func gate(_ r: Reconcile) throws -> WebhookGate {
@@ -167,6 +168,36 @@ final class ServeRuntime: Sendable {
 
     let lastDesired = Shared<[Resource]>([])
     let lastQuotas = Shared<[StatusBook.QuotaState]>([])
+    let drift: Shared<DriftPlanner>
+    /// The resources the next drift check observes again.
+    let driftBatch = Shared<[ResourceID]>([])
+
+    func driftQuotas() -> [DriftPlanner.Quota] {
+        let desired = lastDesired.withLock { $0 }
+        guard !desired.isEmpty, let q = try? StatusBook.quotas(desired: desired, store: current.store) else { return [] }
+        return q.map { DriftPlanner.Quota(rateLimit: $0.rateLimit, units: $0.units, resetsAt: $0.resetsAt) }
+    }
+
+    /// Schedules drift checks: waits a period, picks the next batch within the budget, triggers.
+    func driftLoop() async {
+        var wait = drift.withLock { $0.period(count: 1, quotas: []) }
+        while !Task.isCancelled && !loop.isStopping {
+            do { try await Task.sleep(for: wait) } catch { return }
+            if Task.isCancelled || loop.isStopping { return }
+            let resources = lastDesired.withLock { $0 }.map(ResourceID.init)
+            guard !resources.isEmpty else { wait = .seconds(5); continue }
+            let quotas = driftQuotas()
+            let tick = drift.withLock { $0.next(resources: resources, quotas: quotas, now: Date()) }
+            let note = tick.note
+            let previous = state.withLock { s -> String? in let p = s.driftNote; s.driftNote = note; return p }
+            if let note, note != previous { logger.warning("\(note)") }
+            if !tick.batch.isEmpty {
+                driftBatch.withLock { $0 = tick.batch }
+                loop.trigger(.drift)
+            }
+            wait = tick.delay
+        }
+    }
 
     func refreshQuotaGauges() {
         let desired = lastDesired.withLock { $0 }
@@ -202,9 +233,21 @@ final class ServeRuntime: Sendable {
         if loaded.sourceWarning != nil { metrics.sourceError() }
         lastDesired.withLock { $0 = loaded.resources }
         do {
-            let drift = trigger == .drift
-            let engine = try r.engine { o in if drift { o.refresh = .all } }
+            let isDrift = trigger == .drift
+            let batch = isDrift ? driftBatch.withLock { $0 } : []
+            if isDrift && batch.isEmpty { return }
+            let engine = try r.engine { o in if isDrift { o.refresh = .all; o.targets = batch } }
             let plan = try await engine.plan(loaded.resources, revision: loaded.revision, files: loaded.files)
+            if isDrift {
+                let quotas = driftQuotas()
+                var units: [String: Int] = [:]
+                for q in plan.quotas { units[q.rateLimit] = q.observationUnits }
+                drift.withLock { $0.record(observed: plan.observation.observedNow, observationUnits: units, quotas: quotas) }
+                let drifted = plan.resources.filter { !$0.driftedFields.isEmpty }.map(\.id.description)
+                log.info("drift check", metadata: ["observed": .stringConvertible(plan.observation.observedNow),
+                                                   "units": .string(units.filter { $0.value > 0 }.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")),
+                                                   "drifted": .string(drifted.joined(separator: ","))])
+            }
             log.info("planned", metadata: ["actions": .stringConvertible(plan.actions.count), "summary": .string(PlanRenderer.summaryLine(plan))])
             if !plan.safety.isEmpty {
                 let why = plan.safety.map(\.message).joined(separator: "; ")
@@ -228,7 +271,7 @@ final class ServeRuntime: Sendable {
             state.withLock { s in
                 s.lastReconcile = started; s.lastResult = result
                 if let appliedAt { s.lastApplied = appliedAt }
-                if drift { s.lastDrift = started }
+                if isDrift { s.lastDrift = started }
             }
             metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: plan, report: report, appliedAt: appliedAt)
             refreshQuotaGauges()
@@ -246,15 +289,8 @@ struct LoopService: ServiceLifecycle.Service {
     let runtime: ServeRuntime
     func run() async throws {
         let rt = runtime
-        let drift = Task {
-            // Drift checks: every serve.driftInterval, a plan that observes everything again.
-            while !Task.isCancelled && !rt.loop.isStopping {
-                let d = rt.current.config.serve.driftInterval.swiftDuration
-                try? await Task.sleep(for: max(d, .seconds(1)))
-                if Task.isCancelled { return }
-                rt.loop.trigger(.drift)
-            }
-        }
+        // Drift checks: spread over serve.driftInterval, within serve.driftBudget.
+        let drift = Task { await rt.driftLoop() }
         defer { drift.cancel() }
         await withGracefulShutdownHandler {
             await rt.loop.run { t in await rt.cycle(t) }

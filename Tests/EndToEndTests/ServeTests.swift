@@ -52,7 +52,11 @@ final class Served: Sendable {
                 let digits = text[r.upperBound...].prefix { $0.isNumber }
                 if let port = Int(digits), port > 0 { return (p, port) }
             }
-            guard p.isRunning else { throw E2EFailure("serve exited \(p.terminationStatus):\n\(text)") }
+            guard p.isRunning else {
+                let all = ((try? String(contentsOfFile: empire.tmp.sub(log + ".err"), encoding: .utf8)) ?? "")
+                    + ((try? String(contentsOfFile: empire.tmp.sub(log + ".out"), encoding: .utf8)) ?? "")
+                throw E2EFailure("serve exited \(p.terminationStatus):\n\(all)")
+            }
             try await Task.sleep(for: .milliseconds(100))
         }
         p.terminate()
@@ -188,6 +192,46 @@ struct ServeTests {
             let again = try await e.apply()
             #expect(!again.stdout.contains("Recovered"), "\(again)")
             #expect(try await e.duplicatePlaylistTitles() == [])
+        }
+    }
+}
+
+@Suite("serve: drift checks", .serialized)
+struct ServeDriftTests {
+    @Test("a hand edit in the sandbox is found and corrected within one drift interval, the drift checks spending within their budget")
+    func driftCorrected() async throws {
+        // 1,000,000 YouTube units a day and a 5% drift budget: a check every minute fits (≈4 units each).
+        try await Empire.with(dailyUnits: 1_000_000, edit: { repo in
+            let path = repo.path + "/ratelimits/youtube-api.yaml"
+            let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "    units: 10000", with: "    units: 1000000")
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }) { e in
+            let s = try Served(e, interval: "1h", driftInterval: "1m")
+            var cfg = e.configText
+            cfg = cfg.replacingOccurrences(of: "  driftInterval: 1m\n", with: "  driftInterval: 1m\n  driftBudget: 5%\n")
+            try e.writeConfig(cfg)
+            let (p, port) = try await s.start()
+            try await s.eventually("the first revision applied") {
+                try await e.description(ofChannel: "science-simplified") == ServeTests.original
+            }
+            let before = e.sandbox.youtubeQuotaUsed
+            let updatesBefore = e.calls(Empire.channelsUpdate)
+            let (code, _) = try await e.admin("PATCH", "/state/youtube/channels/\(e.channelId("science-simplified"))",
+                                              ["brandingSettings": ["channel": ["description": "Edited in YouTube Studio"]]])
+            #expect(code == 200)
+            try await s.eventually("the drift corrected", timeout: 180) {
+                try await e.description(ofChannel: "science-simplified") == ServeTests.original
+            }
+            #expect(e.calls(Empire.channelsUpdate) == updatesBefore + 1)
+            try await s.eventually("the status page shows the corrected drift") {
+                let page = try await s.http(port, "GET", "/").1
+                return page.contains("data-type=\"Drifted\" data-status=\"False\" title=\"corrected fields: branding.description\"")
+            }
+            #expect(s.log().contains("drifted=Channel/science-simplified"))
+            #expect(try await s.stop(p) == 0)
+            // What the drift checks spent (all but the one 50-unit correction) is within 5% of the day.
+            let spent = e.sandbox.youtubeQuotaUsed - before - 50
+            #expect(spent >= 1 && spent <= 50_000, "drift spent \(spent) units")
         }
     }
 }

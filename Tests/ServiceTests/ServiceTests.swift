@@ -163,3 +163,59 @@ final class Box<T: Sendable>: Sendable {
     init(_ v: T) { m = Mutex(v) }
     func withLock<R>(_ body: (inout T) -> R) -> R { m.withLock { body(&$0) } }
 }
+
+@Suite("Drift checks within a budget")
+struct DriftPlannerTests {
+    let reset = Date(timeIntervalSince1970: 1_800_000_000)
+    func ids(_ n: Int) -> [ResourceID] { (0..<n).map { ResourceID(.channel, String(format: "c%03d", $0)) } }
+
+    @Test("every resource is observed once per interval, in batches at least a minute apart")
+    func coverage() {
+        var p = DriftPlanner(interval: .seconds(600), share: 0.1)
+        let q = [DriftPlanner.Quota(rateLimit: "youtube-api", units: 10_000, resetsAt: reset)]
+        var seen: [ResourceID] = []
+        var total: Duration = .zero
+        for _ in 0..<10 {
+            let t = p.next(resources: ids(25), quotas: q, now: reset.addingTimeInterval(-3600))
+            seen += t.batch
+            total += t.delay
+            #expect(t.delay >= .seconds(60))
+        }
+        // Batches of 3: nine ticks cover the 25 once, the tenth starts the next round.
+        #expect(Array(seen.prefix(25)) == ids(25))
+        #expect(seen.count == 28)
+        #expect(total == .seconds(600))
+        #expect(p.period(count: 25, quotas: q) == .seconds(60))
+    }
+
+    @Test("when the budget cannot cover every resource the interval stretches, and status says why")
+    func stretch() {
+        var p = DriftPlanner(interval: .seconds(3600), share: 0.1)
+        let q = [DriftPlanner.Quota(rateLimit: "youtube-api", units: 10_000, resetsAt: reset)]
+        // A check of 100 resources spent 200 units: 2 per resource, 200 per round; 1000 a day allows 5 rounds.
+        p.record(observed: 100, observationUnits: ["youtube-api": 200], quotas: q)
+        let (d, note) = p.effectiveInterval(count: 100, quotas: q)
+        #expect(d == .seconds(86_400 / 5))
+        #expect(note?.contains("drift interval stretched from 1.0h to 4.8h") == true)
+        #expect(p.next(resources: ids(100), quotas: q, now: reset.addingTimeInterval(-3600)).interval == .seconds(17_280))
+        // A budget that covers it leaves the interval alone.
+        var rich = DriftPlanner(interval: .seconds(3600), share: 0.1)
+        rich.record(observed: 100, observationUnits: ["youtube-api": 10], quotas: q)
+        #expect(rich.effectiveInterval(count: 100, quotas: q).1 == nil)
+    }
+
+    @Test("the day's drift budget is a hard cap: a check that would pass it waits for the reset")
+    func cap() {
+        var p = DriftPlanner(interval: .seconds(60), share: 0.01, minimumPeriod: .seconds(1))
+        let q = [DriftPlanner.Quota(rateLimit: "youtube-api", units: 10_000, resetsAt: reset)]
+        p.record(observed: 10, observationUnits: ["youtube-api": 95], quotas: q)  // 95 of the 100-unit drift budget
+        let t = p.next(resources: ids(10), quotas: q, now: reset.addingTimeInterval(-600))
+        #expect(t.batch.isEmpty)
+        #expect(t.delay == .seconds(600))
+        #expect(t.note == "drift checks paused until youtube-api resets: 95 of its 100-unit drift budget spent")
+        // A new window starts the count again.
+        let next = [DriftPlanner.Quota(rateLimit: "youtube-api", units: 10_000, resetsAt: reset.addingTimeInterval(86_400))]
+        #expect(!p.next(resources: ids(10), quotas: next, now: reset.addingTimeInterval(1)).batch.isEmpty)
+        #expect(p.spentUnits("youtube-api", resetsAt: reset) == 95)
+    }
+}
