@@ -31,6 +31,7 @@ import Testing
     @Test func zonesNameTheSandboxAccount() async throws {
         try await withSandbox { sb in
             let r = try await sb.cf("GET", "/zones?name=ytempire.com")
+            #expect(account == "bb46d57d7a1c2f188cc783a9a727a866")   // docs/sandbox.md names it
             #expect(r.json?["result"]?.array?.first?["account"]?["id"]?.string == account)
             let other = try await sb.cf("GET", "/accounts/0000/workers/scripts")
             #expect(other.status == 403)
