@@ -33,7 +33,7 @@ final class LinkedClock: ResilienceClock {
 
 @Suite("CloudflareDriver through the engine, libcurl and the sandbox")
 struct CloudflareSandboxTests {
-    static func withSandbox(_ body: (SandboxServer, LinkedClock, (EngineOptions) throws -> Engine) async throws -> Void) async throws {
+    static func withSandbox(token: String? = nil, _ body: (SandboxServer, LinkedClock, (EngineOptions) throws -> Engine) async throws -> Void) async throws {
         var o = SandboxOptions()
         o.seedFrom = Paths.examples
         let sb = try await SandboxServer.start(o)
@@ -43,7 +43,7 @@ struct CloudflareSandboxTests {
             let store = try SQLiteStateStore(stateDir: dir)
             let clock = LinkedClock(sb.clock)
             let driver = CloudflareDriver(config: CloudflareDriverConfig(endpoint: sb.cloudflareURL,
-                                                                         token: .literal("integrations.cloudflare.token", sb.credentials.cloudflareToken)))
+                                                                         token: .literal("integrations.cloudflare.token", token ?? sb.credentials.cloudflareToken)))
             let http = CurlHTTPClient()
             try await body(sb, clock, { opts in Engine(drivers: [driver], store: store, transport: http, options: opts, clock: clock) })
         } catch {
@@ -78,6 +78,12 @@ struct CloudflareSandboxTests {
             #expect(report.failed == 0)
             #expect(report.succeeded == plan.actions.count)
             #expect(sb.callCounts["cloudflare PUT /client/v4/accounts/\(SandboxCloudflare.accountId)/workers/scripts/geo-router"] == 1)
+            // The seeded hand-made rule of the other zone is there as it was.
+            let zones = try JSONValue.parse(try await Self.admin(sb, "GET", "/state/cloudflare/zones").body).object ?? [:]
+            let video = try #require(zones.first { $0.value["name"]?.string == "ytempire-video.com" }?.key)
+            let manual = try JSONValue.parse(try await Self.admin(sb, "GET", "/state/cloudflare/rulesets/\(video)/http_request_cache_settings").body)
+            #expect(manual["rules"]?.array?.map { $0["ref"]?.string } == ["manual-fonts"])
+            #expect(manual["version"] == "1")
 
             // Apply, then plan twice, observing everything again: no change.
             var all = EngineOptions()
@@ -89,8 +95,7 @@ struct CloudflareSandboxTests {
             }
 
             // Drift: webp switched off in the dashboard.
-            let zid = try #require(try JSONValue.parse(try await Self.admin(sb, "GET", "/state/cloudflare/zones").body).object?
-                .first { $0.value["name"]?.string == "ytempire.com" }?.key)
+            let zid = try #require(zones.first { $0.value["name"]?.string == "ytempire.com" }?.key)
             let patch = try await Self.admin(sb, "PUT", "/state/cloudflare/settings/\(zid)/webp",
                                              ["id": "webp", "value": "off", "editable": true, "modified_on": nil])
             #expect(patch.status < 300)
@@ -109,6 +114,20 @@ struct CloudflareSandboxTests {
             #expect(blocked.actions.map(\.action.id) == ["cloudflare:CDNZone/ytempire-static:update:setting/webp"])
             let waits = clock.sleeps.dropFirst(before)
             #expect(waits.filter { $0 >= .seconds(299) }.count >= 2)
+        }
+    }
+
+    @Test("through the resilient stack, Cloudflare's error answers become the resource's observation error")
+    func errorsThroughTheStack() async throws {
+        try await Self.withSandbox(token: "a-wrong-token") { sb, _, engine in
+            let plan = try await engine(EngineOptions()).plan(Example.resources, revision: "r1", files: Example.files())
+            let errors = plan.resources.filter { $0.id.kind == .cdnZone }.compactMap(\.observationError)
+            #expect(errors.count == 2)
+            for e in errors {
+                #expect(e.contains("cloudflare zones.list for ytempire-") && e.contains("HTTP 403 code 9109: Invalid access token"), "\(e)")
+                #expect(!e.contains("a-wrong-token"))
+            }
+            #expect(plan.actions.isEmpty)
         }
     }
 }
