@@ -419,6 +419,25 @@ struct CloudflareDriverTests {
         }
     }
 
+    @Test("a resource that left the repository whose zone is gone from Cloudflare observes as nothing")
+    func zoneGone() async throws {
+        let v = decode(zoneYAML("shop", zone: "shop.test", rules: [ruleA]))
+        let fake = FakeCloudflare(seeding: v)
+        let rig = Rig(resources: v, files: files(), fake: fake)
+        try await rig.converge()
+        #expect(rig.external("shop")["cloudflareZoneId"] == fake.zoneId("shop.test"))
+        fake.world { cf in cf.zones = [:]; cf.zoneOrder = [] }
+        let gone = rig.with([], files: files())
+        let t = gone.targets(gone: ["shop"])
+        let s = try await gone.observe(t)
+        #expect(s[ResourceID(.cdnZone, "shop")] == .null)
+        #expect(gone.diff(t, s).isEmpty)
+        // Still desired, it is an error that says so.
+        let out = try await rig.driver.observe(rig.targets(), context: rig.context)
+        guard case .failed(let m)? = out[ResourceID(.cdnZone, "shop")] else { Issue.record("expected a failure"); return }
+        #expect(m.contains("zoneNotFound"))
+    }
+
     @Test("what Cloudflare cannot express fails the observation, with no calls")
     func inexpressible() async throws {
         let v = decode(zoneYAML("media", zone: "media.test", replication: ["mars-north"]) + "---\n"

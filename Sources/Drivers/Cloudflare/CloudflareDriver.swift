@@ -150,8 +150,13 @@ public struct CloudflareDriver: Driver {
         var state: [String: JSONValue] = ["zoneId": .string(zoneId)]
         if let accountId { state["accountId"] = .string(accountId) }
         for p in Self.phases {
-            let (rules, _) = try await readPhase(p.phase, zoneId: zoneId, resource: res, context: context)
-            state[p.observed] = Canonical.phaseState(rules)
+            do {
+                let (rules, _) = try await readPhase(p.phase, zoneId: zoneId, resource: res, context: context)
+                state[p.observed] = Canonical.phaseState(rules)
+            } catch let error as CloudflareError where e.desired == nil && error.reason == "7003" {
+                // The recorded zone no longer exists: neither does anything ytempire had in it.
+                return .observed(state: .null, external: [:])
+            }
         }
         var settings: [String: JSONValue] = [:]
         for s in e.settings {
