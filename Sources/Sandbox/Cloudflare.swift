@@ -339,7 +339,7 @@ extension CloudflareEmulator {
             }
             let script = body["script"] ?? .null
             if let name = script.string, w.cloudflare.scripts[name] == nil {
-                return .failure(failure(400, 10019, "Worker \(name) not found"))
+                return .failure(failure(400, 10019, "Cannot configure a route for a Worker which does not exist. Please ensure this Worker exists and try again."))
             } else if script != .null && script.string == nil {
                 return .failure(failure(400, 10021, "'script' must be a string"))
             }
