@@ -84,7 +84,11 @@ extension NodeDecoder {
                 guard let m = mapping(n, p, known: ["name", "route", "scriptFile"]) else { continue }
                 requireFields(m, ["name", "route", "scriptFile"])
                 let name = self.name(m, "name")
-                let route = string(m, "route", maxLength: 200, minLength: 1)
+                var route = string(m, "route", maxLength: 200, minLength: 1)
+                if let r = route, let zone, let problem = WorkerRoute.problem(r, zone: zone) {
+                    diags.error(.invalidValue, "\(m.sub("route")) '\(r)' is not a route Cloudflare can express: \(problem)", at: m.value("route")!.mark)
+                    route = nil
+                }
                 let script = relativePath(m, "scriptFile", suffix: ".js")
                 if let name, let route, let script { workers.append(.init(name: name.name, route: route, scriptFile: script, mark: m.value("scriptFile")!.mark)) }
             }
@@ -124,5 +128,34 @@ public enum CacheMatch: Sendable, Equatable {
 
     static func problem(_ s: String) -> String? {
         CacheMatch(s) == nil ? "must be *.ext, *.suffix.ext, /path/* or an exact /path" : nil
+    }
+}
+
+/// Cloudflare Workers route patterns: `host/path` on a host of the zone, where `*` may only
+/// start the host (`*.example.com`, `*example.com`) and end the path (`/img/*`).
+public enum WorkerRoute {
+    /// Why `route` is not a Cloudflare route on `zone`, or nil when it is one.
+    public static func problem(_ route: String, zone: String) -> String? {
+        let example = "e.g. *\(zone)/* or \(zone)/video/*"
+        if route.contains("://") { return "write it without a scheme (host/path, \(example))" }
+        guard let slash = route.firstIndex(of: "/"), slash != route.startIndex else {
+            return "a route is host/path on the zone \(zone) (\(example)); a pattern without a host such as '*.jpg' or '/video/*' has no Cloudflare form"
+        }
+        var host = Substring(route[..<slash])
+        let path = route[slash...]
+        if host.hasPrefix("*") {
+            host = host.dropFirst()
+            if host.hasPrefix(".") { host = host.dropFirst() }
+        }
+        if host.contains("*") { return "'*' may only start the host (\(example))" }
+        guard !host.isEmpty, host.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-" || $0 == ".") }) else {
+            return "the host must be a lowercase host name of the zone \(zone) (\(example))"
+        }
+        guard host == zone || host.hasSuffix("." + zone) else {
+            return "the host '\(host)' is not in the zone \(zone) (\(example))"
+        }
+        if path.contains("?") || path.contains("#") { return "a route cannot match a query string or fragment" }
+        if path.dropLast().contains("*") { return "'*' may only end the path (\(example)); '\(path)' has it inside" }
+        return nil
     }
 }

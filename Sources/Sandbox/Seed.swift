@@ -100,7 +100,7 @@ enum Seeder {
                     "original_name_servers": .null, "original_registrar": .null,
                     "created_on": "2024-01-15T12:00:00.000000Z", "modified_on": "2024-01-15T12:00:00.000000Z",
                     "activated_on": "2024-01-15T12:00:00.000000Z",
-                    "account": ["id": .string(Ident.make("account", length: 32, alphabet: Ident.hex)), "name": "Sandbox account"],
+                    "account": ["id": .string(w.cloudflare.accountId), "name": "Sandbox account"],
                     "owner": ["id": .null, "type": "user", "email": .null],
                     "permissions": ["#zone:read", "#zone_settings:edit", "#cache_purge:edit"],
                     "plan": ["id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website", "price": 0, "currency": "USD"],

@@ -74,6 +74,40 @@ struct CloudflareState: Codable, Sendable, Equatable {
     var limits = CloudflareLimits()
     var recent: [Double] = []
     var blockedUntil: Double = 0
+    /// The one account (every seeded zone's `account.id`): Workers scripts and R2 buckets live in it.
+    var accountId = SandboxCloudflare.accountId
+    /// Workers scripts by name, as `GET …/workers/scripts` lists them; `scriptContent` holds their source.
+    var scripts: [String: JSON] = [:]
+    var scriptContent: [String: String] = [:]
+    /// zone id → Workers routes (`{id, pattern, script}`) in creation order.
+    var routes: [String: [JSON]] = [:]
+    /// zone id → setting id → the setting's object; unset settings answer their default.
+    var settings: [String: [String: JSON]] = [:]
+    /// R2 buckets by name (`{name, creation_date, location, storage_class}`).
+    var buckets: [String: JSON] = [:]
+
+    init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case zones, zoneOrder, rulesets, limits, recent, blockedUntil, accountId, scripts, scriptContent, routes, settings, buckets
+    }
+
+    /// Fields added later default when a state file from before them is loaded.
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        zones = try c.decodeIfPresent([String: JSON].self, forKey: .zones) ?? [:]
+        zoneOrder = try c.decodeIfPresent([String].self, forKey: .zoneOrder) ?? []
+        rulesets = try c.decodeIfPresent([String: [String: JSON]].self, forKey: .rulesets) ?? [:]
+        limits = try c.decodeIfPresent(CloudflareLimits.self, forKey: .limits) ?? CloudflareLimits()
+        recent = try c.decodeIfPresent([Double].self, forKey: .recent) ?? []
+        blockedUntil = try c.decodeIfPresent(Double.self, forKey: .blockedUntil) ?? 0
+        accountId = try c.decodeIfPresent(String.self, forKey: .accountId) ?? SandboxCloudflare.accountId
+        scripts = try c.decodeIfPresent([String: JSON].self, forKey: .scripts) ?? [:]
+        scriptContent = try c.decodeIfPresent([String: String].self, forKey: .scriptContent) ?? [:]
+        routes = try c.decodeIfPresent([String: [JSON]].self, forKey: .routes) ?? [:]
+        settings = try c.decodeIfPresent([String: [String: JSON]].self, forKey: .settings) ?? [:]
+        buckets = try c.decodeIfPresent([String: JSON].self, forKey: .buckets) ?? [:]
+    }
 }
 
 struct KVVersion: Codable, Sendable, Equatable {

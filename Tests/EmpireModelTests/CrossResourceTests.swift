@@ -129,7 +129,7 @@ struct CrossResourceTests {
     @Test("workflow files and worker scripts must exist; zones are managed once")
     func filesAndZones() throws {
         let zone = { (name: String) in
-            "apiVersion: ytempire.io/v1\nkind: CDNZone\nmetadata: {name: \(name)}\nspec:\n  provider: cloudflare\n  zone: example.com\n  type: pull\n  origin: https://o.example.com\n  workers: [{name: w, route: \"/v/*\", scriptFile: workers/w.js}]\n"
+            "apiVersion: ytempire.io/v1\nkind: CDNZone\nmetadata: {name: \(name)}\nspec:\n  provider: cloudflare\n  zone: example.com\n  type: pull\n  origin: https://o.example.com\n  workers: [{name: w, route: \"example.com/v/*\", scriptFile: workers/w.js}]\n"
         }
         let r = try validate([
             "a.yaml": Support.channel("a"),

@@ -1,2 +1,0 @@
-import Testing
-// Tests of the Cloudflare driver land here.
