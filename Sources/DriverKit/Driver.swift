@@ -52,8 +52,9 @@ public struct FieldChange: Sendable, Hashable, Codable {
     public init(path: String, old: JSONValue?, new: JSONValue?, sensitive: Bool = false) {
         self.path = path
         self.sensitive = sensitive
-        self.old = sensitive ? nil : old
-        self.new = sensitive ? nil : new
+        // A null value is "none" (as JSONDiff treats it): plan files then read back exactly as written.
+        self.old = sensitive || old == .null ? nil : old
+        self.new = sensitive || new == .null ? nil : new
     }
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudflareDriver
 import ConfigStoreDriver
 import CurlHTTP
 import DriverKit
@@ -196,7 +197,11 @@ final class Reconcile: Sendable {
         }
         let later = "its driver is not part of this version of ytempire yet"
         missing.append(.init(name: "n8n", kinds: [.schedule], reason: i.n8n == nil ? "no integrations.n8n entry in the configuration" : later))
-        missing.append(.init(name: "cloudflare", kinds: [.cdnZone], reason: i.cloudflare == nil ? "no integrations.cloudflare entry in the configuration" : later))
+        if let c = i.cloudflare {
+            drivers.append(CloudflareDriver(config: CloudflareDriverConfig(endpoint: c.endpoint, token: secret(c.token), accountId: c.accountId)))
+        } else {
+            missing.append(.init(name: "cloudflare", kinds: [.cdnZone], reason: "no integrations.cloudflare entry in the configuration"))
+        }
         if let v = i.vault {
             drivers.append(VaultDriver(config: VaultDriverConfig(endpoint: v.endpoint, token: secret(v.token),
                                                                  auditFilePath: v.auditFilePath ?? VaultDriverConfig.defaultAuditFilePath)))

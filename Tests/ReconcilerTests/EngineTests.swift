@@ -172,6 +172,11 @@ import YAMLKit
         let bytes = Array(p.json().utf8)
         let back = try Plan.read(bytes, file: "plan.json")
         #expect(back == p)
+        // Null values in changes (a driver's "none") and nested nulls read back to the same digest.
+        var withNulls = p
+        withNulls.actions[0].action.changes.append(FieldChange(path: "x.sha256", old: .null, new: ["a": .null, "b": [.null, .double(1.5)]]))
+        withNulls.seal()
+        #expect(try Plan.read(Array(withNulls.json().utf8), file: "plan.json").digest == withNulls.digest)
         let tampered = p.json().replacingOccurrences(of: "\"r1\"", with: "\"r9\"")
         #expect(throws: PlanError.self) { try Plan.read(Array(tampered.utf8), file: "plan.json") }
         #expect(throws: PlanError.self) { try Plan.read(Array("{\"version\": 7}".utf8), file: "plan.json") }
