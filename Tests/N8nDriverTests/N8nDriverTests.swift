@@ -130,7 +130,7 @@ struct RenderingTests {
             "nodes": [
                 ["id": "n1", "name": "Every hour", "type": "n8n-nodes-base.scheduleTrigger", "typeVersion": .double(1.2), "position": [0, 0],
                  "parameters": ["rule": ["interval": [["field": "hours"]]]]],
-                ["id": "n2", "name": "Ping", "type": "n8n-nodes-base.httpRequest", "typeVersion": .double(4.2), "position": [200, 0],
+                ["id": "n2", "name": "Ping", "type": "n8n-nodes-base.httpRequest", "typeVersion": .double(4.2), "position": [200, 0], "webhookId": "hook-1",
                  "parameters": ["url": "http://localhost:9000/ping"]],
             ],
             "connections": ["Every hour": ["main": [[["node": "Ping", "type": "main", "index": 0]]]]],
@@ -146,7 +146,10 @@ struct RenderingTests {
         #expect(created.count == 1)
         let names = Set((created.first?["nodes"]?.array ?? []).compactMap { $0["name"]?.string })
         #expect(names == ["Every hour", "Ping"])
-        #expect(created.first?["nodes"]?.array?.first { $0["name"] == "Ping" }?["position"] == [200, 0])
+        let ping = created.first?["nodes"]?.array?.first { $0["name"] == "Ping" }
+        #expect(ping?["position"] == [200, 0])
+        #expect(ping?["webhookId"] == "hook-1")
+        #expect(ping?["id"]?.string == Canonical.derivedId("ytempire/analytics-hourly", "Ping"))
         let t = rig.targets(["analytics-hourly"])
         #expect(rig.diff(t, try await rig.observe(t)).isEmpty)
 
@@ -154,7 +157,8 @@ struct RenderingTests {
         let outcome = try await missing.driver.observe(missing.targets(["analytics-hourly"]), context: missing.context)
         guard case .failed(let why)? = outcome[ResourceID(.schedule, "analytics-hourly")] else { Issue.record("expected a failure"); return }
         #expect(why.contains("workflowFileMissing") && why.contains("workflows/ping.json"))
-        #expect(missing.fake.seen.filter { $0.path.hasPrefix("/workflows") }.isEmpty)
+        #expect(missing.fake.seen.isEmpty)
+        #expect(missing.driver.observationCalls(missing.targets(["analytics-hourly"]), pricing: missing.pricing).isEmpty)
 
         let broken = Rig(resources: resources, files: .memory(["workflows/ping.json": Array("{\"nodes\": [".utf8)]))
         #expect(broken.desired("analytics-hourly")["error"]?.string?.contains("workflowFileInvalid") == true)

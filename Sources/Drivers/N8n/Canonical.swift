@@ -8,7 +8,7 @@ import Foundation
 /// ```json
 /// {"name": "ytempire/<schedule>", "active": true, "source": "template/content-generation",
 ///  "definition": {"nodes": {"<node name>": {canonical node}}, "connections": {…}, "settings": {…}},
-///  "layout": {"<node name>": [x, y]}}
+///  "layout": {"<node name>": [x, y]}, "webhookIds"?: {"<node name>": "<a workflow file's own webhookId>"}}
 /// ```
 /// or `{"name", "source", "error": "…"}` when a `workflowFile` cannot be used.
 ///
@@ -140,7 +140,11 @@ enum Canonical {
             n["name"] = .string(key)
             n["id"] = .string(derivedId(name, key))
             n["position"] = layout[key] ?? [.int(Int64(250 + 200 * i)), 300]
-            if needsWebhookId(n["type"]?.string ?? "") { n["webhookId"] = .string(derivedId(name, key + "\u{0}webhook")) }
+            if let w = d["webhookIds"]?[key] {
+                n["webhookId"] = w
+            } else if needsWebhookId(n["type"]?.string ?? "") {
+                n["webhookId"] = .string(derivedId(name, key + "\u{0}webhook"))
+            }
             list.append(.object(n))
         }
         var o: [String: JSONValue] = [

@@ -93,6 +93,7 @@ public struct N8nDriver: Driver {
         o["definition"] = ["nodes": .object(rendered.nodes), "connections": Canonical.numbers(.object(rendered.connections)),
                            "settings": Canonical.numbers(settings)]
         o["layout"] = .object(rendered.layout)
+        if !rendered.webhookIds.isEmpty { o["webhookIds"] = .object(rendered.webhookIds) }
         return .object(o)
     }
 
@@ -127,18 +128,23 @@ public struct N8nDriver: Driver {
     /// per target one `workflows.get` by its recorded id, or one `workflows.list?name=` page to
     /// adopt by name (a desired target with no id recorded).
     public func observationCalls(_ targets: [ObserveTarget], pricing: Pricing) -> [PlannedCall] {
-        var calls: [PlannedCall] = []
-        var needTags = false
+        var calls: [PlannedCall] = Self.needsTag(targets) ? [pricing.call("n8n", Operation.listTags)] : []
         for t in targets.sorted(by: { $0.id < $1.id }) {
             switch Self.step(t) {
             case .unusable, .nothing: continue
             case .get: calls.append(pricing.call("n8n", Operation.get))
             case .byName: calls.append(pricing.call("n8n", Operation.list))
             }
-            if t.desired != nil && !(t.desired?.isNull ?? true) { needTags = true }
         }
-        if needTags { calls.insert(pricing.call("n8n", Operation.listTags), at: 0) }
         return calls
+    }
+
+    /// True when a desired target will be looked at (its create or re-tag needs the tag's id).
+    static func needsTag(_ targets: [ObserveTarget]) -> Bool {
+        targets.contains { t in
+            guard let d = t.desired, !d.isNull else { return false }
+            switch step(t) { case .get, .byName: return true; case .unusable, .nothing: return false }
+        }
     }
 
     // MARK: observe
@@ -147,7 +153,7 @@ public struct N8nDriver: Driver {
         var out: [ResourceID: ObservationOutcome] = [:]
         let sorted = targets.sorted(by: { $0.id < $1.id })
         var tagId: JSONValue = .null
-        if sorted.contains(where: { t in t.desired != nil && !(t.desired?.isNull ?? true) }) {
+        if Self.needsTag(sorted) {
             do {
                 tagId = JSONValue(try await findTag(schedule: nil, call: context.pricing.call("n8n", Operation.listTags), context: context))
             } catch is CancellationError {
@@ -484,6 +490,9 @@ struct WorkflowFile {
             guard let name = n["name"]?.string, let pos = n["position"]?.array, pos.count == 2,
                   let x = pos[0].double, let y = pos[1].double, abs(x) <= 1e7, abs(y) <= 1e7 else { continue }
             r.layout[name] = [.int(Int64(x.rounded())), .int(Int64(y.rounded()))]
+        }
+        for n in list {
+            if let name = n["name"]?.string, let w = n["webhookId"]?.string, !w.isEmpty { r.webhookIds[name] = .string(w) }
         }
         guard let connections = (v["connections"] ?? .object([:])).object else { return bad("connections is not an object") }
         for (from, c) in connections {

@@ -28,6 +28,8 @@ enum Templates {
     struct Rendered {
         var nodes: [String: JSONValue] = [:]
         var layout: [String: JSONValue] = [:]
+        /// A workflow file's own `webhookId`s (its webhook URLs), kept as they are.
+        var webhookIds: [String: JSONValue] = [:]
         var connections: [String: JSONValue] = [:]
 
         mutating func add(_ name: String, _ type: String, _ version: Double, at pos: (Int, Int), _ parameters: JSONValue,
