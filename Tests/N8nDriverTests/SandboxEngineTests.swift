@@ -173,6 +173,31 @@ struct SandboxEngineTests {
         }
     }
 
+    @Test("a tagged workflow with ytempire's name and no record (a crash before the id was kept) is adopted, then converged")
+    func adoption() async throws {
+        try await EngineRig.with { rig in
+            let (_, tag) = try await rig.n8n("POST", "/tags", ["name": "ytempire"])
+            let tagId = try #require(tag?["id"]?.string)
+            let (_, made) = try await rig.n8n("POST", "/workflows", ["name": "ytempire/content-generation", "connections": [:], "settings": [:],
+                "nodes": [["name": "Old trigger", "type": "n8n-nodes-base.scheduleTrigger", "typeVersion": 1, "position": [0, 0], "parameters": [:]]]])
+            let id = try #require(made?["id"]?.string)
+            let (status, _) = try await rig.n8n("PUT", "/workflows/\(id)/tags", [["id": .string(tagId)]])
+            #expect(status == 200)
+            let engine = rig.engine()
+            let plan = try await engine.plan(Example.resources, revision: "r1")
+            #expect(plan.adopted["n8n|Schedule/content-generation"] == [N8nDriver.ExternalKey.workflowId: id])
+            #expect(plan.keys.filter { $0.hasPrefix("content-generation:") } == ["content-generation:update:workflow", "content-generation:update:activation"])
+            // The tag exists: no create plans a tags.create.
+            #expect(!plan.actions.contains { $0.action.calls.contains { $0.operation == "tags.create" } })
+            let report = try await engine.apply(plan, desired: Example.resources)
+            #expect(report.failed == 0)
+            #expect(try rig.id("content-generation") == id)
+            #expect(try await rig.workflows().filter { $0["name"] == "ytempire/content-generation" }.count == 1)
+            #expect(rig.sb.callCounts["n8n POST /api/v1/tags"] == 1)
+            #expect(try await engine.plan(Example.resources, revision: "r1").actions.isEmpty)
+        }
+    }
+
     @Test("a workflow with ytempire's name but not its tag is a conflict in the plan; a wrong key is unauthorized")
     func conflictAndErrors() async throws {
         try await EngineRig.with { rig in

@@ -253,9 +253,11 @@ enum Templates {
         ])
         let process = """
         // One row per (channel, video, day): the report's columns by name, plus derived metrics.
-        const channel = $('Split Channels').first().json;
+        // The request answers one report per channel of the batch, in the batch's order.
+        const batch = $('Split Channels').all();
         const out = [];
-        for (const item of $input.all()) {
+        for (const [i, item] of $input.all().entries()) {
+          const channel = (batch[i] || batch[0]).json;
           const report = item.json;
           const names = (report.columnHeaders || []).map((h) => h.name);
           for (const row of report.rows || []) {
