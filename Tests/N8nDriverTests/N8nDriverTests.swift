@@ -209,6 +209,9 @@ struct ConvergeTests {
         let targets = rig.targets()
         let observed = try await rig.observe(targets)
         let after = try await rig.apply(rig.diff(targets, observed), observed)
+        // Credentials go by name with a null id, which n8n resolves to its credential.
+        let sentChannels = rig.fake.workflows(named: "ytempire/analytics-collection").first?["nodes"]?.array?.first { $0["name"] == "Channels" }
+        #expect(sentChannels?["credentials"] == ["postgres": ["id": .null, "name": "ytempire-postgres"]])
         #expect(rig.diff(rig.targets(), after).isEmpty)
         for _ in 0..<2 {
             let t = rig.targets()

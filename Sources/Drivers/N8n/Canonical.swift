@@ -140,6 +140,11 @@ enum Canonical {
             n["name"] = .string(key)
             n["id"] = .string(derivedId(name, key))
             n["position"] = layout[key] ?? [.int(Int64(250 + 200 * i)), 300]
+            // n8n resolves a credential by name when its id is null (`replaceInvalidCredentials`;
+            // an absent id is not looked up).
+            if let creds = n["credentials"]?.object {
+                n["credentials"] = .object(creds.mapValues { c in ["id": .null, "name": c["name"] ?? .null] })
+            }
             if let w = d["webhookIds"]?[key] {
                 n["webhookId"] = w
             } else if needsWebhookId(n["type"]?.string ?? "") {
