@@ -379,6 +379,45 @@ struct ConvergeTests {
     }
 }
 
+@Suite("N8nDriver: observation")
+struct ObservationTests {
+    @Test("observationCalls prices exactly the calls observe makes: recorded, unrecorded, left the repository, unusable")
+    func pricedExactly() async throws {
+        let rig = Rig()
+        try await rig.converge(["analytics-daily", "content-generation"])
+        let dailyId = rig.external("analytics-daily")!
+        let resources = modified("analytics-hourly") { $0.workflow = .file("missing.json") }.filter { !($0.kind == .schedule && $0.name == "analytics-daily") }
+        let other = Rig(resources: resources)
+        other.externals.withLock { $0 = rig.externals.withLock { $0 } }
+        let targets = other.targets() + [ObserveTarget(id: ResourceID(.schedule, "analytics-daily"), desired: nil,
+                                                       external: [N8nDriver.ExternalKey.workflowId: dailyId])]
+        let planned = other.driver.observationCalls(targets, pricing: other.pricing)
+        rig.fake.clearSeen()
+        let ctx = DriverContext(desired: other.index, pricing: other.pricing, cache: MemoryCache(), client: { _ in rig.fake })
+        let out = try await other.driver.observe(targets, context: ctx)
+        #expect(rig.fake.seen.map(\.call) == planned)
+        #expect(planned.map(\.operation) == ["tags.list", "workflows.list", "workflows.get", "workflows.get"])
+        #expect(planned.allSatisfy { $0.quota == nil && $0.units == 0 })   // the n8n RateLimit has no unit quota
+        if case .failed(let why)? = out[ResourceID(.schedule, "analytics-hourly")] { #expect(why.contains("workflowFileMissing")) }
+        else { Issue.record("the unusable workflowFile should fail its observation") }
+    }
+
+    @Test("listing by name follows nextCursor; only exact names count")
+    func paging() async throws {
+        let rig = Rig()
+        for i in 0..<2 { rig.fake.addWorkflow("ytempire/content-generation copy \(i)") }
+        let mine = rig.fake.addWorkflow("ytempire/content-generation", tags: ["ytempire"])
+        rig.fake.addWorkflow("ytempire/content-generation-old")
+        rig.fake.state.withLock { $0.pageSize = 1; $0.nameContains = true }
+        // A server whose name filter is looser than equality: only the exact name counts.
+        let all = try await rig.driver.listByName("ytempire/content-generation", schedule: "content-generation", context: rig.context)
+        #expect(all.compactMap { $0["id"]?.string } == [mine])
+        #expect(rig.fake.seen.count == 4)
+        #expect(rig.fake.seen.allSatisfy { $0.query["limit"] == "250" })
+        #expect(rig.fake.seen.dropFirst().map { $0.query["cursor"] } == ["1", "2", "3"])
+    }
+}
+
 @Suite("N8nDriver: errors")
 struct ErrorTests {
     func failure(_ rig: Rig) async throws -> String {

@@ -64,6 +64,8 @@ final class FakeN8n: ServiceClient {
         /// One-shot answers: "METHOD /path" (path without /api/v1 and query) → response.
         var scripted: [String: HTTPResponse] = [:]
         var pageSize = 250
+        /// Match `name=` as a substring (a looser server filter).
+        var nameContains = false
     }
     let state = Mutex(State())
     static let key = "fake-n8n-key-123456"
@@ -144,7 +146,9 @@ final class FakeN8n: ServiceClient {
         switch (r.method, seg.count, seg.first) {
         case ("GET", 1, "workflows"):
             var all = s.order.compactMap { s.workflows[$0] }
-            if let n = r.query["name"] { all = all.filter { $0["name"]?.string == n } }
+            if let n = r.query["name"] {
+                all = all.filter { s.nameContains ? ($0["name"]?.string ?? "").contains(n) : $0["name"]?.string == n }
+            }
             let offset = Int(r.query["cursor"] ?? "0") ?? 0
             let end = min(all.count, offset + s.pageSize)
             let page = offset < all.count ? Array(all[offset..<end]) : []
