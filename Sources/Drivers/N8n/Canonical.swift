@@ -15,7 +15,7 @@ import Foundation
 /// Observed (`{"workflow": null}` when nothing exists):
 /// ```json
 /// {"workflow": {"id", "name", "active", "tagged": bool, "tags": [{"id", "name"}],
-///               "definition": {"nodes": {…}, "connections": {…}, "settings": {…}}, "staticData"?: {…}},
+///               "definition": {"nodes": {…}, "connections": {…}, "settings": {…}}},
 ///  "tagId": "<id of the ytempire tag>" | null}
 /// ```
 /// A canonical node has no `id`, `position` or `webhookId` (the server's or the editor's, never
@@ -87,7 +87,6 @@ enum Canonical {
             "tags": .array(tags), "tagged": .bool(tags.contains { $0["name"]?.string == tag }),
             "definition": definition(wf),
         ]
-        if let s = wf["staticData"], s.object != nil { o["staticData"] = s }
         return .object(o)
     }
 
@@ -130,7 +129,9 @@ enum Canonical {
     // MARK: bodies
 
     /// The `POST`/`PUT /workflows` body: only the writable fields (n8n's schema is closed).
-    static func body(desired d: JSONValue, staticData: JSONValue? = nil) -> JSONValue {
+    /// `staticData` (the triggers' run-time state) and `pinData` are never sent: n8n keeps what
+    /// a `PUT` leaves out.
+    static func body(desired d: JSONValue) -> JSONValue {
         let name = d["name"]?.string ?? ""
         let nodes = d["definition"]?["nodes"]?.object ?? [:]
         let layout = d["layout"]?.object ?? [:]
@@ -152,12 +153,10 @@ enum Canonical {
             }
             list.append(.object(n))
         }
-        var o: [String: JSONValue] = [
+        return [
             "name": .string(name), "nodes": .array(list),
             "connections": d["definition"]?["connections"] ?? .object([:]),
             "settings": d["definition"]?["settings"] ?? .object([:]),
         ]
-        if let staticData, staticData.object != nil { o["staticData"] = staticData }
-        return .object(o)
     }
 }

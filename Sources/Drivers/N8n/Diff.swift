@@ -53,7 +53,7 @@ enum N8nDiff {
         if !changes.isEmpty {
             actions.append(Action(driver: driver, resource: input.id, operation: .update, key: workflowKey,
                                   summary: "workflow \"\(name)\"\(adopting)", changes: changes, calls: [price(Op.update)],
-                                  payload: ["id": .string(id), "body": Canonical.body(desired: desired, staticData: wf["staticData"])]))
+                                  payload: ["id": .string(id), "body": Canonical.body(desired: desired)]))
         }
         if wf["tagged"]?.bool != true {
             var calls: [PlannedCall] = []
