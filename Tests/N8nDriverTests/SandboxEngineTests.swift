@@ -104,6 +104,21 @@ struct SandboxEngineTests {
             // With stored observations (the default refresh), nothing is observed or changed either.
             let stored = try await rig.engine(refresh: .changed).plan(Example.resources, revision: "r1")
             #expect(stored.actions.isEmpty)
+
+            // One field changed in git: one PUT, nothing else.
+            let changed = modified("content-generation") { $0.timeout = .seconds(45) }
+            let plan2 = try await rig.engine(refresh: .changed).plan(changed, revision: "r2")
+            #expect(plan2.keys == ["content-generation:update:workflow"])
+            #expect(plan2.actions.first?.fromGit == true)
+            #expect(plan2.actions.first?.action.calls.map(\.operation) == ["workflows.update"])
+            let id = try #require(try rig.id("content-generation"))
+            let report2 = try await engine.apply(plan2, desired: changed)
+            #expect(report2.succeeded == 1)
+            #expect(rig.sb.callCounts["n8n PUT /api/v1/workflows/\(id)"] == 1)
+            let (_, wf) = try await rig.n8n("GET", "/workflows/\(id)")
+            #expect(wf?["settings"]?["executionTimeout"] == 45)
+            #expect(wf?["active"] == true)
+            #expect(try await engine.plan(changed, revision: "r2").actions.isEmpty)
         }
     }
 
