@@ -422,11 +422,9 @@ public struct N8nDriver: Driver {
         var message = N8nError.scrub(failure.message, key)
         if let hint = N8nError.hint(status: failure.status) { message += message.isEmpty ? hint : " (\(hint))" }
         throw N8nError(operation: operation, schedule: schedule, status: failure.status,
-                       reason: failure.status == nil ? (CallFailureReason.transport) : N8nError.reason(status: failure.status), message: message)
+                       reason: N8nError.reason(status: failure.status), message: message)
     }
 }
-
-enum CallFailureReason { static let transport = "transportError" }
 
 /// Remembers the `ytempire` tag's id between the actions of a run, and makes actions applied
 /// in parallel share one lookup or creation of it (rather than racing to `POST /tags`).
