@@ -144,7 +144,7 @@ let package = Package(
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "DriverKit", "EmpireModel", "YAMLKit", "Resilience", "CurlHTTP", "TestSupport"]),
         .testTarget(name: "YouTubeDriverTests", dependencies: ["YouTubeDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
         .testTarget(name: "ConfigStoreDriverTests", dependencies: ["ConfigStoreDriver", "DriverKit", "EmpireModel", "CurlHTTP", "TestSupport"]),
-        .testTarget(name: "N8nDriverTests", dependencies: ["N8nDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
+        .testTarget(name: "N8nDriverTests", dependencies: ["N8nDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport", "Reconciler"]),
         .testTarget(name: "CloudflareDriverTests", dependencies: ["CloudflareDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Reconciler", "Sandbox", "TestSupport"]),
         .testTarget(name: "VaultDriverTests", dependencies: ["VaultDriver", "Reconciler", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
         .testTarget(name: "PrometheusDriverTests", dependencies: ["PrometheusDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "YAMLKit", "TestSupport"]),

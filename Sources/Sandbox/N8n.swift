@@ -184,13 +184,14 @@ enum N8nEmulator {
         }
         guard var wf = w.n8n.workflows[id] else { return msg(404, "Not Found") }
         let serial = w.nextSerial()
-        // PUT replaces the definition; identity, activation and tags stay.
+        // PUT replaces the definition; identity, activation and tags stay. n8n assigns the body
+        // onto the stored entity, so `staticData`/`pinData` left out of the body are kept.
         wf["name"] = o["name"]
         wf["nodes"] = o["nodes"]
         wf["connections"] = o["connections"]
         wf["settings"] = o["settings"]
-        wf["staticData"] = o["staticData"] ?? .null
-        wf["pinData"] = o["pinData"] ?? .null
+        if let sd = o["staticData"] { wf["staticData"] = sd }
+        if let pd = o["pinData"] { wf["pinData"] = pd }
         wf["updatedAt"] = stamp(now)
         wf["versionId"] = .string(Ident.uuid("version-\(serial)"))
         w.n8n.workflows[id] = wf

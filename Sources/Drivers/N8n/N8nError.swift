@@ -1,0 +1,72 @@
+import DriverKit
+import Foundation
+
+/// An n8n call that failed, or a workflow the driver refuses to touch: which call, for which
+/// Schedule, and why. n8n's errors are `{"message": "…"}`; the status gives the reason
+/// (`unauthorized`, `badRequest`, `notFound`, `conflict`, `rateLimited`, `serverError`), and the
+/// driver has its own (`notOwned`, `workflowFileMissing`, `workflowFileInvalid`,
+/// `malformedResponse`, `malformedAction`, `secretUnavailable`, `transportError`). Never carries
+/// the API key: messages are scrubbed of it.
+public struct N8nError: ServiceReasonedError, Sendable, CustomStringConvertible, Equatable {
+    /// `workflows.create`, `tags.list`, …
+    public var operation: String
+    /// The Schedule the call was for.
+    public var schedule: String?
+    public var status: Int?
+    public var reason: String
+    public var message: String
+
+    public init(operation: String, schedule: String?, status: Int?, reason: String, message: String) {
+        self.operation = operation; self.schedule = schedule; self.status = status; self.reason = reason; self.message = message
+    }
+
+    public var description: String {
+        var s = "n8n \(operation)"
+        if let schedule { s += " for Schedule/\(schedule)" }
+        s += ": "
+        if let status { s += "HTTP \(status) " }
+        return s + reason + (message.isEmpty ? "" : ": " + message)
+    }
+
+    public var serviceStatus: Int? { status }
+    public var serviceReason: String? { reason }
+
+    /// The reason n8n's status means.
+    static func reason(status: Int?) -> String {
+        switch status {
+        case 400?: "badRequest"
+        case 401?: "unauthorized"
+        case 403?: "forbidden"
+        case 404?: "notFound"
+        case 409?: "conflict"
+        case 429?: "rateLimited"
+        case let s? where s >= 500: "serverError"
+        case let s?: "HTTP \(s)"
+        case nil: "transportError"
+        }
+    }
+
+    /// A hint for what the operator can do.
+    static func hint(status: Int?) -> String? {
+        switch status {
+        case 401?: "check integrations.n8n.apiKey (an n8n API key from Settings → n8n API)"
+        case 403?: "the API key's user may not do this"
+        default: nil
+        }
+    }
+
+    /// The `message` of an n8n error body (or the start of a non-JSON one).
+    static func message(_ body: [UInt8]) -> String {
+        if let v = try? JSONValue.parse(body, maxDepth: 16), let m = v["message"]?.string { return m }
+        let text = String(decoding: body.prefix(300), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text
+    }
+
+    /// Replaces a secret by `[redacted]` and bounds the length.
+    static func scrub(_ s: String, _ secret: String?) -> String {
+        var out = s
+        if let secret, secret.count >= 4 { out = out.replacingOccurrences(of: secret, with: "[redacted]") }
+        if out.count > 500 { out = String(out.prefix(500)) + "…" }
+        return out
+    }
+}

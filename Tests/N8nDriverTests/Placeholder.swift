@@ -1,2 +1,0 @@
-import Testing
-// Tests of the N8n driver land here.
