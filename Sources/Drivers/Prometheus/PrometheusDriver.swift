@@ -104,8 +104,9 @@ public struct PrometheusDriver: Driver {
     // MARK: diff
 
     public func diff(_ input: DiffInput) -> [Action] {
-        let desired: JSONValue? = (input.desired?.isNull ?? true) ? nil : input.desired
-        let observed: JSONValue? = input.observed.isNull ? nil : input.observed
+        // `.none`, never `nil`: JSONValue is ExpressibleByNilLiteral, so `nil` here would be `.some(.null)`.
+        let desired: JSONValue? = (input.desired?.isNull ?? true) ? .none : input.desired
+        let observed: JSONValue? = input.observed.isNull ? .none : .some(input.observed)
         let calls = [input.pricing.call(Self.service, Operation.reload), input.pricing.call(Self.service, Operation.rulesList)]
         let alert = input.id.name
         func action(_ op: ActionOperation, _ summary: String, _ changes: [FieldChange], _ payload: JSONValue) -> Action {
@@ -113,13 +114,13 @@ public struct PrometheusDriver: Driver {
                    calls: calls, payload: payload)
         }
         switch (desired, observed) {
-        case (nil, nil):
+        case (.none, .none):
             return []
-        case (nil, let o?):
+        case (.none, .some(let o)):
             return [action(.delete, "alerting rule \(alert) in group \(RuleFile.groupName)", JSONDiff.changes(o, nil), ["alert": .string(alert)])]
-        case (let d?, nil):
+        case (.some(let d), .none):
             return [action(.create, "alerting rule \(alert) in group \(RuleFile.groupName)", JSONDiff.changes(nil, d), ["rule": d])]
-        case (let d?, let o?):
+        case (.some(let d), .some(let o)):
             if d == o { return [] }
             return [action(.update, "alerting rule \(alert) in group \(RuleFile.groupName)", JSONDiff.changes(o, d), ["rule": d])]
         }
