@@ -300,4 +300,64 @@ struct PrometheusDriverTests {
         #expect(error?.reason == .malformedAction)
         #expect(!FileManager.default.fileExists(atPath: rig.rulesFile))
     }
+
+    @Test("awkward strings (line breaks, quotes, ': ', ' #', numbers and booleans as text) round-trip: promtool accepts, no perpetual diff")
+    func awkwardStrings() async throws {
+        let yaml = """
+        apiVersion: ytempire.io/v1
+        kind: Monitor
+        metadata:
+          name: awkward
+        spec:
+          expr: |
+            sum by (job) (rate(http_requests_total{path=~"/api/.*", code!="200"}[5m]))
+              > 0.5 # trailing comment inside PromQL
+          for: 90s
+          severity: info
+          summary: "Errors: {{ $labels.job }} is at #1"
+          description: "'quoted' and \\"double\\" and: colons"
+          labels: {answer: "true", tier: "1", empty_ish: "null"}
+
+        """
+        let rig = FakeRig(yaml)
+        try await rig.apply(try await rig.plan())
+        #expect(try await rig.plan().isEmpty)
+        let out = try await Promtool.run(["promtool", "check", "rules", rig.rulesFile], timeout: 30)
+        #expect(out.status == 0, "\(out.output)")
+        let state = try await rig.observe(rig.targets()).values.first
+        #expect(state?["labels"] == ["answer": "true", "tier": "1", "empty_ish": "null", "severity": "info"])
+        #expect(state?["expr"]?.string?.contains("\n  > 0.5 # trailing comment") == true)
+        #expect(state?["for"] == "1m30s")
+    }
+
+    @Test("the example repository's monitors render to a rule file promtool accepts, as docs/drivers/prometheus.md shows it")
+    func exampleMonitors() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let dir = root.appendingPathComponent("examples/empire/monitors").path
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count == 3)
+        let yaml = try files.map { try String(contentsOfFile: dir + "/" + $0, encoding: .utf8) + "\n---\n" }.joined()
+        let rig = FakeRig(yaml)
+        try await rig.apply(try await rig.plan())
+        let out = try await Promtool.run(["promtool", "check", "rules", rig.rulesFile], timeout: 30)
+        #expect(out.status == 0, "\(out.output)")
+        #expect(out.output.contains("SUCCESS: 3 rules found"))
+        #expect(readText(rig.rulesFile)!.hasPrefix("""
+        groups:
+        - name: ytempire
+          rules:
+          - alert: high-api-latency
+            expr: avg_over_time(ytempire_api_latency_seconds[5m]) > 1
+            for: 5m
+            labels:
+              severity: warning
+              team: platform
+            annotations:
+              description: The average API latency over the last 5 minutes is above 1 second.
+              runbook_url: https://ytempire.com/runbooks/high-api-latency
+              summary: High API latency
+          - alert: quota-usage-warning
+
+        """))
+    }
 }
