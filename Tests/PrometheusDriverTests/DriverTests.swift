@@ -76,7 +76,11 @@ struct PrometheusDriverTests {
         let otherText = "# hand-written\ngroups:\n- name: other\n  rules:\n  - alert: X\n    expr: up == 0\n"
         writeText(other, otherText)
         let before = try RuleFile.parse(Array(foreignGroup.utf8), display: "f")
+        #expect(chmod(rig.rulesFile, 0o640) == 0)
         try await rig.apply(try await rig.plan())
+        // The replaced file keeps the old one's mode.
+        let mode = (try FileManager.default.attributesOfItem(atPath: rig.rulesFile)[.posixPermissions] as? NSNumber)?.intValue
+        #expect(mode == 0o640)
         let after = try RuleFile.parse(Array(readText(rig.rulesFile)!.utf8), display: "f")
         guard case .foreign(let g0) = before.groups[0], case .foreign(let g1) = after.groups[0] else {
             Issue.record("the foreign group is not first any more"); return

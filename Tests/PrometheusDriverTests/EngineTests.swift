@@ -214,4 +214,40 @@ struct PrometheusEngineTests {
         #expect(r3.succeeded == 1, "\(r3.outcomes.compactMap(\.message))")
         #expect(try rig.loaded()["ytempire@rules"]?["fine"]?["annotations"]?["summary"] == "Changed")
     }
+
+    @Test("a misconfigured Prometheus: lifecycle API disabled, or the rule file not in rule_files — the file is restored, the message says what to fix")
+    func misconfigured() async throws {
+        let dir = tempDir()
+        let rulesFile = dir + "/ytempire.yml", otherFile = dir + "/other.yml"
+        writeText(rulesFile, foreignGroup)
+        writeText(otherFile, otherFileText)
+        let resources = decode(prometheusLimit + monitorYAML("fine"))
+        let store = try SQLiteStateStore(stateDir: dir + "/state")
+
+        let noLifecycle = try PrometheusServer.start(ruleFiles: [rulesFile], lifecycle: false)
+        defer { noLifecycle.stop() }
+        let d1 = PrometheusDriver(config: PrometheusDriverConfig(endpoint: noLifecycle.url, rulesFile: rulesFile))
+        let e1 = Engine(drivers: [d1], store: store, transport: CurlHTTPClient())
+        let r1 = try await e1.apply(try await e1.plan(resources, revision: "r"), desired: resources)
+        #expect(r1.failed == 1)
+        let m1 = r1.outcomes.first?.message ?? ""
+        #expect(m1.contains("POST /-/reload failed with HTTP 403"), "\(m1)")
+        #expect(m1.contains("--web.enable-lifecycle"))
+        #expect(m1.contains("the previous rule file was restored"))
+        #expect(readText(rulesFile) == foreignGroup)
+        noLifecycle.stop()
+
+        // Prometheus loads only the other file: the reload works, the verification notices.
+        let elsewhere = try PrometheusServer.start(ruleFiles: [otherFile])
+        defer { elsewhere.stop() }
+        let d2 = PrometheusDriver(config: PrometheusDriverConfig(endpoint: elsewhere.url, rulesFile: rulesFile))
+        let e2 = Engine(drivers: [d2], store: store, transport: CurlHTTPClient())
+        let r2 = try await e2.apply(try await e2.plan(resources, revision: "r"), desired: resources)
+        #expect(r2.failed == 1)
+        let m2 = r2.outcomes.first?.message ?? ""
+        #expect(m2.contains("shows no group ytempire from \(rulesFile): is the file named in rule_files"), "\(m2)")
+        #expect(m2.contains("the previous rule file was restored and Prometheus reloaded it"))
+        #expect(readText(rulesFile) == foreignGroup)
+        #expect(r2.outcomes.first?.calls.map(\.call.name) == ["prometheus.reload", "prometheus.rules.list", "prometheus.reload"])
+    }
 }

@@ -63,8 +63,12 @@ enum RuleFileIO {
         }
     }
 
-    /// Writes `bytes` to a new temporary file beside `path` (mode 0644), fsynced; returns its path.
+    /// Writes `bytes` to a new temporary file beside `path`, fsynced; returns its path. It gets
+    /// the mode and owner of the file it will replace (0644 and ours when there is none), so a
+    /// rule file readable only by Prometheus's group stays so.
     static func writeTemporary(beside path: String, _ bytes: [UInt8]) throws(PrometheusError) -> String {
+        var old = stat()
+        let hasOld = lstat(path, &old) == 0 && (old.st_mode & S_IFMT) == S_IFREG
         let dir = (path as NSString).deletingLastPathComponent
         let base = (path as NSString).lastPathComponent
         let tmp = (dir.isEmpty ? "." : dir) + "/.\(base).ytempire-\(UUID().uuidString.prefix(8).lowercased()).tmp"
@@ -75,14 +79,18 @@ enum RuleFileIO {
         }
         var ok = true
         var why = ""
-        bytes.withUnsafeBytes { raw in
+        if hasOld {
+            _ = fchown(fd, old.st_uid, old.st_gid)  // only root may give it away; then it stays ours
+            if fchmod(fd, old.st_mode & 0o7777) != 0 { ok = false; why = String(cString: strerror(errno)) }
+        }
+        if ok { bytes.withUnsafeBytes { raw in
             var off = 0
             while off < raw.count {
                 let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
                 if n < 0 { if errno == EINTR { continue }; ok = false; why = String(cString: strerror(errno)); return }
                 off += n
             }
-        }
+        } }
         if ok && fsync(fd) != 0 { ok = false; why = String(cString: strerror(errno)) }
         close(fd)
         guard ok else {

@@ -14,15 +14,17 @@ public struct PrometheusDriverConfig: Sendable {
     public var rulesFile: String
     /// promtool: a command looked up on PATH or an absolute path (nil: `promtool`).
     public var promtool: String?
-    /// How long `promtool check rules` may run.
+    /// How long `promtool check rules` may run (clamped to 1 s … 1 h).
     public var promtoolTimeout: TimeInterval
-    /// Total time allowed for each call to Prometheus.
+    /// Total time allowed for each call to Prometheus (clamped to 1 s … 10 min).
     public var requestTimeout: Duration
 
     public init(endpoint: String, rulesFile: String, promtool: String? = nil,
                 promtoolTimeout: TimeInterval = 30, requestTimeout: Duration = .seconds(15)) {
         self.endpoint = endpoint; self.rulesFile = rulesFile; self.promtool = promtool
-        self.promtoolTimeout = promtoolTimeout; self.requestTimeout = requestTimeout
+        // Every wait has a deadline: 1 s … 1 h for promtool, 1 s … 10 min per call.
+        self.promtoolTimeout = promtoolTimeout.isFinite ? min(max(promtoolTimeout, 1), 3600) : 30
+        self.requestTimeout = min(max(requestTimeout, .seconds(1)), .seconds(600))
     }
 }
 
