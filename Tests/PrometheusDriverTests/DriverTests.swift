@@ -246,6 +246,17 @@ struct PrometheusDriverTests {
         #expect(rig.fake.count("/-/reload") == 1)
     }
 
+    @Test("an error that is not a call failure (an open breaker, cancellation) is passed on unchanged, the file restored")
+    func otherErrorsPassThrough() async throws {
+        let rig = FakeRig(monitorYAML("a"))
+        writeText(rig.rulesFile, foreignGroup)
+        rig.fake.script("/api/v1/rules", .other(RigError(message: "circuit open for prometheus")))
+        let error = await #expect(throws: RigError.self) { try await rig.apply(try await rig.plan()) }
+        #expect(error?.message == "circuit open for prometheus")
+        #expect(readText(rig.rulesFile) == foreignGroup)
+        #expect(rig.fake.seen.map(\.operation) == ["reload", "rules.list"])
+    }
+
     @Test("the rule file must be a regular file: a FIFO, a directory and a symbolic link are refused without being read")
     func onlyRegularFiles() async throws {
         let rig = FakeRig(monitorYAML("a"))

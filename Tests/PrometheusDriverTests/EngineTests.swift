@@ -82,7 +82,10 @@ final class EngineRig: Sendable {
         return out
     }
 
-    deinit { prom.stop() }
+    deinit {
+        prom.stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
 }
 
 @Suite("PrometheusDriver through the Engine, real libcurl, the real Prometheus", .enabled(if: PrometheusServer.isAvailable))
@@ -218,6 +221,7 @@ struct PrometheusEngineTests {
     @Test("a misconfigured Prometheus: lifecycle API disabled, or the rule file not in rule_files — the file is restored, the message says what to fix")
     func misconfigured() async throws {
         let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         let rulesFile = dir + "/ytempire.yml", otherFile = dir + "/other.yml"
         writeText(rulesFile, foreignGroup)
         writeText(otherFile, otherFileText)

@@ -82,7 +82,7 @@ final class MemoryCache: DriverCache {
 /// group as it is on disk, `GET /api/v1/rules` shows it; answers can be scripted once per path.
 final class FakePrometheus: ServiceClient {
     struct Seen: Sendable, Equatable { var method: String; var path: String; var operation: String }
-    enum Script: Sendable { case response(HTTPResponse), failure(ServiceFailure) }
+    enum Script: Sendable { case response(HTTPResponse), failure(ServiceFailure), other(RigError) }
     struct State {
         var seen: [Seen] = []
         var loaded: [JSONValue] = []
@@ -115,6 +115,7 @@ final class FakePrometheus: ServiceClient {
         switch scripted {
         case .response(let r)?: return r
         case .failure(let f)?: throw f
+        case .other(let e)?: throw e
         case nil: break
         }
         switch (request.method, path) {
@@ -160,6 +161,8 @@ final class FakeRig: Sendable {
         driver = PrometheusDriver(config: PrometheusDriverConfig(endpoint: "http://prometheus.test:9090", rulesFile: rulesFile, promtool: promtool))
         resources = Mutex(decode(yaml))
     }
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
 
     var index: DesiredIndex { DesiredIndex(resources.withLock { $0 }) }
     var context: DriverContext {

@@ -176,8 +176,10 @@ public struct PrometheusDriver: Driver {
             let note = await restore(oldBytes, reload: e.reason != .unreachable, context: context)
             throw PrometheusError(e.reason, e.message + "; " + note, status: e.status)
         } catch {
-            let note = await restore(oldBytes, reload: false, context: context)
-            throw PrometheusError(.unreachable, "\(error); " + note)
+            // Not a call failure (cancellation, an open breaker, the quota ledger): the file
+            // goes back all the same, and the error is passed on unchanged for the engine.
+            _ = await restore(oldBytes, reload: false, context: context)
+            throw error
         }
         return ApplyOutcome(observed: state)
     }
@@ -221,7 +223,8 @@ public struct PrometheusDriver: Driver {
 
     // MARK: HTTP
 
-    /// One call to Prometheus; a non-2xx answer or a failed call becomes a `PrometheusError`.
+    /// One call to Prometheus; a non-2xx answer or a failed call becomes a `PrometheusError`;
+    /// what is not a call failure (cancellation, an open breaker) is passed on unchanged.
     func send(_ method: String, _ path: String, operation: String, failing reason: PrometheusError.Reason,
               context: DriverContext) async throws -> HTTPResponse {
         let call = context.pricing.call(Self.service, operation)
@@ -231,16 +234,12 @@ public struct PrometheusDriver: Driver {
         let response: HTTPResponse
         do {
             response = try await context.client(Self.service).send(request, call: call)
-        } catch is CancellationError {
-            throw CancellationError()
         } catch let e where CallFailure(e) != nil {
             let f = CallFailure(e)!
             guard let status = f.status else {
                 throw PrometheusError(.unreachable, "Prometheus at \(endpoint) is unreachable (\(what)): \(f.reason.map { "\($0): " } ?? "")\(f.message)")
             }
             throw PrometheusError(reason, "\(what) failed with HTTP \(status): \(Self.hint(status, path: path, f.message))", status: status)
-        } catch {
-            throw PrometheusError(.unreachable, "Prometheus at \(endpoint) cannot be called (\(what)): \(error)")
         }
         guard (200..<300).contains(response.status) else {
             throw PrometheusError(reason, "\(what) failed with HTTP \(response.status): \(Self.hint(response.status, path: path, Self.errorText(response.body)))",
