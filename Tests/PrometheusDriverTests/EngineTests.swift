@@ -254,4 +254,31 @@ struct PrometheusEngineTests {
         #expect(readText(rulesFile) == foreignGroup)
         #expect(r2.outcomes.first?.calls.map(\.call.name) == ["prometheus.reload", "prometheus.rules.list", "prometheus.reload"])
     }
+
+    @Test("first run: no rule file yet — apply creates it and Prometheus loads it; pruning the last rule leaves an empty file Prometheus accepts")
+    func fromNoFileToEmpty() async throws {
+        let dir = tempDir()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let rulesFile = dir + "/ytempire.yml"
+        let prom = try PrometheusServer.start(ruleFiles: [rulesFile])
+        defer { prom.stop() }
+        let driver = PrometheusDriver(config: PrometheusDriverConfig(endpoint: prom.url, rulesFile: rulesFile))
+        let engine = Engine(drivers: [driver], store: try SQLiteStateStore(stateDir: dir + "/state"), transport: CurlHTTPClient())
+        let one = decode(prometheusLimit + monitorYAML("first"))
+        let r1 = try await engine.apply(try await engine.plan(one, revision: "r1"), desired: one)
+        #expect(r1.succeeded == 1, "\(r1.outcomes.compactMap(\.message))")
+        let rules = try JSONValue.parse(Array((prom.get("/api/v1/rules")?.body ?? "").utf8))
+        #expect(rules["data"]?["groups"]?.array?.map { $0["name"] } == ["ytempire"])
+        #expect(rules["data"]?["groups"]?.array?.first?["rules"]?.array?.first?["name"] == "first")
+
+        let none = decode(prometheusLimit)
+        let plan = try await engine.plan(none, revision: "r2")
+        #expect(plan.actions.map(\.action.operation) == [.delete])
+        let r2 = try await engine.apply(plan, desired: none)
+        #expect(r2.succeeded == 1, "\(r2.outcomes.compactMap(\.message))")
+        #expect(readText(rulesFile) == "groups: []\n")
+        let after = try JSONValue.parse(Array((prom.get("/api/v1/rules")?.body ?? "").utf8))
+        #expect(after["data"]?["groups"]?.array == [])
+        #expect(try await engine.plan(none, revision: "r2").actions.isEmpty)
+    }
 }
