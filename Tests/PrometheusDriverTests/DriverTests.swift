@@ -98,6 +98,56 @@ struct PrometheusDriverTests {
         #expect(out.status == 0, "\(out.output)")
     }
 
+    @Test("only the ytempire group's lines change: comments and layout of the rest of the file stay byte for byte")
+    func commentsKept() async throws {
+        let head = """
+        # Rules of the platform team. Keep this comment.
+        groups:
+            # first foreign group
+            - name: first   # trailing comment
+              rules:
+                  - alert: A
+                    expr: up == 0   # the simplest alert
+
+
+        """
+        let oldOwned = """
+            - name: ytempire
+              rules:
+                - alert: stale
+                  expr: vector(1)
+
+        """
+        let tail = """
+            # comment about the last group
+            - name: last
+              rules: [{alert: B, expr: up == 1}]
+        # the end
+
+        """
+        let rig = FakeRig(monitorYAML("a") + monitorYAML("stale", expr: "vector(1)"))
+        writeText(rig.rulesFile, head + oldOwned + tail)
+        try await rig.apply(try await rig.plan())
+        var text = readText(rig.rulesFile)!
+        #expect(text.hasPrefix(head), "\(text)")
+        #expect(text.hasSuffix(tail), "\(text)")
+        #expect(text.contains("    - name: ytempire\n      rules:\n      - alert: a\n"), "\(text)")
+        #expect(try await rig.plan().isEmpty)
+        // Removing every owned rule removes exactly the group's lines.
+        rig.resources.withLock { $0 = [] }
+        try await rig.apply(try await rig.plan(orphans: ["a", "stale"]))
+        text = readText(rig.rulesFile)!
+        #expect(text == head + tail, "\(text)")
+        // Appending a new group after the last one keeps everything before it.
+        rig.resources.withLock { $0 = decode(monitorYAML("a")) }
+        try await rig.apply(try await rig.plan())
+        text = readText(rig.rulesFile)!
+        #expect(text.hasPrefix(head + tail), "\(text)")
+        #expect(text.hasSuffix("    - name: ytempire\n      rules:\n      - alert: a\n        expr: up == 0\n        for: 5m\n        labels:\n          severity: warning\n          team: platform\n        annotations:\n          summary: Something is down\n"), "\(text)")
+        let out = try await Promtool.run(["promtool", "check", "rules", rig.rulesFile], timeout: 30)
+        #expect(out.status == 0, "\(out.output)")
+    }
+
     @Test("prune: an owned rule whose Monitor left is deleted; the last one takes the group with it; foreign rules stay")
     func prune() async throws {
         let rig = FakeRig(threeMonitors)

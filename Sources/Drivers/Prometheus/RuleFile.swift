@@ -19,6 +19,19 @@ struct RuleFile: Sendable {
     var ownedRules: [YAMLValue] = []
     /// Whether the file has a ytempire group at all.
     var hasOwnedGroup = false
+    /// Where things are in the text read, so a rewrite can change only the ytempire group's lines.
+    var layout: Layout?
+
+    struct Layout: Sendable {
+        var source: [UInt8]
+        /// The leading whitespace of the first group's `- ` line.
+        var itemIndent: [UInt8]
+        /// The ytempire group's lines: from its `- ` line up to (not including) `ownedEnd` (1-based; Int.max: to the end).
+        var ownedStart: Int?
+        var ownedEnd: Int?
+        /// Where a new group goes: before this line (Int.max: at the end).
+        var appendAt: Int
+    }
 
     enum GroupSlot: Sendable {
         case foreign(YAMLValue)
@@ -45,15 +58,21 @@ struct RuleFile: Sendable {
         guard let pairs = root.mappingPairs else {
             throw PrometheusError(.invalidRuleFile, "\(root.mark): rule file \(display) is a \(root.kindName), not a mapping with `groups`")
         }
-        for p in pairs {
+        for (pi, p) in pairs.enumerated() {
             let key = p.key.scalarText ?? ""
             guard key == "groups" else { file.otherTopLevel.append((key, yamlValue(p.value))); continue }
             if p.value.isPlainNull { continue }
             guard let items = p.value.sequenceItems else {
                 throw PrometheusError(.invalidRuleFile, "\(p.value.mark): `groups` in \(display) is a \(p.value.kindName), not a sequence")
             }
-            for g in items {
+            let after = pi + 1 < pairs.count ? pairs[pi + 1].key.mark.line : Int.max
+            if let first = items.first {
+                file.layout = Layout(source: bytes, itemIndent: leadingBlanks(bytes, line: first.mark.line), appendAt: after)
+            }
+            for (i, g) in items.enumerated() {
                 if g["name"]?.scalarText == groupName && g.isMapping {
+                    file.layout?.ownedStart = g.mark.line
+                    file.layout?.ownedEnd = i + 1 < items.count ? items[i + 1].mark.line : after
                     if file.hasOwnedGroup {
                         throw PrometheusError(.invalidRuleFile, "\(g.mark): rule file \(display) has a second group named \(groupName)")
                     }
@@ -139,28 +158,98 @@ struct RuleFile: Sendable {
 
     // MARK: render
 
-    /// The file as YAML: foreign groups as they were read (values preserved, comments and
-    /// layout not), the ytempire group at its place (appended when new, left out when empty).
+    /// The file as YAML: the ytempire group at its place (appended when new, left out when
+    /// empty), every other line as it was read (`splice`); when that is not possible, the whole
+    /// file re-emitted with the foreign groups' values preserved (comments and layout not).
     func render() throws(PrometheusError) -> [UInt8] {
-        var groupValues: [YAMLValue] = []
-        var ownedPlaced = false
-        let owned: YAMLValue? = ownedRules.isEmpty ? nil
-            : .mapping([("name", .string(Self.groupName))] + ownedGroupKeys + [("rules", .sequence(ownedRules))])
-        for g in groups {
-            switch g {
-            case .foreign(let v): groupValues.append(v)
-            case .owned:
-                if let owned { groupValues.append(owned) }
-                ownedPlaced = true
-            }
+        if let spliced = try? splice(), let back = try? RuleFile.parse(spliced, display: "-"), back.sameContent(self) {
+            return spliced
         }
-        if !ownedPlaced, let owned { groupValues.append(owned) }
-        let root: YAMLValue = .mapping([("groups", .sequence(groupValues, flow: groupValues.isEmpty))] + otherTopLevel)
+        let values = groupValues()
+        let root: YAMLValue = .mapping([("groups", .sequence(values, flow: values.isEmpty))] + otherTopLevel)
         do {
             return try YAMLEmitter.emit(root)
         } catch {
             throw PrometheusError(.invalidRuleFile, "cannot write the rule file: \(error)")
         }
+    }
+
+    var ownedGroup: YAMLValue? {
+        ownedRules.isEmpty ? nil : .mapping([("name", .string(Self.groupName))] + ownedGroupKeys + [("rules", .sequence(ownedRules))])
+    }
+
+    /// The groups as they are to be written, in order.
+    func groupValues() -> [YAMLValue] {
+        var out: [YAMLValue] = []
+        var ownedPlaced = false
+        for g in groups {
+            switch g {
+            case .foreign(let v): out.append(v)
+            case .owned:
+                if let o = ownedGroup { out.append(o) }
+                ownedPlaced = true
+            }
+        }
+        if !ownedPlaced, let o = ownedGroup { out.append(o) }
+        return out
+    }
+
+    /// Same groups and top-level keys (what Prometheus reads), whatever the layout.
+    func sameContent(_ other: RuleFile) -> Bool {
+        guard groupValues() == other.groupValues(), otherTopLevel.count == other.otherTopLevel.count else { return false }
+        return zip(otherTopLevel, other.otherTopLevel).allSatisfy { $0.0 == $1.0 && $0.1 == $1.1 }
+    }
+
+    /// The text read with only the ytempire group's lines replaced (or removed, or the group
+    /// appended after the last group), so other groups keep their comments and layout. Nil when
+    /// the layout is not the plain block one this handles; `render` then checks the result reads
+    /// back as the same content, and writes the whole file otherwise.
+    func splice() throws -> [UInt8]? {
+        guard let layout, !groupValues().isEmpty else { return nil }
+        var lines: [[UInt8]] = []
+        var current: [UInt8] = []
+        for b in layout.source {
+            current.append(b)
+            if b == 0x0A { lines.append(current); current = [] }
+        }
+        if !current.isEmpty { current.append(0x0A); lines.append(current) }
+        var text: [UInt8] = []
+        if let owned = ownedGroup {
+            let emitted = try YAMLEmitter.emit(.sequence([owned]))
+            var atLineStart = true
+            for b in emitted {
+                if atLineStart { text += layout.itemIndent }
+                text.append(b)
+                atLineStart = b == 0x0A
+            }
+        }
+        if let start = layout.ownedStart, let end = layout.ownedEnd {
+            guard start >= 1, start <= lines.count, end > start else { return nil }
+            let first = lines[start - 1].drop { $0 == 0x20 }
+            guard first.first == UInt8(ascii: "-") else { return nil }
+            var upper = min(end, lines.count + 1)
+            // Blank and comment lines just before the next group belong to it.
+            while upper - 1 > start {
+                let l = lines[upper - 2].filter { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D && $0 != 0x0A }
+                guard l.isEmpty || l.first == UInt8(ascii: "#") else { break }
+                upper -= 1
+            }
+            lines.replaceSubrange((start - 1)..<(upper - 1), with: text.isEmpty ? [] : [text])
+        } else if !text.isEmpty {
+            let at = min(layout.appendAt, lines.count + 1)
+            guard at >= 1 else { return nil }
+            lines.insert(text, at: at - 1)
+        }
+        return lines.flatMap { $0 }
+    }
+
+    /// The spaces at the start of a 1-based line.
+    static func leadingBlanks(_ bytes: [UInt8], line: Int) -> [UInt8] {
+        var n = 1, i = 0
+        while n < line, i < bytes.count { if bytes[i] == 0x0A { n += 1 }; i += 1 }
+        var out: [UInt8] = []
+        while i < bytes.count, bytes[i] == 0x20 { out.append(0x20); i += 1 }
+        return out
     }
 
     // MARK: canonical rules
