@@ -147,7 +147,7 @@ let package = Package(
         .testTarget(name: "N8nDriverTests", dependencies: ["N8nDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport", "Reconciler"]),
         .testTarget(name: "CloudflareDriverTests", dependencies: ["CloudflareDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Reconciler", "Sandbox", "TestSupport"]),
         .testTarget(name: "VaultDriverTests", dependencies: ["VaultDriver", "Reconciler", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
-        .testTarget(name: "PrometheusDriverTests", dependencies: ["PrometheusDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "YAMLKit", "TestSupport"]),
+        .testTarget(name: "PrometheusDriverTests", dependencies: ["PrometheusDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "YAMLKit", "Reconciler", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Reconciler", "DriverKit", "EmpireModel", "TestSupport"]),
         // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
         .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service"]),

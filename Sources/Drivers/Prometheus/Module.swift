@@ -1,2 +1,0 @@
-// The Prometheus driver: see docs/drivers/. (Placeholder until the driver lands in this module.)
-enum PrometheusDriverModule {}

@@ -1,2 +1,0 @@
-import Testing
-// Tests of the Prometheus driver land here.

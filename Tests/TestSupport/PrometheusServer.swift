@@ -1,0 +1,171 @@
+import Foundation
+import Synchronization
+
+/// A throwaway Prometheus server on 127.0.0.1 for tests: Debian's `/usr/bin/prometheus`, with
+/// `--web.enable-lifecycle` (so `POST /-/reload` works), a temporary directory holding its
+/// configuration (whose `rule_files` names the given rule files) and its storage, and a free
+/// port (Prometheus cannot bind port 0 and report it, so a free one is picked and another
+/// tried when the bind fails). Stopped (SIGTERM, then SIGKILL) and its directory removed by
+/// `stop()` or when released. Runs fine as root.
+public final class PrometheusServer: Sendable {
+    public let port: Int
+    /// The temporary directory (configuration `prometheus.yml`, `data/`, `prometheus.log`).
+    public let directory: String
+    /// The rule files its configuration names.
+    public let ruleFiles: [String]
+    private let pid: pid_t
+    private let stopped = Mutex(false)
+
+    /// `http://127.0.0.1:<port>`.
+    public var url: String { "http://127.0.0.1:\(port)" }
+
+    public static let executable = "/usr/bin/prometheus"
+    /// Whether Debian's `prometheus` package is installed (`make deps` installs it).
+    public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: executable) }
+    /// Why a test that needs Prometheus cannot run, or nil when it can.
+    public static var unavailableReason: String? {
+        isAvailable ? nil : "Prometheus is not installed (no \(executable)); `make deps` or `apt-get install prometheus` installs it"
+    }
+
+    /// Starts Prometheus loading `ruleFiles` (absolute paths; they need not exist yet), evaluating
+    /// rules every `evaluationInterval`. `lifecycle: false` leaves the lifecycle API disabled.
+    public static func start(ruleFiles: [String], evaluationInterval: String = "1s", lifecycle: Bool = true,
+                             readyTimeout: TimeInterval = 60) throws -> PrometheusServer {
+        guard isAvailable else { throw Processes.Failure(description: unavailableReason!) }
+        let dir = FileManager.default.temporaryDirectory.path + "/ytempire-prom-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir + "/data", withIntermediateDirectories: true)
+        var config = "global:\n  evaluation_interval: \(evaluationInterval)\n  scrape_interval: 1m\nrule_files:\n"
+        for f in ruleFiles { config += "  - \"\(f)\"\n" }
+        if ruleFiles.isEmpty { config += "  []\n" }
+        try Data(config.utf8).write(to: URL(fileURLWithPath: dir + "/prometheus.yml"))
+        var lastError = "prometheus did not start"
+        for _ in 0..<5 {
+            let port = try Processes.freePort()
+            var args = [executable, "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
+                        "--web.listen-address=127.0.0.1:\(port)", "--log.level=info"]
+            if lifecycle { args.append("--web.enable-lifecycle") }
+            let pid: pid_t
+            do { pid = try spawn(args, log: dir + "/prometheus.log") } catch {
+                try? FileManager.default.removeItem(atPath: dir)
+                throw error
+            }
+            let deadline = Date().addingTimeInterval(readyTimeout)
+            var exited = false
+            while Date() < deadline {
+                var status: Int32 = 0
+                if waitpid(pid, &status, WNOHANG) == pid { exited = true; break }
+                if let r = httpGet(port: port, path: "/-/ready"), r.status == 200 {
+                    return PrometheusServer(port: port, directory: dir, ruleFiles: ruleFiles, pid: pid)
+                }
+                usleep(50_000)
+            }
+            let log = (try? String(contentsOfFile: dir + "/prometheus.log", encoding: .utf8)) ?? ""
+            if !exited { terminate(pid, grace: 5) }
+            lastError = "prometheus did not become ready on port \(port): \(log.suffix(2000))"
+            // A port taken between picking and binding: try another; anything else is final.
+            if !log.contains("address already in use") { break }
+        }
+        try? FileManager.default.removeItem(atPath: dir)
+        throw Processes.Failure(description: lastError)
+    }
+
+    private init(port: Int, directory: String, ruleFiles: [String], pid: pid_t) {
+        self.port = port; self.directory = directory; self.ruleFiles = ruleFiles; self.pid = pid
+    }
+
+    /// Prometheus's log so far.
+    public var log: String { (try? String(contentsOfFile: directory + "/prometheus.log", encoding: .utf8)) ?? "" }
+
+    /// `GET path` on the server: status and body (nil when it cannot be reached).
+    public func get(_ path: String) -> (status: Int, body: String)? { Self.httpGet(port: port, path: path) }
+
+    /// SIGTERM, then SIGKILL after `grace` seconds; removes the directory. Safe to call twice.
+    public func stop(grace: TimeInterval = 10) {
+        let first = stopped.withLock { s -> Bool in defer { s = true }; return !s }
+        guard first else { return }
+        Self.terminate(pid, grace: grace)
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    deinit { stop() }
+
+    // MARK: processes
+
+    private static func terminate(_ pid: pid_t, grace: TimeInterval) {
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(grace)
+        var status: Int32 = 0
+        while Date() < deadline {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno == ECHILD) { return }
+            usleep(20_000)
+        }
+        kill(pid, SIGKILL)
+        let hard = Date().addingTimeInterval(5)
+        while Date() < hard {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid || (r < 0 && errno == ECHILD) { return }
+            usleep(20_000)
+        }
+    }
+
+    private typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addClosefrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddClosefrom.self) }
+
+    /// Starts `args` in the background with posix_spawn, stdin from /dev/null, stdout and
+    /// stderr to `log`, and no other descriptor inherited.
+    private static func spawn(_ args: [String], log: String) throws -> pid_t {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let addClosefrom { _ = addClosefrom(&actions, 3) }
+        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, args[0], &actions, nil, argv, environ)
+        guard rc == 0 else { throw Processes.Failure(description: "cannot run \(args[0]): \(String(cString: strerror(rc)))") }
+        return pid
+    }
+
+    // MARK: a minimal HTTP GET (readiness and assertions)
+
+    static func httpGet(port: Int, path: String, timeout: TimeInterval = 5) -> (status: Int, body: String)? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = UInt16(port).bigEndian
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let ok = withUnsafePointer(to: &addr) { p in
+            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+        guard ok else { return nil }
+        let request = Array("GET \(path) HTTP/1.0\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n\r\n".utf8)
+        var off = 0
+        while off < request.count {
+            let n = request[off...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            if n <= 0 { return nil }
+            off += n
+        }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while data.count < 16 << 20 {
+            let n = recv(fd, &buf, buf.count, 0)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        guard text.hasPrefix("HTTP/"), let sp = text.firstIndex(of: " ") else { return nil }
+        let status = Int(text[text.index(after: sp)...].prefix(3)) ?? 0
+        let body = text.range(of: "\r\n\r\n").map { String(text[$0.upperBound...]) } ?? ""
+        return (status, body)
+    }
+}
