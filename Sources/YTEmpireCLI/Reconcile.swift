@@ -6,6 +6,8 @@ import DriverKit
 import EmpireModel
 import Foundation
 import GitKit
+import N8nDriver
+import PrometheusDriver
 import Reconciler
 import Synchronization
 import VaultDriver
@@ -195,8 +197,12 @@ final class Reconcile: Sendable {
         } catch {
             throw CLIFailure("integrations.configStore: \(error)")
         }
-        let later = "its driver is not part of this version of ytempire yet"
-        missing.append(.init(name: "n8n", kinds: [.schedule], reason: i.n8n == nil ? "no integrations.n8n entry in the configuration" : later))
+        if let n = i.n8n {
+            drivers.append(N8nDriver(config: N8nDriverConfig(endpoint: n.endpoint, apiKey: secret(n.apiKey), credential: n.credential,
+                                                             configStoreIsPostgres: url.hasPrefix("postgres://") || url.hasPrefix("postgresql://"))))
+        } else {
+            missing.append(.init(name: "n8n", kinds: [.schedule], reason: "no integrations.n8n entry in the configuration"))
+        }
         if let c = i.cloudflare {
             drivers.append(CloudflareDriver(config: CloudflareDriverConfig(endpoint: c.endpoint, token: secret(c.token), accountId: c.accountId)))
         } else {
@@ -208,7 +214,11 @@ final class Reconcile: Sendable {
         } else {
             missing.append(.init(name: "vault", kinds: [.securityPolicy], reason: "no integrations.vault entry in the configuration"))
         }
-        missing.append(.init(name: "prometheus", kinds: [.monitor], reason: i.prometheus == nil ? "no integrations.prometheus entry in the configuration" : later))
+        if let p = i.prometheus {
+            drivers.append(PrometheusDriver(config: PrometheusDriverConfig(endpoint: p.endpoint, rulesFile: p.rulesFile, promtool: p.promtool)))
+        } else {
+            missing.append(.init(name: "prometheus", kinds: [.monitor], reason: "no integrations.prometheus entry in the configuration"))
+        }
         return (drivers, missing)
     }
 
