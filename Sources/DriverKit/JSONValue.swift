@@ -155,7 +155,7 @@ public enum JSONValueError: Error, Sendable, CustomStringConvertible {
 }
 
 extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, ExpressibleByIntegerLiteral,
-                     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral {
+                     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral {
     public init(stringLiteral v: String) { self = .string(v) }
     public init(booleanLiteral v: Bool) { self = .bool(v) }
     public init(integerLiteral v: Int64) { self = .int(v) }
@@ -165,7 +165,8 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByBooleanLiteral, Ex
         for (k, v) in elements { o[k] = v }
         self = .object(o)
     }
-    public init(nilLiteral: ()) { self = .null }
+    // Deliberately not ExpressibleByNilLiteral: `nil` in a `JSONValue?` context (a ternary, a
+    // closure's result) would silently become `.null`, an observed value, instead of "none".
 }
 
 extension JSONValue {

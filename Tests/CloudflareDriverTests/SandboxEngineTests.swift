@@ -97,7 +97,7 @@ struct CloudflareSandboxTests {
             // Drift: webp switched off in the dashboard.
             let zid = try #require(zones.first { $0.value["name"]?.string == "ytempire.com" }?.key)
             let patch = try await Self.admin(sb, "PUT", "/state/cloudflare/settings/\(zid)/webp",
-                                             ["id": "webp", "value": "off", "editable": true, "modified_on": nil])
+                                             ["id": "webp", "value": "off", "editable": true, "modified_on": .null])
             #expect(patch.status < 300)
             let drift = try await engine(all).plan(resources, revision: "r1", files: files)
             #expect(drift.actions.map(\.action.id) == ["cloudflare:CDNZone/ytempire-static:update:setting/webp"])

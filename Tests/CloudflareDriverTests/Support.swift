@@ -213,7 +213,7 @@ extension Array where Element == Action {
 }
 
 func cloudflareError(_ status: Int, _ code: Int, _ message: String) -> HTTPResponse {
-    let body: JSONValue = ["success": false, "errors": [["code": .int(Int64(code)), "message": .string(message)]], "messages": [], "result": nil]
+    let body: JSONValue = ["success": false, "errors": [["code": .int(Int64(code)), "message": .string(message)]], "messages": [], "result": .null]
     return HTTPResponse(status: status, headers: ["Content-Type": "application/json"], body: body.canonicalBytes)
 }
 
