@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg nghttp2-server postgresql prometheus
 BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean chaos
+.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean chaos install
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -29,6 +29,29 @@ build: deps
 DEMO_DIR ?= .ytempire-demo
 run: build
 	@bash scripts/demo.sh $(DEMO_DIR)
+
+# Installs the binary, its man page (generated from the argument parser), shell completions,
+# the JSON Schemas (`ytempire init` points editors at them), the docs and the systemd unit.
+PREFIX ?= /usr/local
+DESTDIR ?=
+install: deps
+	$(SWIFT) build -c release --product ytempire
+	mkdir -p .build/man
+	$(SWIFT) package --allow-writing-to-directory .build/man generate-manual --output-directory .build/man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/ytempire/schemas \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	  $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d $(DESTDIR)$(PREFIX)/share/doc/ytempire/drivers \
+	  $(DESTDIR)$(PREFIX)/share/doc/ytempire/examples
+	install -m 0755 .build/release/ytempire $(DESTDIR)$(PREFIX)/bin/ytempire
+	install -m 0644 .build/man/ytempire.1 $(DESTDIR)$(PREFIX)/share/man/man1/ytempire.1
+	install -m 0644 schemas/*.json $(DESTDIR)$(PREFIX)/share/ytempire/schemas/
+	.build/release/ytempire --generate-completion-script bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ytempire
+	.build/release/ytempire --generate-completion-script zsh > $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_ytempire
+	.build/release/ytempire --generate-completion-script fish > $(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/ytempire.fish
+	install -m 0644 docs/*.md $(DESTDIR)$(PREFIX)/share/doc/ytempire/
+	install -m 0644 docs/drivers/*.md $(DESTDIR)$(PREFIX)/share/doc/ytempire/drivers/
+	install -m 0644 examples/ytempire.yaml examples/systemd/ytempire.service $(DESTDIR)$(PREFIX)/share/doc/ytempire/examples/
+	@echo "installed under $(DESTDIR)$(PREFIX); the systemd unit is in share/doc/ytempire/examples/ (see its header)"
 
 schemas: deps
 	$(PYTHON) scripts/check_schemas.py examples/empire

@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Reconciler", "DriverKit", "EmpireModel",
+                "Reconciler", "DriverKit", "EmpireModel", "Resilience",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -68,6 +68,8 @@ public struct ApplyReport: Sendable {
     public var deferred: Int { outcomes.count { $0.result == .deferred } }
     public var succeeded: Int { outcomes.count { $0.result == .ok } }
     public var interruptedRecovered: Int
+    /// The circuit breakers' states at the end of the apply, by service.
+    public var breakers: [String: CircuitBreaker.State] = [:]
 }
 
 public enum ApplyEvent: Sendable {
@@ -473,7 +475,7 @@ public final class Engine: Sendable {
         try store.setMeta("lastAttemptedRevision", plan.revision)
         let clean = all.allSatisfy { $0.result == .ok } && plan.resources.allSatisfy { $0.observationError == nil }
         if clean { try store.setMeta("lastAppliedRevision", plan.revision) }
-        return ApplyReport(revision: plan.revision, outcomes: all, interruptedRecovered: recovered)
+        return ApplyReport(revision: plan.revision, outcomes: all, interruptedRecovered: recovered, breakers: registry.breakers.states)
     }
 
     static func isQuotaAnswer(_ error: any Error) -> Bool {

@@ -2,6 +2,7 @@ import CoreMetrics
 import Foundation
 import Prometheus
 import Reconciler
+import Resilience
 import Synchronization
 
 /// The service's metrics (DESIGN A8), through swift-metrics with a swift-prometheus registry of
@@ -57,6 +58,9 @@ public final class ServiceMetrics: Sendable {
     public func reconciled(seconds: Double, plan: Plan?, report: ApplyReport?, appliedAt: Date?) {
         duration.recordNanoseconds(Int64(max(0, min(seconds, 86_400 * 365)) * 1e9))
         if let report {
+            for (service, state) in report.breakers {
+                circuit(service: service, state: state == .closed ? 0 : state == .halfOpen ? 1 : 2)
+            }
             for o in report.outcomes {
                 counter("ytempire_actions_total", [("kind", o.action.resource.kind.rawValue), ("operation", o.action.operation.rawValue),
                                                              ("result", o.result.rawValue)]).increment()

@@ -119,7 +119,8 @@ struct ServeTests {
             #expect(code == 200)
             for name in ["ytempire_reconcile_duration_seconds_count", "ytempire_actions_total{kind=\"Channel\",operation=\"update\",result=\"ok\"}",
                          "ytempire_quota_used_units{service=\"youtube\"}", "ytempire_quota_remaining_units{service=\"youtube\"}",
-                         "ytempire_last_applied_timestamp_seconds", "ytempire_source_errors_total", "ytempire_drifted_resources"] {
+                         "ytempire_last_applied_timestamp_seconds", "ytempire_source_errors_total", "ytempire_drifted_resources",
+                         "ytempire_circuit_state{service=\"youtube\"} 0"] {
                 #expect(metrics.contains(name), "missing \(name)")
             }
             try await s.eventually("the status page shows the pushed revision") {
