@@ -236,3 +236,34 @@ struct ServeDriftTests {
         }
     }
 }
+
+@Suite("serve: /metrics scraped by a real Prometheus", .serialized)
+struct ServeMetricsScrapeTests {
+    @Test("Debian's Prometheus scrapes /metrics and its query API returns ytempire's series",
+          .enabled(if: PrometheusServer.isAvailable, "needs Debian's prometheus package (make test installs it)"))
+    func scraped() async throws {
+        try await Empire.with { e in
+            let s = try Served(e, interval: "1h")
+            let (p, port) = try await s.start()
+            try await s.eventually("the first revision applied") {
+                try await s.http(port, "GET", "/metrics").1.contains("ytempire_actions_total{")
+            }
+            let prom = try PrometheusServer.start(ruleFiles: [], scrape: ["127.0.0.1:\(port)"])
+            defer { prom.stop() }
+            for series in ["ytempire_actions_total", "ytempire_quota_used_units", "ytempire_quota_remaining_units",
+                           "ytempire_reconcile_duration_seconds_count", "ytempire_last_applied_timestamp_seconds",
+                           "ytempire_source_errors_total", "ytempire_drifted_resources", "ytempire_circuit_state"] {
+                try await s.eventually("\(series) queryable through Prometheus", timeout: 60) {
+                    guard let r = prom.get("/api/v1/query?query=\(series)"), r.status == 200 else { return false }
+                    let o = try E2E.object(r.body)
+                    let result = ((o["data"] as? [String: Any])?["result"] as? [Any]) ?? []
+                    return o["status"] as? String == "success" && !result.isEmpty
+                }
+            }
+            // The scrape target is healthy.
+            let targets = try #require(prom.get("/api/v1/targets"))
+            #expect(targets.body.contains("\"health\":\"up\""), "\(targets.body.prefix(800))")
+            #expect(try await s.stop(p) == 0)
+        }
+    }
+}

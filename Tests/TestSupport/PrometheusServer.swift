@@ -29,7 +29,9 @@ public final class PrometheusServer: Sendable {
 
     /// Starts Prometheus loading `ruleFiles` (absolute paths; they need not exist yet), evaluating
     /// rules every `evaluationInterval`. `lifecycle: false` leaves the lifecycle API disabled.
+    /// `scrape`: `host:port` targets scraped every `scrapeInterval` at `/metrics` (job `ytempire`).
     public static func start(ruleFiles: [String], evaluationInterval: String = "1s", lifecycle: Bool = true,
+                             scrape: [String] = [], scrapeInterval: String = "1s",
                              readyTimeout: TimeInterval = 60) throws -> PrometheusServer {
         guard isAvailable else { throw Processes.Failure(description: unavailableReason!) }
         let dir = FileManager.default.temporaryDirectory.path + "/ytempire-prom-\(UUID().uuidString.prefix(8))"
@@ -37,6 +39,10 @@ public final class PrometheusServer: Sendable {
         var config = "global:\n  evaluation_interval: \(evaluationInterval)\n  scrape_interval: 1m\nrule_files:\n"
         for f in ruleFiles { config += "  - \"\(f)\"\n" }
         if ruleFiles.isEmpty { config += "  []\n" }
+        if !scrape.isEmpty {
+            config += "scrape_configs:\n  - job_name: ytempire\n    scrape_interval: \(scrapeInterval)\n    static_configs:\n      - targets: ["
+            config += scrape.map { "\"\($0)\"" }.joined(separator: ", ") + "]\n"
+        }
         try Data(config.utf8).write(to: URL(fileURLWithPath: dir + "/prometheus.yml"))
         var lastError = "prometheus did not start"
         for _ in 0..<5 {
