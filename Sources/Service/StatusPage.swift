@@ -57,7 +57,7 @@ public enum StatusPage {
         body{font-family:system-ui,sans-serif;margin:1.5rem;color:#222}
         table{border-collapse:collapse;width:100%;font-size:.9rem}
         th,td{border-bottom:1px solid #ddd;padding:.35rem .5rem;text-align:left;vertical-align:top}
-        .True{color:#176317}.False{color:#a31515}.Unknown{color:#8a6d00}
+        .good{color:#176317}.bad{color:#a31515}.unknown{color:#8a6d00}
         .cond{display:inline-block;margin:0 .4rem .2rem 0;padding:0 .3rem;border:1px solid #ccc;border-radius:3px}
         meter{width:12rem}
         code{font-size:.85rem}
@@ -86,7 +86,9 @@ public enum StatusPage {
             let id = r.id.description
             h += "<tr class=\"resource\" data-resource=\"\(e(id))\"><td><code>\(e(id))</code></td><td>"
             for c in r.conditions {
-                h += "<span class=\"cond \(e(c.status))\" data-type=\"\(e(c.type))\" data-status=\"\(e(c.status))\" title=\"\(e(c.message))\">"
+                // Ready=True is good; for the others (Drifted, Stalled, Deferred, RotationDue, …) True is bad.
+                let tone = c.status == "Unknown" ? "unknown" : ((c.type == "Ready") == (c.status == "True") ? "good" : "bad")
+                h += "<span class=\"cond \(tone)\" data-type=\"\(e(c.type))\" data-status=\"\(e(c.status))\" title=\"\(e(c.message))\">"
                 h += "\(e(c.type))=\(e(c.status)) <small>\(e(c.reason))</small></span>"
             }
             h += "</td><td>"

@@ -1,5 +1,6 @@
 import Foundation
 import Sandbox
+import Service
 import Testing
 import TestSupport
 
@@ -78,6 +79,40 @@ struct CanaryTests {
             let stillWorks = outputs.first { $0.0 == "plan --detailed-exitcode stdout" }?.1 ?? ""
             #expect(stillWorks.contains("No changes"), "\(stillWorks)")
             outputs.append(("plan.json", try String(contentsOfFile: planFile, encoding: .utf8)))
+
+            // serve: its logs (text and JSON) and every endpoint, with the webhook secrets as canaries too.
+            let hookSecret = canary("github-webhook"), gitlabToken = canary("gitlab-token")
+            canaries += [hookSecret, gitlabToken]
+            let served = try Served(e, interval: "1h")
+            try e.writeConfig(e.configText
+                .replacingOccurrences(of: "github: {secret: {value: \"\(Served.webhookSecret)\"}}",
+                                      with: "github: {secret: {env: YTE_HOOK}}\n    gitlab: {token: {value: \"\(gitlabToken)\"}}"))
+            for format in ["text", "json"] {
+                let p = try e.spawn(["serve", "--log-format", format], env: env.merging(["YTE_HOOK": hookSecret]) { $1 }, log: "serve-\(format)")
+                var port = 0
+                try await served.eventually("serve listening") {
+                    let log = served.log("serve-\(format)")
+                    if let r = log.range(of: "address=127.0.0.1:") ?? log.range(of: "\"address\":\"127.0.0.1:") {
+                        port = Int(log[r.upperBound...].prefix { $0.isNumber }) ?? 0
+                    }
+                    return port > 0
+                }
+                try await served.eventually("a reconcile logged") { served.log("serve-\(format)").contains("reconciled") }
+                let body = #"{"ref":"refs/heads/main"}"#
+                let sig = Service.WebhookGate.githubSignature(secret: Array(hookSecret.utf8), body: Array(body.utf8))
+                for (method, path, headers) in [("GET", "/", [String: String]()), ("GET", "/metrics", [:]), ("GET", "/healthz", [:]), ("GET", "/readyz", [:]),
+                                                ("POST", "/hooks/github", ["X-Hub-Signature-256": sig, "X-GitHub-Event": "push", "X-GitHub-Delivery": "c-\(format)"]),
+                                                ("POST", "/hooks/github", ["X-Hub-Signature-256": "sha256=" + String(repeating: "0", count: 64), "X-GitHub-Event": "push", "X-GitHub-Delivery": "f-\(format)"]),
+                                                ("POST", "/hooks/gitlab", ["X-Gitlab-Token": gitlabToken, "X-Gitlab-Event": "Push Hook"]),
+                                                ("POST", "/hooks/gitlab", ["X-Gitlab-Token": "wrong", "X-Gitlab-Event": "Push Hook"])] {
+                    let (code, text) = try await served.http(port, method, path, headers: headers, body: method == "POST" ? body : nil)
+                    #expect(code > 0)
+                    outputs.append(("serve \(format) \(method) \(path) \(code)", text))
+                }
+                #expect(try await served.stop(p) == 0)
+                outputs.append(("serve \(format) log", served.log("serve-\(format)")))
+                outputs.append(("serve \(format) stdout", (try? String(contentsOfFile: e.tmp.sub("serve-\(format).out"), encoding: .utf8)) ?? ""))
+            }
 
             // Everything under the state directory, names and bytes (SQLite files, WAL, mirror, status copy).
             var files: [(String, [UInt8])] = []
