@@ -175,6 +175,33 @@ struct ServeTests {
         }
     }
 
+    @Test("SIGHUP reloads ytempire.yaml: a bad file is reported and the old one kept; a good one takes effect (a new webhook secret)")
+    func sighupReload() async throws {
+        try await Empire.with { e in
+            let s = try Served(e, interval: "1h")
+            let (p, port) = try await s.start()
+            try await s.eventually("the first reconcile") { s.log().contains("reconciled") }
+            let good = e.configText
+            try e.writeConfig(good.replacingOccurrences(of: "stateDir:", with: "stateDirectory:"))
+            kill(p.processIdentifier, SIGHUP)
+            try await s.eventually("the bad file reported") { s.log().contains("configuration not reloaded; the old one stays in use") }
+            #expect(try await s.http(port, "GET", "/healthz").0 == 200)
+            let body = Self.pushBody()
+            let oldSig = WebhookGate.githubSignature(secret: Array(Served.webhookSecret.utf8), body: Array(body.utf8))
+            #expect(try await s.http(port, "POST", "/hooks/github", headers: ["X-Hub-Signature-256": oldSig, "X-GitHub-Event": "push",
+                                                                             "X-GitHub-Delivery": "h-1"], body: body).0 == 202)
+            try e.writeConfig(good.replacingOccurrences(of: Served.webhookSecret, with: "rotated-webhook-secret"))
+            kill(p.processIdentifier, SIGHUP)
+            try await s.eventually("the good file reloaded") { s.log().contains("configuration reloaded") }
+            #expect(try await s.http(port, "POST", "/hooks/github", headers: ["X-Hub-Signature-256": oldSig, "X-GitHub-Event": "push",
+                                                                             "X-GitHub-Delivery": "h-2"], body: body).0 == 401)
+            let newSig = WebhookGate.githubSignature(secret: Array("rotated-webhook-secret".utf8), body: Array(body.utf8))
+            #expect(try await s.http(port, "POST", "/hooks/github", headers: ["X-Hub-Signature-256": newSig, "X-GitHub-Event": "push",
+                                                                             "X-GitHub-Delivery": "h-3"], body: body).0 == 202)
+            #expect(try await s.stop(p) == 0)
+        }
+    }
+
     @Test("SIGTERM during a slow apply exits 0 with the journal complete; the next start creates no duplicate")
     func sigtermDuringApply() async throws {
         try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=latency:1500ms") { e in
