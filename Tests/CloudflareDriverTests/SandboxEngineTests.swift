@@ -6,6 +6,7 @@ import Reconciler
 import Resilience
 import Sandbox
 import Synchronization
+import TestSupport
 import Testing
 @testable import CloudflareDriver
 

@@ -3,13 +3,14 @@ import DriverKit
 import EmpireModel
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 @testable import CloudflareDriver
 @testable import Sandbox
 
 enum Paths {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static var examples: String { packageRoot.appendingPathComponent("examples/empire").path }
+    static var packageRoot: URL { Repo.root }
+    static var examples: String { Repo.examples }
 }
 
 /// The example repository, loaded as `ytempire validate` does, and its files.
@@ -39,14 +40,6 @@ enum Example {
     }
 }
 
-/// Decodes YAML documents without the cross-resource rules (made-up zones).
-func decode(_ yaml: String) -> [Resource] {
-    var o = LoadOptions()
-    o.crossResourceRules = false
-    let report = ManifestLoader.validate([ManifestSource(displayPath: "t.yaml", relativePath: "t.yaml", content: .bytes(Array(yaml.utf8)))], options: o)
-    precondition(report.isValid, report.diagnostics.map(\.rendered).joined(separator: "\n"))
-    return report.resources
-}
 
 /// The example's CDNZones with `edit` applied to their YAML text (for one-field changes).
 func examples(editing file: String, _ edit: (String) -> String) -> [Resource] {

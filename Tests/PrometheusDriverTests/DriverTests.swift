@@ -3,6 +3,7 @@ import DriverKit
 import EmpireModel
 import Foundation
 import Resilience
+import TestSupport
 import Testing
 import YAMLKit
 @testable import PrometheusDriver

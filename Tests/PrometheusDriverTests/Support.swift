@@ -4,17 +4,10 @@ import EmpireModel
 import Foundation
 import Resilience
 import Synchronization
+import TestSupport
 import Testing
 @testable import PrometheusDriver
 
-/// Decodes manifests from YAML text with the real loader (cross-resource rules off).
-func decode(_ yaml: String) -> [Resource] {
-    var o = LoadOptions()
-    o.crossResourceRules = false
-    let report = ManifestLoader.validate([ManifestSource(displayPath: "t.yaml", relativePath: "t.yaml", content: .bytes(Array(yaml.utf8)))], options: o)
-    precondition(report.isValid, report.diagnostics.map(\.rendered).joined(separator: "\n"))
-    return report.resources
-}
 
 /// One Monitor document.
 func monitorYAML(_ name: String, expr: String = "up == 0", for duration: String? = "5m", severity: String = "warning",

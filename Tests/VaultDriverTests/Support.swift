@@ -2,34 +2,23 @@ import CurlHTTP
 import DriverKit
 import EmpireModel
 import Foundation
+import TestSupport
 import Reconciler
 import Sandbox
 import Synchronization
 @testable import VaultDriver
 
 enum Paths {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static var examples: String { packageRoot.appendingPathComponent("examples/empire").path }
+    static var packageRoot: URL { Repo.root }
+    static var examples: String { Repo.examples }
 }
 
 /// The example repository, loaded as `ytempire validate` does.
 enum Example {
-    static let resources: [Resource] = {
-        let loaded = ManifestLoader.loadDirectory(Paths.examples)
-        precondition(loaded.report.isValid, "examples/empire does not validate")
-        return loaded.report.resources
-    }()
+    static var resources: [Resource] { ExampleEmpire.resources }
     static var policy: SecurityPolicySpec { resources.first { $0.kind == .securityPolicy }!.securityPolicy! }
 }
 
-/// Decodes YAML documents (for made-up policies), without the cross-resource rules.
-func decode(_ yaml: String) -> [Resource] {
-    var o = LoadOptions()
-    o.crossResourceRules = false
-    let report = ManifestLoader.validate([ManifestSource(displayPath: "t.yaml", relativePath: "t.yaml", content: .bytes(Array(yaml.utf8)))], options: o)
-    precondition(report.isValid, report.diagnostics.map(\.rendered).joined(separator: "\n"))
-    return report.resources
-}
 
 /// The example with its SecurityPolicy replaced by `yaml` (a SecurityPolicy document).
 func example(replacingPolicyWith yaml: String) -> [Resource] {

@@ -4,6 +4,7 @@ import EmpireModel
 import Foundation
 import Reconciler
 import Sandbox
+import TestSupport
 import Testing
 @testable import VaultDriver
 

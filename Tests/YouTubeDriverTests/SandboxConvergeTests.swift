@@ -5,6 +5,7 @@ import Foundation
 import Resilience
 import Sandbox
 import Synchronization
+import TestSupport
 import Testing
 @testable import YouTubeDriver
 

@@ -3,38 +3,24 @@ import DriverKit
 import EmpireModel
 import Foundation
 import Synchronization
+import TestSupport
 import Testing
 @testable import YouTubeDriver
 
 enum Paths {
-    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static var examples: String { packageRoot.appendingPathComponent("examples/empire").path }
+    static var packageRoot: URL { Repo.root }
+    static var examples: String { Repo.examples }
 }
 
 /// The example repository, loaded as `ytempire validate` does.
 enum Example {
-    static let resources: [Resource] = {
-        let listing = DirectorySource.list(root: Paths.examples, displayRoot: "")
-        let files = listing.files
-        let report = ManifestLoader.validate(listing.sources, options: LoadOptions(), extraDiagnostics: listing.diagnostics,
-                                             fileExists: { files.contains($0) })
-        precondition(report.isValid, "examples/empire does not validate")
-        return report.resources
-    }()
+    static var resources: [Resource] { ExampleEmpire.resources }
     static var index: DesiredIndex { DesiredIndex(resources) }
     static var pricing: Pricing { Pricing(index) }
     static var channels: [Resource] { index.all(.channel) }
     static func channel(_ name: String) -> Resource { index.resource(.channel, name)! }
 }
 
-/// Decodes YAML documents without the cross-resource rules (for made-up channels and limits).
-func decode(_ yaml: String) -> [Resource] {
-    var o = LoadOptions()
-    o.crossResourceRules = false
-    let report = ManifestLoader.validate([ManifestSource(displayPath: "t.yaml", relativePath: "t.yaml", content: .bytes(Array(yaml.utf8)))], options: o)
-    precondition(report.isValid, report.diagnostics.map(\.rendered).joined(separator: "\n"))
-    return report.resources
-}
 
 final class MemoryCache: DriverCache {
     let values = Mutex<[String: (value: String, expires: Date?)]>([:])

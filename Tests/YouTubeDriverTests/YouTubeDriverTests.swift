@@ -2,6 +2,7 @@ import CurlHTTP
 import DriverKit
 import EmpireModel
 import Foundation
+import TestSupport
 import Testing
 @testable import YouTubeDriver
 
