@@ -124,21 +124,45 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
 /// Collects diagnostics while one file or one cross-resource pass is checked.
 /// Not shared across threads: each worker has its own and they are merged.
 public struct DiagnosticBag: Sendable {
-    public private(set) var items: [Diagnostic] = []
-    public init() {}
+    /// At most this many diagnostics are kept per file (the rest are counted, not kept), so a
+    /// file of a million bad documents costs a bounded amount of memory and output.
+    public static let perFileLimit = 100
+    /// … and at most this many per run.
+    public static let perRunLimit = 1000
 
-    public var hasErrors: Bool { items.contains { $0.severity == .error } }
+    public private(set) var items: [Diagnostic] = []
+    /// Diagnostics counted but not kept (over `limit`).
+    public private(set) var omittedErrors = 0
+    public private(set) var omittedWarnings = 0
+    public let limit: Int
+    public init(limit: Int = .max) { self.limit = max(0, limit) }
+
+    public var hasErrors: Bool { omittedErrors > 0 || items.contains { $0.severity == .error } }
 
     public mutating func error(_ code: DiagnosticCode, _ message: String, at mark: SourceMark, notes: [Diagnostic.Note] = []) {
-        items.append(Diagnostic(.error, code, message, at: mark, notes: notes))
+        append(Diagnostic(.error, code, message, at: mark, notes: notes))
     }
 
     public mutating func warning(_ code: DiagnosticCode, _ message: String, at mark: SourceMark, notes: [Diagnostic.Note] = []) {
-        items.append(Diagnostic(.warning, code, message, at: mark, notes: notes))
+        append(Diagnostic(.warning, code, message, at: mark, notes: notes))
     }
 
-    public mutating func append(_ d: Diagnostic) { items.append(d) }
-    public mutating func append(contentsOf other: DiagnosticBag) { items.append(contentsOf: other.items) }
+    public mutating func append(_ d: Diagnostic) {
+        if items.count < limit { items.append(d); return }
+        if d.severity == .error { omittedErrors &+= 1 } else if d.severity == .warning { omittedWarnings &+= 1 }
+    }
+
+    public mutating func append(contentsOf other: DiagnosticBag) {
+        for d in other.items { append(d) }
+        omittedErrors &+= other.omittedErrors
+        omittedWarnings &+= other.omittedWarnings
+    }
+
+    /// Counts diagnostics that were dropped elsewhere (a capped bag merged into this one).
+    public mutating func countOmitted(errors: Int, warnings: Int) {
+        omittedErrors &+= max(0, errors)
+        omittedWarnings &+= max(0, warnings)
+    }
 }
 
 /// Escapes control characters (C0, DEL, C1: newline, CR, ESC, …) for terminal output, so a file

@@ -13,6 +13,8 @@ public enum DirectorySource {
     }
 
     public static let ignoreFileName = ".ytempireignore"
+    /// Folders nested deeper than this are not read (a located error says so).
+    public static let maxDepth = 64
 
     /// `displayRoot` prefixes the paths shown in diagnostics ("" or "." for none).
     public static func list(root: String, displayRoot: String? = nil, maxFiles: Int = 200_000) -> Listing {
@@ -27,7 +29,8 @@ public enum DirectorySource {
         var rules = IgnoreRules()
         var visited = 0
 
-        func walk(_ rel: String) {
+        // Depth-limited: deeply nested folders are one located error, not a stack overflow.
+        func walk(_ rel: String, depth: Int) {
             let abs = rel.isEmpty ? root : root + "/" + rel
             let base = rel.isEmpty ? "" : rel + "/"
             if let text = readIgnoreFile(abs + "/" + ignoreFileName, display: prefix + base + ignoreFileName, &diags) {
@@ -49,7 +52,12 @@ public enum DirectorySource {
                 }
                 if type == .directory {
                     if isHiddenDirectory(name) || rules.isIgnored(childRel, isDirectory: true) { continue }
-                    walk(childRel)
+                    if depth + 1 > Self.maxDepth {
+                        diags.append(Diagnostic(.error, .depthLimit, "directories nested more than \(Self.maxDepth) levels deep are not read",
+                                                at: SourceMark(file: prefix + childRel, line: 1, column: 1)))
+                        continue
+                    }
+                    walk(childRel, depth: depth + 1)
                     continue
                 }
                 if type == .other {
@@ -80,7 +88,7 @@ public enum DirectorySource {
             return Listing(sources: [ManifestSource(displayPath: displayRoot ?? root, relativePath: name, content: .file(path: root))],
                            diagnostics: [], files: [name])
         }
-        walk("")
+        walk("", depth: 0)
         return Listing(sources: sources, diagnostics: diags, files: files)
     }
 

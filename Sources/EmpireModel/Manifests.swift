@@ -35,18 +35,25 @@ public struct LoadOptions: Sendable {
 /// The outcome of loading and validating a set of manifests.
 public struct ValidationReport: Sendable {
     public var resources: [Resource]
-    /// Sorted by file, line and column.
+    /// Sorted by file, line and column; at most `DiagnosticBag.perFileLimit` per file and
+    /// `perRunLimit` in all (the rest are counted in `omittedErrors` / `omittedWarnings`).
     public var diagnostics: [Diagnostic]
     public var fileCount: Int
+    public var omittedErrors = 0
+    public var omittedWarnings = 0
 
-    public init(resources: [Resource], diagnostics: [Diagnostic], fileCount: Int) {
+    public init(resources: [Resource], diagnostics: [Diagnostic], fileCount: Int, omittedErrors: Int = 0, omittedWarnings: Int = 0) {
         self.resources = resources
         self.diagnostics = diagnostics
         self.fileCount = fileCount
+        self.omittedErrors = omittedErrors
+        self.omittedWarnings = omittedWarnings
     }
 
-    public var errorCount: Int { diagnostics.count { $0.severity == .error } }
-    public var warningCount: Int { diagnostics.count { $0.severity == .warning } }
+    public var errorCount: Int { diagnostics.count { $0.severity == .error } &+ omittedErrors }
+    public var warningCount: Int { diagnostics.count { $0.severity == .warning } &+ omittedWarnings }
+    /// Diagnostics counted but not listed.
+    public var omitted: Int { omittedErrors &+ omittedWarnings }
     public var isValid: Bool { errorCount == 0 }
 
     public var countsByKind: [(Kind, Int)] {
@@ -64,11 +71,11 @@ public enum ManifestLoader {
                                 extraDiagnostics: [Diagnostic] = [],
                                 fileExists: (@Sendable (String) -> Bool)? = nil,
                                 readFile: (@Sendable (String) -> [UInt8]?)? = nil) -> ValidationReport {
-        let results = Mutex<[(Int, [Resource], [Diagnostic])]>([])
+        let results = Mutex<[(Int, [Resource], DiagnosticBag)]>([])
         let next = Atomic<Int>(0)
         let workers = max(1, min(options.parallelism, sources.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            var local: [(Int, [Resource], [Diagnostic])] = []
+            var local: [(Int, [Resource], DiagnosticBag)] = []
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard i < sources.count else { break }
@@ -84,33 +91,45 @@ public enum ManifestLoader {
         for d in extraDiagnostics { bag.append(d) }
         for (_, r, d) in perFile {
             resources.append(contentsOf: r)
-            for x in d { bag.append(x) }
+            bag.append(contentsOf: d)
         }
         if options.crossResourceRules {
-            CrossValidator.check(resources, into: &bag, fileExists: fileExists, readFile: readFile)
+            // Capped like a file's: a million broken references cost bounded memory too.
+            var cross = DiagnosticBag(limit: DiagnosticBag.perRunLimit)
+            CrossValidator.check(resources, into: &cross, fileExists: fileExists, readFile: readFile)
+            bag.append(contentsOf: cross)
         }
         var diagnostics = bag.items
         diagnostics.sort(by: Diagnostic.reportOrder)
-        return ValidationReport(resources: resources, diagnostics: diagnostics, fileCount: sources.count)
+        var omittedErrors = bag.omittedErrors, omittedWarnings = bag.omittedWarnings
+        if diagnostics.count > DiagnosticBag.perRunLimit {
+            for d in diagnostics[DiagnosticBag.perRunLimit...] {
+                if d.severity == .error { omittedErrors &+= 1 } else if d.severity == .warning { omittedWarnings &+= 1 }
+            }
+            diagnostics.removeSubrange(DiagnosticBag.perRunLimit...)
+        }
+        return ValidationReport(resources: resources, diagnostics: diagnostics, fileCount: sources.count,
+                                omittedErrors: omittedErrors, omittedWarnings: omittedWarnings)
     }
 
     /// Loads one file: YAML errors, then each document decoded.
-    static func decodeFile(_ source: ManifestSource, limits: YAMLLimits) -> ([Resource], [Diagnostic]) {
+    static func decodeFile(_ source: ManifestSource, limits: YAMLLimits) -> ([Resource], DiagnosticBag) {
         let loaded: YAMLLoadResult
         switch source.content {
         case .file(let path): loaded = YAMLLoader.load(contentsOf: path, displayName: source.displayPath, limits: limits)
         case .bytes(let b): loaded = YAMLLoader.load(b, file: source.displayPath, limits: limits)
         }
-        var diags: [Diagnostic] = loaded.errors.map(diagnostic(from:))
+        var diags = DiagnosticBag(limit: DiagnosticBag.perFileLimit)
+        for e in loaded.errors { diags.append(diagnostic(from: e)) }
         // A file with a fatal YAML error is not decoded: what libyaml returned may be partial.
         if loaded.errors.contains(where: \.isFatal) { return ([], diags) }
-        let decoder = NodeDecoder()
+        let decoder = NodeDecoder(diagnosticLimit: DiagnosticBag.perFileLimit)
         var resources: [Resource] = []
         for doc in loaded.documents {
             guard let root = doc.root else { continue } // empty documents (e.g. a trailing ---) are allowed
             if let r = decoder.resource(root) { resources.append(r) }
         }
-        diags.append(contentsOf: decoder.diags.items)
+        diags.append(contentsOf: decoder.diags)
         return (resources, diags)
     }
 

@@ -9,7 +9,8 @@ import YAMLKit
 /// Every problem is recorded with its location; decoding goes on so that one run reports
 /// every error of a file.
 final class NodeDecoder {
-    var diags = DiagnosticBag()
+    var diags: DiagnosticBag
+    init(diagnosticLimit: Int = .max) { diags = DiagnosticBag(limit: diagnosticLimit) }
 
     // MARK: Mappings
 

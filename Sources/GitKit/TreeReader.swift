@@ -100,7 +100,8 @@ enum TreeReader {
         var pending: [Pending] = []
         var blobs: [String: String] = [:]
 
-        func walk(_ tree: Tree, _ rel: String) throws(GitError) {
+        // Depth-limited: a commit of 5,000 nested directories is one located error, not a stack overflow.
+        func walk(_ tree: Tree, _ rel: String, depth: Int) throws(GitError) {
             let dirPrefix = rel.isEmpty ? "" : rel + "/"
             if let ig = tree.entry(named: DirectorySource.ignoreFileName), ig.mode.rawValue == modeBlob || ig.mode.rawValue == modeExec {
                 let bytes = try odb.read(ig.id)
@@ -114,9 +115,13 @@ enum TreeReader {
                 case modeTree:
                     // Hidden directories (.github, …) are skipped, as the directory walk skips them.
                     if DirectorySource.isHiddenDirectory(e.name) || rules.isIgnored(childRel, isDirectory: true) { continue }
+                    if depth + 1 > DirectorySource.maxDepth {
+                        diags.append(Diagnostic(.error, .depthLimit, "directories nested more than \(DirectorySource.maxDepth) levels deep are not read", at: mark(display)))
+                        continue
+                    }
                     var t: OpaquePointer?
                     try LibGit2.check(git_tree_lookup(&t, repo.pointer, e.id), "cannot read tree \(display)")
-                    try walk(Tree(t!), childRel)
+                    try walk(Tree(t!), childRel, depth: depth + 1)
                 case modeLink:
                     if isManifestName(e.name) && !rules.isIgnored(childRel, isDirectory: false) {
                         diags.append(Diagnostic(.warning, .symlinkSkipped, "symbolic link skipped; manifests must be regular files", at: mark(display)))
@@ -143,7 +148,7 @@ enum TreeReader {
             }
         }
         do throws(GitError) {
-            try walk(top, "")
+            try walk(top, "", depth: 0)
             let (read, tooLarge) = try readBlobs(pending, repo: repo, odb: odb, maxBlobSize: options.maxBlobSize)
             sources = read
             diags.append(contentsOf: tooLarge)

@@ -167,6 +167,7 @@ final class Reconcile: Sendable {
         let color = Terminal.useColor(STDERR_FILENO)
         var err = ""
         for d in report.diagnostics { err += Terminal.render(d, color: color) + "\n" }
+        if report.omitted > 0 { err += "… and \(report.omitted) more diagnostics not shown\n" }
         Terminal.write(err, to: .standardError)
         if !report.isValid {
             Terminal.write(ValidationRun.summary(report, path: name) + " — nothing is planned until it validates (Stalled)\n", to: .standardError)

@@ -79,6 +79,9 @@ struct ValidateCommand: ParsableCommand {
             let color = Terminal.useColor(STDERR_FILENO)
             var err = ""
             for d in report.diagnostics { err += Terminal.render(d, color: color) + "\n" }
+            if report.omitted > 0 {
+                err += "… and \(report.omitted) more diagnostic\(report.omitted == 1 ? "" : "s") not shown (at most \(DiagnosticBag.perFileLimit) per file and \(DiagnosticBag.perRunLimit) per run are listed)\n"
+            }
             Terminal.write(err, to: .standardError)
             Terminal.write(summary + "\n", to: .standardOutput)
         case .json:
@@ -187,6 +190,8 @@ public enum ValidationRun {
             var resources: [String: Int]
             var errors: Int
             var warnings: Int
+            /// Diagnostics counted in errors/warnings but not listed (the per-file and per-run caps).
+            var omitted: Int
             var diagnostics: [D]
         }
         struct D: Encodable {
@@ -195,7 +200,7 @@ public enum ValidationRun {
         }
         var kinds: [String: Int] = [:]
         for (k, n) in r.countsByKind { kinds[k.rawValue] = n }
-        let out = Out(valid: r.isValid, files: r.fileCount, resources: kinds, errors: r.errorCount, warnings: r.warningCount,
+        let out = Out(valid: r.isValid, files: r.fileCount, resources: kinds, errors: r.errorCount, warnings: r.warningCount, omitted: r.omitted,
                       diagnostics: r.diagnostics.map {
                           D(file: $0.file, line: $0.line, column: $0.column, severity: $0.severity.rawValue, code: $0.code,
                             message: $0.message, notes: $0.notes.isEmpty ? nil : $0.notes)

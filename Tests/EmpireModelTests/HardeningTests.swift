@@ -243,4 +243,84 @@ import TestSupport
         (status, _, err) = try Self.runBounded(["validate", "--repo", repo.path, "--state-dir", state], seconds: 120)
         #expect(status == 0, "exit \(status): \(err)")
     }
+
+    @Test("folders nested 200 deep: one located depth-limit error, no crash; the shallow manifests are still read")
+    func deepDirectories() throws {
+        let dir = try Support.tempDir(["channels/a.yaml": Support.channel("a")])
+        defer { Support.cleanup(dir) }
+        var deep = dir.appendingPathComponent("deep").path
+        for _ in 0..<200 { deep += "/d" }
+        try FileManager.default.createDirectory(atPath: deep, withIntermediateDirectories: true)
+        try Support.channel("b").write(toFile: deep + "/b.yaml", atomically: true, encoding: .utf8)
+        let (status, _, err) = try Self.runBounded(["validate", dir.path])
+        #expect(status == 1, "\(err)")
+        #expect(err.contains("error: directories nested more than \(DirectorySource.maxDepth) levels deep are not read [depth-limit]"), "\(err)")
+        #expect(err.components(separatedBy: "[depth-limit]").count == 2)
+    }
+
+    @Test("a commit whose tree is 5,000 directories deep: validate --repo reports the depth limit, no stack overflow")
+    func deepGitTree() throws {
+        let dir = try Support.tempDir([:])
+        defer { Support.cleanup(dir) }
+        let repo = try GitFixture.create(at: dir.appendingPathComponent("repo").path)
+        _ = try repo.commit("init", files: ["channels/a.yaml": Support.channel("a")])
+        // Tree objects written directly (no path on disk could be this long), then committed on top of HEAD.
+        let script = """
+        import hashlib, os, subprocess, sys, zlib
+        git = sys.argv[1]
+        def write(kind, body):
+            data = kind.encode() + b" " + str(len(body)).encode() + b"\\0" + body
+            sha = hashlib.sha1(data).hexdigest()
+            path = os.path.join(git, "objects", sha[:2], sha[2:])
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            if not os.path.exists(path):
+                open(path, "wb").write(zlib.compress(data))
+            return sha
+        blob = write("blob", b"apiVersion: ytempire.io/v1\\nkind: Nope\\n")
+        tree = write("tree", b"100644 x.yaml\\0" + bytes.fromhex(blob))
+        for _ in range(5000):
+            tree = write("tree", b"40000 d\\0" + bytes.fromhex(tree))
+        root = write("tree", b"40000 channels\\0" + bytes.fromhex(sys.argv[2]) + b"40000 deep\\0" + bytes.fromhex(tree))
+        print(root)
+        """
+        let py = dir.appendingPathComponent("deep.py").path
+        try script.write(toFile: py, atomically: true, encoding: .utf8)
+        let channels = try repo.git("rev-parse", "HEAD:channels").trimmingCharacters(in: .whitespacesAndNewlines)
+        let root = try Processes.run(["python3", py, repo.path + "/.git", channels]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        // (git's own read-tree overflows its stack on this tree: the commit is made from the object.)
+        let commit = try repo.git("commit-tree", root, "-p", "HEAD", "-m", "deep").trimmingCharacters(in: .whitespacesAndNewlines)
+        try repo.git("update-ref", "refs/heads/main", commit)
+        let (status, _, err) = try Self.runBounded(["validate", "--repo", repo.path, "--state-dir", dir.appendingPathComponent("state").path], seconds: 120)
+        #expect(status == 1, "exit \(status): \(err.prefix(2000))")
+        #expect(err.contains("[depth-limit]"), "\(err.prefix(2000))")
+    }
+
+    @Test("a million documents with errors: at most 100 per file are listed, the rest counted (text and JSON); memory stays bounded")
+    func diagnosticsAreCapped() throws {
+        let dir = try Support.tempDir(["many.yaml": String(repeating: "--- {}\n", count: 200_000), "channels/a.yaml": Support.channel("a")])
+        defer { Support.cleanup(dir) }
+        let (status, out, err) = try Self.runBounded(["validate", dir.path], seconds: 120)
+        #expect(status == 1)
+        let listed = err.split(separator: "\n").filter { $0.contains(": error: ") }.count
+        #expect(listed == DiagnosticBag.perFileLimit)
+        #expect(err.contains("… and 799900 more diagnostics not shown (at most 100 per file and 1000 per run are listed)"), "\(err.suffix(400))")
+        #expect(out.contains("800000 errors"), "\(out)")
+        let (js, jout, _) = try Self.runBounded(["validate", dir.path, "--output", "json"], seconds: 120)
+        #expect(js == 1)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(jout.utf8)) as? [String: Any])
+        #expect(o["errors"] as? Int == 800_000 && o["omitted"] as? Int == 799_900 && (o["diagnostics"] as? [Any])?.count == 100)
+    }
+
+    @Test("the per-run cap: 30 bad files list 1000 diagnostics in all and count the rest")
+    func perRunCap() throws {
+        var files: [String: String] = [:]
+        for i in 0..<30 { files["bad\(i).yaml"] = String(repeating: "--- {}\n", count: 50) }
+        let dir = try Support.tempDir(files)
+        defer { Support.cleanup(dir) }
+        let (_, jout, _) = try Self.runBounded(["validate", dir.path, "--output", "json"], seconds: 120)
+        let o = try #require(try JSONSerialization.jsonObject(with: Data(jout.utf8)) as? [String: Any])
+        // 50 documents × 4 errors = 200 per file, capped to 100; 30 files → 3000 kept per file, 1000 listed.
+        #expect((o["diagnostics"] as? [Any])?.count == DiagnosticBag.perRunLimit)
+        #expect(o["errors"] as? Int == 6000 && o["omitted"] as? Int == 5000)
+    }
 }
