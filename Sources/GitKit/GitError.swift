@@ -57,20 +57,29 @@ public enum Redactor {
         return redactURLUserinfo(s)
     }
 
-    /// `scheme://user[:pass]@host…` → `scheme://***@host…` wherever it occurs in `text`.
+    /// `scheme://user[:pass]@host/path?query#fragment` → `scheme://***@host/path?***` wherever a URL
+    /// occurs in `text`: userinfo, query strings and fragments (`?token=…`) can carry credentials.
     static func redactURLUserinfo(_ text: String) -> String {
         guard text.contains("://") else { return text }
+        func endsURL(_ c: Character) -> Bool { c == " " || c == "'" || c == "\"" || c == "\n" || c == "\t" || c == ">" || c == ")" }
         var out = ""
         var rest = Substring(text)
         while let r = rest.range(of: "://") {
             out += rest[..<r.upperBound]
             rest = rest[r.upperBound...]
-            // The authority ends at the first '/', whitespace, quote or end.
-            let end = rest.firstIndex(where: { $0 == "/" || $0 == " " || $0 == "'" || $0 == "\"" || $0 == "\n" }) ?? rest.endIndex
+            // The authority ends at the first '/', '?', '#', whitespace, quote or end.
+            let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" || endsURL($0) }) ?? rest.endIndex
             let authority = rest[..<end]
             if let at = authority.lastIndex(of: "@") {
                 out += "***@"
                 rest = rest[rest.index(after: at)...]
+            }
+            // The rest of this URL: keep the path, hide a query or fragment.
+            let urlEnd = rest.firstIndex(where: endsURL) ?? rest.endIndex
+            let url = rest[..<urlEnd]
+            if let q = url.firstIndex(where: { $0 == "?" || $0 == "#" }) {
+                out += url[..<q] + String(url[q]) + "***"
+                rest = rest[urlEnd...]
             }
         }
         out += rest

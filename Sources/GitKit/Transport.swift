@@ -61,14 +61,36 @@ final class CallbackContext {
     }
 
     /// Remote callbacks with this context as payload. The context must outlive their use.
+    /// Why credentials must not be given to `asking` (nil: they may).
+    func refusal(_ asking: GitURL) -> String? {
+        guard case .none = auth else {
+            if asking.host.lowercased() != url.host.lowercased() || asking.port != url.port {
+                return "authentication refused: \(asking.display) is not the configured host \(url.host):\(url.port) (a redirect?); credentials are sent only to the host they were configured for"
+            }
+            if case .token = auth, asking.scheme == .http, !GitURL.isLoopback(asking.host) {
+                return "authentication refused: the token is not sent over plain http:// to \(asking.host); use https://"
+            }
+            return nil
+        }
+        return nil
+    }
+
     func callbacks() -> git_remote_callbacks {
         var cb = git_remote_callbacks()
         git_remote_init_callbacks(&cb, UInt32(GIT_REMOTE_CALLBACKS_VERSION))
         cb.payload = Unmanaged.passUnretained(self).toOpaque()
-        cb.credentials = { out, _, usernameFromURL, allowed, payload in
+        cb.credentials = { out, urlPointer, usernameFromURL, allowed, payload in
             let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
             if ctx.expired() { return -1 }
             ctx.credentialAttempts += 1
+            // A credential goes only to the host it was configured for (not after a redirect to
+            // another one), and a token only over TLS unless that host is loopback.
+            if let urlPointer, let asking = try? GitURL(String(cString: urlPointer)) {
+                if let refusal = ctx.refusal(asking) {
+                    git_error_set_str(Int32(GIT_ERROR_CALLBACK.rawValue), refusal)
+                    return GIT_EAUTH.rawValue
+                }
+            }
             // libgit2 asks again after a rejection: offering the same kind of credential a
             // second time means it was refused. (ssh asks for a user name first, then a key.)
             func once(_ kind: git_credential_t) -> Bool {
@@ -188,6 +210,11 @@ struct GitURL: Sendable {
     var display: String
 
     var isRemote: Bool { scheme != .local && scheme != .file }
+
+    static func isLoopback(_ host: String) -> Bool {
+        let h = host.lowercased()
+        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
+    }
 
     init(_ raw: String, relativeTo cwd: String = FileManager.default.currentDirectoryPath) throws(GitError) {
         if let r = raw.range(of: "://") {

@@ -390,6 +390,45 @@ struct SourceTests {
         #expect(none.error?.code == .authentication, "\(String(describing: none.error))")
     }
 
+    @Test("credentials go only to the configured host, and a token only over TLS unless the host is loopback")
+    func credentialsStayWithTheirHost() throws {
+        let origin = try GitURL("https://git.example.com/acme/empire.git")
+        let ctx = CallbackContext(auth: .token("tok_secret"), url: origin, timeouts: GitTimeouts())
+        #expect(ctx.refusal(try GitURL("https://git.example.com/acme/empire.git/info/refs")) == nil)
+        #expect(ctx.refusal(try GitURL("https://evil.example.net/empire.git"))?.contains("is not the configured host git.example.com:443") == true)
+        #expect(ctx.refusal(try GitURL("https://git.example.com:8443/empire.git")) != nil)
+        let plain = CallbackContext(auth: .token("tok_secret"), url: try GitURL("http://git.example.com/empire.git"), timeouts: GitTimeouts())
+        #expect(plain.refusal(try GitURL("http://git.example.com/empire.git"))?.contains("not sent over plain http://") == true)
+        let local = CallbackContext(auth: .token("tok_secret"), url: try GitURL("http://127.0.0.1:8080/empire.git"), timeouts: GitTimeouts())
+        #expect(local.refusal(try GitURL("http://127.0.0.1:8080/empire.git")) == nil)
+        // Secrets in a URL's query, fragment or userinfo never reach messages (nor mirror names, which use the display form).
+        #expect(Redactor.redact("fetch https://u:pw@h.example/x.git?token=abc#f failed") == "fetch https://***@h.example/x.git?*** failed")
+        #expect(try GitURL("http://h.example/x.git?token=abc").display == "http://h.example/x.git?***")
+    }
+
+    @Test("a redirect to another host (here: another port) gets no token: authentication refused, the token never printed")
+    func noTokenAfterRedirect() async throws {
+        let s = try Scratch()
+        _ = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
+        let served = s.dir.sub("http")
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        try Processes.run(["git", "clone", "-q", "--bare", s.repo.path, served + "/empire.git"])
+        let token = "tok_\(UUID().uuidString)"
+        let target = try GitHTTPServer(root: served, token: token)
+        defer { target.stop() }
+        let redirector = try await HTTPTestServer.start()
+        redirector.route("/empire.git/info/refs", .text(302, "", headers: [("Location", target.url("empire.git") + "/info/refs?service=git-upload-pack")]))
+        let src = try GitSource(GitSourceConfig(url: redirector.baseURL + "/empire.git", stateDir: s.dir.sub("state"), auth: .token(token)))
+        let r = await src.sync()
+        try await redirector.shutdown()
+        #expect(r.revision == nil)
+        let e = try #require(r.error)
+        #expect(e.code == .authentication, "\(e)")
+        #expect(e.message.contains("is not the configured host"), "\(e.message)")
+        #expect(!e.message.contains(token))
+        #expect(redirector.hits("/empire.git/info/refs") >= 1)
+    }
+
     @Test("a damaged pack found while reading blobs triggers a fresh clone and the read succeeds")
     func damagedPackOnRead() async throws {
         let s = try Scratch()
