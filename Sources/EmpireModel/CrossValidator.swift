@@ -3,8 +3,9 @@ import YAMLKit
 
 /// The rules that span resources: uniqueness, references, quota arithmetic.
 enum CrossValidator {
+    /// `invalid`: resources declared with a readable kind and name whose spec had errors.
     static func check(_ resources: [Resource], into bag: inout DiagnosticBag, fileExists: (@Sendable (String) -> Bool)?,
-                      readFile: (@Sendable (String) -> [UInt8]?)? = nil) {
+                      readFile: (@Sendable (String) -> [UInt8]?)? = nil, invalid: Set<ResourceKey> = []) {
         var byKind: [Kind: [String: Resource]] = [:]
         for r in resources {
             if let first = byKind[r.kind]?[r.name] {
@@ -20,6 +21,10 @@ enum CrossValidator {
 
         func resolve(_ ref: Reference, _ kind: Kind, in table: [String: Resource], from: String) -> Resource? {
             if let r = table[ref.name] { return r }
+            if invalid.contains(ResourceKey(kind: kind, name: ref.name)) {
+                bag.error(.unresolvedReference, "\(from) refers to \(kind.rawValue) '\(ref.name)', which is invalid (see its errors)", at: ref.mark)
+                return nil
+            }
             let hint = Suggest.hint(ref.name, Array(table.keys))
             bag.error(.unresolvedReference, "\(from) refers to \(kind.rawValue) '\(ref.name)', which does not exist\(hint)", at: ref.mark)
             return nil

@@ -71,16 +71,16 @@ public enum ManifestLoader {
                                 extraDiagnostics: [Diagnostic] = [],
                                 fileExists: (@Sendable (String) -> Bool)? = nil,
                                 readFile: (@Sendable (String) -> [UInt8]?)? = nil) -> ValidationReport {
-        let results = Mutex<[(Int, [Resource], DiagnosticBag)]>([])
+        let results = Mutex<[(Int, [Resource], DiagnosticBag, [ResourceKey])]>([])
         let next = Atomic<Int>(0)
         let workers = max(1, min(options.parallelism, sources.count))
         DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            var local: [(Int, [Resource], DiagnosticBag)] = []
+            var local: [(Int, [Resource], DiagnosticBag, [ResourceKey])] = []
             while true {
                 let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                 guard i < sources.count else { break }
-                let (res, diags) = decodeFile(sources[i], limits: options.yamlLimits)
-                local.append((i, res, diags))
+                let (res, diags, invalid) = decodeFile(sources[i], limits: options.yamlLimits)
+                local.append((i, res, diags, invalid))
             }
             results.withLock { $0.append(contentsOf: local) }
         }
@@ -89,14 +89,16 @@ public enum ManifestLoader {
         var resources: [Resource] = []
         var bag = DiagnosticBag()
         for d in extraDiagnostics { bag.append(d) }
-        for (_, r, d) in perFile {
+        var invalid = Set<ResourceKey>()
+        for (_, r, d, bad) in perFile {
             resources.append(contentsOf: r)
             bag.append(contentsOf: d)
+            invalid.formUnion(bad)
         }
         if options.crossResourceRules {
             // Capped like a file's: a million broken references cost bounded memory too.
             var cross = DiagnosticBag(limit: DiagnosticBag.perRunLimit)
-            CrossValidator.check(resources, into: &cross, fileExists: fileExists, readFile: readFile)
+            CrossValidator.check(resources, into: &cross, fileExists: fileExists, readFile: readFile, invalid: invalid)
             bag.append(contentsOf: cross)
         }
         var diagnostics = bag.items
@@ -113,7 +115,7 @@ public enum ManifestLoader {
     }
 
     /// Loads one file: YAML errors, then each document decoded.
-    static func decodeFile(_ source: ManifestSource, limits: YAMLLimits) -> ([Resource], DiagnosticBag) {
+    static func decodeFile(_ source: ManifestSource, limits: YAMLLimits) -> ([Resource], DiagnosticBag, [ResourceKey]) {
         let loaded: YAMLLoadResult
         switch source.content {
         case .file(let path): loaded = YAMLLoader.load(contentsOf: path, displayName: source.displayPath, limits: limits)
@@ -122,7 +124,7 @@ public enum ManifestLoader {
         var diags = DiagnosticBag(limit: DiagnosticBag.perFileLimit)
         for e in loaded.errors { diags.append(diagnostic(from: e)) }
         // A file with a fatal YAML error is not decoded: what libyaml returned may be partial.
-        if loaded.errors.contains(where: \.isFatal) { return ([], diags) }
+        if loaded.errors.contains(where: \.isFatal) { return ([], diags, []) }
         let decoder = NodeDecoder(diagnosticLimit: DiagnosticBag.perFileLimit)
         var resources: [Resource] = []
         for doc in loaded.documents {
@@ -130,7 +132,7 @@ public enum ManifestLoader {
             if let r = decoder.resource(root) { resources.append(r) }
         }
         diags.append(contentsOf: decoder.diags)
-        return (resources, diags)
+        return (resources, diags, decoder.invalidDeclared)
     }
 
     static func diagnostic(from e: YAMLError) -> Diagnostic {

@@ -8,8 +8,13 @@ import YAMLKit
 /// takes only `true`/`false`, and YAML 1.1 booleans (`yes`, `off`, …) are reported as such.
 /// Every problem is recorded with its location; decoding goes on so that one run reports
 /// every error of a file.
+/// A kind and a name (a resource that was declared, whether or not it decoded).
+struct ResourceKey: Hashable, Sendable { var kind: Kind; var name: String }
+
 final class NodeDecoder {
     var diags: DiagnosticBag
+    /// Resources whose kind and name were readable but whose spec was not.
+    var invalidDeclared: [ResourceKey] = []
     init(diagnosticLimit: Int = .max) { diags = DiagnosticBag(limit: diagnosticLimit) }
 
     // MARK: Mappings
@@ -130,15 +135,22 @@ final class NodeDecoder {
     }
 
     /// A string that must match `check`; `what` describes the expected form.
+    /// `sensitive`: the field names a secret, so a wrong value may be the secret itself (a
+    /// pasted token): the message shows its first 4 characters and its length, never the value.
     func pattern(_ f: Fields, _ key: String, required: Bool = false, what: String, code: DiagnosticCode = .invalidValue,
-                 _ check: (String) -> Bool) -> String? {
+                 sensitive: Bool = false, _ check: (String) -> Bool) -> String? {
         guard let n = f.value(key) else {
             if required { requireFields(f, [key]) }
             return nil
         }
         guard let s = string(n, f.sub(key)) else { return nil }
         if !check(s) {
-            diags.error(code, "\(f.sub(key)) '\(clip(s))' is not \(what)", at: n.mark)
+            if sensitive {
+                let shown = s.count > 8 ? "'\(s.prefix(4))…' (\(s.count) characters, not shown: it may be a credential)" : "'\(clip(s))'"
+                diags.error(code, "\(f.sub(key)) \(shown) is not \(what); put credentials in ytempire.yaml `secrets:` and write their name here", at: n.mark)
+            } else {
+                diags.error(code, "\(f.sub(key)) '\(clip(s))' is not \(what)", at: n.mark)
+            }
             return nil
         }
         return s
@@ -299,7 +311,7 @@ final class NodeDecoder {
     }
 
     func secretRef(_ f: Fields, _ key: String, required: Bool = false) -> String? {
-        pattern(f, key, required: required, what: "a secret name (lowercase letters, digits, '-', '_', '.')", code: .invalidName, Names.isSecretName)
+        pattern(f, key, required: required, what: "a secret name (lowercase letters, digits, '-', '_', '.')", code: .invalidName, sensitive: true, Names.isSecretName)
     }
 
     func url(_ f: Fields, _ key: String, required: Bool = false) -> String? {

@@ -106,7 +106,11 @@ extension NodeDecoder {
         case .securityPolicy: spec = securityPolicySpec(specNode, path).map(Spec.securityPolicy)
         case .monitor: spec = monitorSpec(specNode, path).map(Spec.monitor)
         }
-        guard let meta, let spec else { return nil }
+        guard let meta, let spec else {
+            // Declared but unusable: references to it say it is invalid, not missing.
+            if let meta { invalidDeclared.append(ResourceKey(kind: kind, name: meta.name)) }
+            return nil
+        }
         return Resource(kind: kind, metadata: meta, spec: spec, mark: root.mark, nameMark: nameMark)
     }
 

@@ -323,4 +323,26 @@ import TestSupport
         #expect((o["diagnostics"] as? [Any])?.count == DiagnosticBag.perRunLimit)
         #expect(o["errors"] as? Int == 6000 && o["omitted"] as? Int == 5000)
     }
+
+    @Test("a token pasted into a field that names a secret is not echoed; references to a resource with errors say it is invalid, not missing")
+    func pastedTokenAndInvalidReferences() throws {
+        let token = "ya29.A0ARrdaM-CANARY\(UUID().uuidString.prefix(8))SECRETPART"
+        let dir = try Support.tempDir([:])
+        defer { Support.cleanup(dir) }
+        let repo = dir.appendingPathComponent("empire")
+        try FileManager.default.copyItem(atPath: Support.examples.path, toPath: repo.path)
+        let path = repo.appendingPathComponent("channels/tech-daily.yaml").path
+        let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "credentials: youtube-tech-daily", with: "credentials: \(token)")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        for output in ["text", "json"] {
+            let (status, out, err) = try Self.runBounded(["validate", repo.path, "--output", output])
+            #expect(status == 1)
+            #expect(!(out + err).contains(token.dropFirst(4).prefix(10)), "\(out)\(err)")
+            if output == "text" {
+                #expect(err.contains("credentials 'ya29…' (\(token.count) characters, not shown: it may be a credential) is not a secret name"), "\(err)")
+                #expect(err.contains("refers to Channel 'tech-daily', which is invalid (see its errors)"), "\(err)")
+                #expect(!err.contains("'tech-daily', which does not exist"))
+            }
+        }
+    }
 }
