@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client gnupg nghttp2-server postgresql prometheus chromium
 BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean chaos install
+.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean chaos install fuzz fuzz-build fuzz-smoke
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -60,6 +60,40 @@ test: deps schemas
 	$(SWIFT) build --product ytempire
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+	$(MAKE) fuzz-smoke
+
+# libFuzzer targets (Fuzz/Package.swift) over the YAML loader, the manifest decoder with the
+# cross-resource rules and the reconciler-config loader, built with ASan. Seeds: the bad-input
+# fixtures and the examples; Fuzz/crashes/<target>/ holds every crash found (replayed first).
+FUZZ_TARGETS := yaml manifests config
+FUZZ_SECONDS ?= 600
+FUZZ_RUNS ?= 3000
+fuzz_seeds = $(if $(filter config,$(1)),examples,Tests/EmpireModelTests/Fixtures/bad Tests/EmpireModelTests/Fixtures/conformance examples/empire)
+fuzz-build: deps
+	$(SWIFT) build --package-path Fuzz -c release --build-path .build/fuzz \
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
+
+# Each target for FUZZ_SECONDS (default 10 minutes: millions of executions for the loaders).
+fuzz: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p .build/fuzz-corpus/$$t .build/fuzz-artifacts; \
+	  echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; \
+	  .build/fuzz/release/fuzz-$$t .build/fuzz-corpus/$$t $(call fuzz_seeds,$$t) Fuzz/crashes/$$t \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
+	    -artifact_prefix=.build/fuzz-artifacts/$$t- 2>&1 | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|Done)" || exit 1; \
+	done
+
+# What make test runs: the crash fixtures replayed, then FUZZ_RUNS inputs per target.
+fuzz-smoke: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+	  crashes=$$(find Fuzz/crashes/$$t -type f ! -name README.md 2>/dev/null); \
+	  if [ -n "$$crashes" ]; then .build/fuzz/release/fuzz-$$t $$crashes >/dev/null 2>&1 || { echo "fuzz-$$t: a crash fixture crashes again"; exit 1; }; fi; \
+	  mkdir -p .build/fuzz-smoke/$$t; \
+	  .build/fuzz/release/fuzz-$$t .build/fuzz-smoke/$$t $(call fuzz_seeds,$$t) -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=4096 \
+	    -artifact_prefix=.build/fuzz-artifacts-smoke-$$t- >.build/fuzz-smoke/$$t.log 2>&1 \
+	    || { tail -30 .build/fuzz-smoke/$$t.log; echo "fuzz-$$t: crashed (see the artifact above)"; exit 1; }; \
+	  echo "fuzz-$$t: $$(grep -E '^Done' .build/fuzz-smoke/$$t.log)"; \
+	done
 
 # validate on 10,000 channels vs libyaml's parse floor and Python jsonschema (bench/README.md)
 bench: deps

@@ -6,6 +6,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ytempire", targets: ["ytempire"]),
+        // For the fuzzers (Fuzz/Package.swift), which link the parsers they exercise.
+        .library(name: "YTEmpireParsers", targets: ["YAMLKit", "EmpireModel"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -1,0 +1,16 @@
+// swift-tools-version: 6.1
+// libFuzzer targets over ytempire's parsers: `make fuzz` (long runs) and `make fuzz-smoke`
+// (part of `make test`). Built with `-sanitize=fuzzer,address -DFUZZING`; without FUZZING each
+// target is a replay tool that runs the files it is given through the same entry point.
+import PackageDescription
+
+let package = Package(
+    name: "ytempire-fuzz",
+    dependencies: [.package(name: "ytempire", path: "..")],
+    targets: [
+        .executableTarget(name: "fuzz-yaml", dependencies: [.product(name: "YTEmpireParsers", package: "ytempire")]),
+        .executableTarget(name: "fuzz-manifests", dependencies: [.product(name: "YTEmpireParsers", package: "ytempire")]),
+        .executableTarget(name: "fuzz-config", dependencies: [.product(name: "YTEmpireParsers", package: "ytempire")]),
+    ],
+    swiftLanguageModes: [.v6]
+)
