@@ -8,9 +8,10 @@ let package = Package(
     name: "ytempire-fuzz",
     dependencies: [.package(name: "ytempire", path: "..")],
     targets: [
-        .executableTarget(name: "fuzz-yaml", dependencies: [.product(name: "YTEmpireParsers", package: "ytempire")]),
-        .executableTarget(name: "fuzz-manifests", dependencies: [.product(name: "YTEmpireParsers", package: "ytempire")]),
-        .executableTarget(name: "fuzz-config", dependencies: [.product(name: "YTEmpireParsers", package: "ytempire")]),
+        .target(name: "FuzzDriver"),
+        .executableTarget(name: "fuzz-yaml", dependencies: ["FuzzDriver", .product(name: "YTEmpireParsers", package: "ytempire")]),
+        .executableTarget(name: "fuzz-manifests", dependencies: ["FuzzDriver", .product(name: "YTEmpireParsers", package: "ytempire")]),
+        .executableTarget(name: "fuzz-config", dependencies: ["FuzzDriver", .product(name: "YTEmpireParsers", package: "ytempire")]),
     ],
     swiftLanguageModes: [.v6]
 )
