@@ -102,6 +102,13 @@ public enum JSONValue: Sendable, Hashable, Codable {
     }
     public var canonicalString: String { String(decoding: canonicalBytes, as: UTF8.self) }
 
+    /// `s` as a JSON string literal (quotes, backslash escapes, control characters as \u00XX).
+    public static func quoted(_ s: String) -> String {
+        var out: [UInt8] = []
+        quote(s, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     private func write(into out: inout [UInt8]) {
         switch self {
         case .null: out += Array("null".utf8)

@@ -164,9 +164,7 @@ public enum PlanRenderer {
         return out
     }
 
-    static func iso(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: d)
-    }
+    /// `2026-12-01T23:59:02Z`: the one timestamp form of plans, status and the status page.
+    public static func iso(_ d: Date) -> String { d.formatted(isoFormat) }
+    static let isoFormat = Date.ISO8601FormatStyle()
 }

@@ -1,3 +1,4 @@
+import DriverKit
 import Foundation
 import Logging
 import Synchronization
@@ -21,6 +22,8 @@ public struct LineLogHandler: LogHandler {
         bytes.withUnsafeBufferPointer { p in var off = 0; while off < p.count { let n = write(2, p.baseAddress! + off, p.count - off); if n <= 0 { break }; off += n } }
     }
 
+    static let timeFormat = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
+
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
@@ -43,28 +46,12 @@ public struct LineLogHandler: LogHandler {
         return out
     }
 
-    static func jsonQuote(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if ch.value < 0x20 || ch.value == 0x7F { out += String(format: "\\u%04x", ch.value) } else { out.unicodeScalars.append(ch) }
-            }
-        }
-        return out + "\""
-    }
+    static func jsonQuote(_ s: String) -> String { JSONValue.quoted(s) }
 
     public func log(event: LogEvent) {
         var all = metadata
         for (k, v) in event.metadata ?? [:] { all[k] = v }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let time = f.string(from: Date())
+        let time = Date().formatted(Self.timeFormat)
         switch format {
         case .text:
             var line = "\(time) \(event.level.rawValue) \(Self.escapeText(event.message.description))"

@@ -39,11 +39,7 @@ public enum StatusPage {
         return out
     }
 
-    static func iso(_ d: Date) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime]
-        return f.string(from: d)
-    }
+    static func iso(_ d: Date) -> String { PlanRenderer.iso(d) }
 
     public static func render(_ s: StatusSnapshot, now: Date = Date()) -> String {
         let e = escape

@@ -1,4 +1,5 @@
 import Foundation
+import YAMLKit
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,7 +31,7 @@ enum RuleFileIO {
         }
         let type = st.st_mode & S_IFMT
         guard type == S_IFREG else {
-            throw PrometheusError(.ruleFileUnusable, "rule file \(path) is \(describe(type)), not a regular file; only regular files are read")
+            throw PrometheusError(.ruleFileUnusable, "rule file \(path) is \(YAMLLoader.describeFileType(Int(type))), not a regular file; only regular files are read")
         }
         guard Int(st.st_size) <= maxBytes else {
             throw PrometheusError(.ruleFileUnusable, "rule file \(path) is \(st.st_size) bytes, more than the limit of \(maxBytes)")
@@ -50,17 +51,6 @@ enum RuleFileIO {
             }
         }
         return out
-    }
-
-    static func describe(_ type: mode_t) -> String {
-        switch type {
-        case S_IFIFO: "a FIFO"
-        case S_IFDIR: "a directory"
-        case S_IFCHR, S_IFBLK: "a device"
-        case S_IFSOCK: "a socket"
-        case S_IFLNK: "a symbolic link"
-        default: "not a regular file"
-        }
     }
 
     /// Writes `bytes` to a new temporary file beside `path`, fsynced; returns its path. It gets

@@ -1,22 +1,11 @@
+import DriverKit
 import EmpireModel
 
 /// Renders the ACL policy of one service account: read on the KV v2 data and metadata of the
 /// secrets it lists, nothing more.
 enum PolicyHCL {
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for ch in s.unicodeScalars {
-            switch ch {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            default:
-                if ch.value < 0x20 || ch.value == 0x7F { out += "\\u" + String(repeating: "0", count: 4 - String(ch.value, radix: 16).count) + String(ch.value, radix: 16) }
-                else { out.unicodeScalars.append(ch) }
-            }
-        }
-        return out + "\""
-    }
+    /// HCL string literals take JSON's escapes.
+    static func quote(_ s: String) -> String { JSONValue.quoted(s) }
 
     /// `<mount>/data/<path>/<secret>` (the path may be empty).
     static func dataPath(mount: String, path: String, secret: String) -> String {
