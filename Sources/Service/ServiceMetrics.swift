@@ -14,8 +14,6 @@ public final class ServiceMetrics: Sendable {
     let drifted: CoreMetrics.Gauge
     let lastApplied: CoreMetrics.Gauge
     let sourceErrors: CoreMetrics.Counter
-    let actions: Mutex<[String: CoreMetrics.Counter]> = Mutex([:])
-    let gauges: Mutex<[String: CoreMetrics.Gauge]> = Mutex([:])
 
     public init() {
         var f = PrometheusMetricsFactory(registry: registry)
@@ -30,26 +28,13 @@ public final class ServiceMetrics: Sendable {
         drifted.record(0)
     }
 
+    // The registry keeps one series per name and labels: asking again returns the same one.
     private func counter(_ label: String, _ dims: [(String, String)]) -> CoreMetrics.Counter {
-        let key = label + "|" + dims.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-        let f = factory
-        return actions.withLock { m in
-            if let c = m[key] { return c }
-            let c = CoreMetrics.Counter(label: label, dimensions: dims, factory: f)
-            m[key] = c
-            return c
-        }
+        CoreMetrics.Counter(label: label, dimensions: dims, factory: factory)
     }
 
     private func gauge(_ label: String, _ dims: [(String, String)]) -> CoreMetrics.Gauge {
-        let key = label + "|" + dims.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-        let f = factory
-        return gauges.withLock { m in
-            if let g = m[key] { return g }
-            let g = CoreMetrics.Gauge(label: label, dimensions: dims, factory: f)
-            m[key] = g
-            return g
-        }
+        CoreMetrics.Gauge(label: label, dimensions: dims, factory: factory)
     }
 
     public func sourceError() { sourceErrors.increment() }

@@ -172,10 +172,9 @@ final class ServeRuntime: Sendable {
     /// The resources the next drift check observes again.
     let driftBatch = Shared<[ResourceID]>([])
 
+    /// The quotas as the state store has them now (the gauges are refreshed on the way).
     func driftQuotas() -> [DriftPlanner.Quota] {
-        let desired = lastDesired.withLock { $0 }
-        guard !desired.isEmpty, let q = try? StatusBook.quotas(desired: desired, store: current.store) else { return [] }
-        return q.map { DriftPlanner.Quota(rateLimit: $0.rateLimit, units: $0.units, resetsAt: $0.resetsAt) }
+        refreshQuotaGauges().map { DriftPlanner.Quota(rateLimit: $0.rateLimit, units: $0.units, resetsAt: $0.resetsAt) }
     }
 
     /// Schedules drift checks: waits a period, picks the next batch within the budget, triggers.
@@ -199,11 +198,13 @@ final class ServeRuntime: Sendable {
         }
     }
 
-    func refreshQuotaGauges() {
+    @discardableResult
+    func refreshQuotaGauges() -> [StatusBook.QuotaState] {
         let desired = lastDesired.withLock { $0 }
-        guard !desired.isEmpty, let q = try? StatusBook.quotas(desired: desired, store: current.store) else { return }
+        guard !desired.isEmpty, let q = try? StatusBook.quotas(desired: desired, store: current.store) else { return [] }
         lastQuotas.withLock { $0 = q }
         metrics.quotas(q)
+        return q
     }
 
     // MARK: one reconcile
@@ -239,7 +240,8 @@ final class ServeRuntime: Sendable {
             let engine = try r.engine { o in if isDrift { o.refresh = .all; o.targets = batch } }
             let plan = try await engine.plan(loaded.resources, revision: loaded.revision, files: loaded.files)
             if isDrift {
-                let quotas = driftQuotas()
+                // The plan already says what each quota is and what observing cost.
+                let quotas = plan.quotas.compactMap { q in q.resetsAt.map { DriftPlanner.Quota(rateLimit: q.rateLimit, units: q.units, resetsAt: $0) } }
                 var units: [String: Int] = [:]
                 for q in plan.quotas { units[q.rateLimit] = q.observationUnits }
                 drift.withLock { $0.record(observed: plan.observation.observedNow, observationUnits: units, quotas: quotas) }
