@@ -239,8 +239,11 @@ struct ServeDriftTests {
             cfg = cfg.replacingOccurrences(of: "  driftInterval: 1m\n", with: "  driftInterval: 1m\n  driftBudget: 5%\n")
             try e.writeConfig(cfg)
             let (p, port) = try await s.start()
+            // The whole first apply, not only this channel's update: the other channels' updates
+            // would otherwise still land after the count below is taken.
             try await s.eventually("the first revision applied") {
-                try await e.description(ofChannel: "science-simplified") == ServeTests.original
+                s.log().contains("reconciled: ")
+                    && (try await e.description(ofChannel: "science-simplified")) == ServeTests.original
             }
             let before = e.sandbox.youtubeQuotaUsed
             let updatesBefore = e.calls(Empire.channelsUpdate)
