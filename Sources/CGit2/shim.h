@@ -4,6 +4,11 @@
 #include <git2.h>
 #include <spawn.h>
 
+/* git_libgit2_opts is variadic, which Swift cannot call: one typed wrapper per option used. */
+static inline int ytempire_git_set_ssl_cert_locations(const char *file, const char *path) {
+    return git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, path);
+}
+
 /* glibc >= 2.34: close every descriptor >= from in a posix_spawn child. Declared here
    because <spawn.h> only exposes it under _GNU_SOURCE / __USE_MISC. */
 #if defined(__GLIBC__)

@@ -76,9 +76,23 @@ public struct ReconcilerConfig: Sendable {
         public var auth: Auth
         /// CA bundle for https sources.
         public var caFile: String?
+        /// Network deadlines of fetches and pushes: a sync gives up at connect + transfer + 1 s.
+        public var timeouts: Timeouts = Timeouts()
 
         /// True when `url` is a local path (not a URL).
         public var isLocalPath: Bool { !url.contains("://") }
+    }
+
+    public struct Timeouts: Sendable {
+        /// Establishing the connection (default 15 s).
+        public var connect: ModelDuration
+        /// The whole transfer once connected (default 5 m).
+        public var transfer: ModelDuration
+        public init(connect: ModelDuration = ReconcilerConfigLoader.Defaults.connectTimeout,
+                    transfer: ModelDuration = ReconcilerConfigLoader.Defaults.transferTimeout) {
+            self.connect = connect
+            self.transfer = transfer
+        }
     }
 
     public struct Status: Sendable {
@@ -215,6 +229,10 @@ public enum ReconcilerConfigLoader {
         public static let youtubeTokenEndpoint = "https://oauth2.googleapis.com/token"
         public static let cloudflareEndpoint = "https://api.cloudflare.com/client/v4"
         public static let interval = ModelDuration.seconds(60)
+        public static let connectTimeout = ModelDuration.seconds(15)
+        public static let transferTimeout = ModelDuration.seconds(300)
+        /// The largest deadline either timeout may have (a day).
+        public static let maxTimeout = ModelDuration.seconds(86_400)
         public static let statusBranch = "ytempire/status"
         public static let listen = "127.0.0.1:9400"
         public static let driftInterval = ModelDuration.seconds(6 * 3600)

@@ -305,7 +305,7 @@ extension NodeDecoder {
     // MARK: Sections
 
     func configSource(_ node: YAMLNode, _ path: String, _ ctx: inout ConfigContext) -> ReconcilerConfig.Source? {
-        guard let f = mapping(node, path, known: ["url", "ref", "path", "interval", "verify", "allowRewrite", "auth", "caFile"]) else { return nil }
+        guard let f = mapping(node, path, known: ["url", "ref", "path", "interval", "verify", "allowRewrite", "auth", "caFile", "timeouts"]) else { return nil }
         let url = sourceURL(f, &ctx)
         var ref: String?
         if let n = f.value("ref"), let s = string(n, f.sub("ref")) {
@@ -360,9 +360,25 @@ extension NodeDecoder {
             }
         }
         let caFile = localPath(f, "caFile", ctx)
+        var timeouts = ReconcilerConfig.Timeouts()
+        if let tn = f.value("timeouts"), let t = mapping(tn, f.sub("timeouts"), known: ["connect", "transfer"]) {
+            let limit = ReconcilerConfigLoader.Defaults.maxTimeout
+            for key in ["connect", "transfer"] {
+                guard let d = duration(t, key) else { continue }
+                if d.milliseconds < 100 || limit < d {
+                    diags.error(.outOfRange, "\(t.sub(key)) is \(d); write a deadline between 100ms and \(limit)", at: t.value(key)!.mark)
+                } else if key == "connect" {
+                    timeouts.connect = d
+                } else {
+                    timeouts.transfer = d
+                }
+            }
+        }
         guard let url else { return nil }
-        return ReconcilerConfig.Source(url: url, ref: ref, path: repoPath, interval: interval, verify: verify,
-                                       allowRewrite: allowRewrite, auth: auth, caFile: caFile)
+        var source = ReconcilerConfig.Source(url: url, ref: ref, path: repoPath, interval: interval, verify: verify,
+                                             allowRewrite: allowRewrite, auth: auth, caFile: caFile)
+        source.timeouts = timeouts
+        return source
     }
 
     func configStatus(_ node: YAMLNode?, _ path: String) -> ReconcilerConfig.Status {

@@ -9,6 +9,9 @@ public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
         case authentication
         /// The SSH host key is unknown or does not match known_hosts.
         case hostKey = "host-key"
+        /// TLS failed: the server's certificate is not trusted (does not chain to the CA
+        /// bundle, or does not name the host), the handshake failed, or the CA bundle is unusable.
+        case tls
         /// A network operation exceeded its deadline.
         case timeout
         /// The reference or commit does not exist in the mirror.

@@ -18,10 +18,14 @@ public struct GitSourceConfig: Sendable {
     /// Accept a tracked ref that moved to a commit not descending from the last applied one.
     public var allowRewrite: Bool
     public var maxBlobSize: Int
+    /// PEM bundle an https remote's certificate must chain to; nil for libgit2's default
+    /// (the system bundle). See ``GitSourceConfig/caFile(configured:environment:)``.
+    public var caFile: String?
 
     public init(url: String, ref: String? = nil, path: String = ".", stateDir: String, auth: GitAuth = .none,
                 timeouts: GitTimeouts = GitTimeouts(), verify: SignatureVerification = .off,
-                allowRewrite: Bool = false, maxBlobSize: Int = TreeReadOptions().maxBlobSize) {
+                allowRewrite: Bool = false, maxBlobSize: Int = TreeReadOptions().maxBlobSize, caFile: String? = nil) {
+        self.caFile = caFile
         self.url = url
         self.ref = ref
         self.path = path
@@ -31,6 +35,19 @@ public struct GitSourceConfig: Sendable {
         self.verify = verify
         self.allowRewrite = allowRewrite
         self.maxBlobSize = maxBlobSize
+    }
+}
+
+extension GitSourceConfig {
+    /// The CA bundle to trust: the configured one, else `GIT_SSL_CAINFO` (as git), else
+    /// `SSL_CERT_FILE` (as OpenSSL), else nil (the system bundle). Debian's libgit2 uses
+    /// mbedTLS, which reads neither variable itself.
+    public static func caFile(configured: String?, environment: [String: String]) -> String? {
+        if let c = configured, !c.isEmpty { return c }
+        for name in ["GIT_SSL_CAINFO", "SSL_CERT_FILE"] {
+            if let v = environment[name], !v.isEmpty { return v }
+        }
+        return nil
     }
 }
 
@@ -72,7 +89,8 @@ public final class GitSource: Sendable {
 
     public init(_ config: GitSourceConfig) throws(GitError) {
         self.config = config
-        self.mirror = try GitMirror(url: config.url, stateDir: config.stateDir, auth: config.auth, timeouts: config.timeouts)
+        self.mirror = try GitMirror(url: config.url, stateDir: config.stateDir, auth: config.auth, timeouts: config.timeouts,
+                                caFile: config.caFile)
         self.queue = Mutex(Self.makeQueue(mirror))
     }
 
@@ -95,8 +113,7 @@ public final class GitSource: Sendable {
     /// Fetches and resolves the configured ref. `lastApplied` (from the state store) is the
     /// revision the rewrite check compares against.
     public func sync(lastApplied: Revision? = nil) async -> SyncResult {
-        let deadline = config.timeouts.connect + config.timeouts.transfer + .seconds(1)
-        let result = await perform(timeout: deadline) { [self] (op) throws(GitError) -> SyncResult in
+        let result = await perform(timeout: networkDeadline) { [self] (op) throws(GitError) -> SyncResult in
             syncBlocking(lastApplied: lastApplied, abandoned: { op.isCancelled })
         }
         switch result {
@@ -106,9 +123,20 @@ public final class GitSource: Sendable {
         }
     }
 
-    /// `sync` for callers on their own thread (the CLI).
+    /// The deadline of a call that talks to the remote: connect + transfer + 1 s.
+    public var networkDeadline: Duration { config.timeouts.connect + config.timeouts.transfer + .seconds(1) }
+
+    /// `sync` for callers on their own thread (the CLI), with the same deadline: the work
+    /// runs on the calling thread and is interrupted there when the deadline passes.
     public func syncBlocking(lastApplied: Revision? = nil) -> SyncResult {
-        syncBlocking(lastApplied: lastApplied, abandoned: { false })
+        let result = Self.runBlocking(timeout: networkDeadline) { [self] (op) throws(GitError) -> SyncResult in
+            syncBlocking(lastApplied: lastApplied, abandoned: { op.isCancelled })
+        }
+        switch result {
+        case .success(let r): return r
+        case .failure(let e):
+            return SyncResult(revision: lastGood.withLock { $0 } ?? lastApplied, latest: nil, error: e, rewriteAccepted: false, recloned: false)
+        }
     }
 
     /// `abandoned` is true once the caller stopped waiting: the result is then dropped and
@@ -202,9 +230,25 @@ public final class GitSource: Sendable {
 
     /// Commits status files on the status branch; pushes when `push` is set.
     public func writeStatus(_ files: [String: [UInt8]], branch: String = "ytempire/status", push: Bool) async throws(GitError) -> StatusCommitResult {
-        try await perform(timeout: config.timeouts.connect + config.timeouts.transfer + .seconds(1)) { [mirror] (_) throws(GitError) -> StatusCommitResult in
+        try await perform(timeout: networkDeadline) { [mirror] (_) throws(GitError) -> StatusCommitResult in
             try mirror.writeStatus(files, branch: branch, push: push)
         }.get()
+    }
+
+    /// Runs blocking work on the calling thread; when `timeout` passes first the work is
+    /// interrupted (see ``BlockingOperation``) and the result is `.timeout`, whatever the
+    /// interrupted work returned.
+    static func runBlocking<T>(timeout: Duration,
+                               _ body: (BlockingOperation) throws(GitError) -> T) -> Result<T, GitError> {
+        let op = BlockingOperation()
+        guard op.begin() else { return .failure(GitError(.timeout, "git operation abandoned before it started")) }
+        let ns = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: ns))) { op.cancel() }
+        let r: Result<T, GitError>
+        do throws(GitError) { r = .success(try body(op)) } catch { r = .failure(error) }
+        op.end()
+        if op.isCancelled { return .failure(GitError(.timeout, "git operation did not finish within \(timeout)")) }
+        return r
     }
 
     /// Runs blocking work on `queue` and suspends until it finishes, or until `timeout`.

@@ -35,13 +35,15 @@ enum LibGit2 {
         if rc == GIT_EAUTH.rawValue { return .authentication }
         if rc == GIT_ENOTFOUND.rawValue { return .notFound }
         if rc == GIT_ENONFASTFORWARD.rawValue { return .nonFastForward }
-        if rc == GIT_ECERTIFICATE.rawValue { return .hostKey }
+        if rc == GIT_ECERTIFICATE.rawValue { return klass == Int32(GIT_ERROR_SSL.rawValue) ? .tls : .hostKey }
         let lower = message.lowercased()
         if lower.contains("authentication") || lower.contains("401") || lower.contains("403") || lower.contains("credentials") {
             return .authentication
         }
         switch UInt32(bitPattern: klass) {
-        case GIT_ERROR_NET.rawValue, GIT_ERROR_SSH.rawValue, GIT_ERROR_HTTP.rawValue, GIT_ERROR_SSL.rawValue:
+        case GIT_ERROR_SSL.rawValue:
+            return .tls
+        case GIT_ERROR_NET.rawValue, GIT_ERROR_SSH.rawValue, GIT_ERROR_HTTP.rawValue:
             return .unreachable
         case GIT_ERROR_ODB.rawValue, GIT_ERROR_ZLIB.rawValue, GIT_ERROR_INDEXER.rawValue, GIT_ERROR_REPOSITORY.rawValue:
             return .corruptMirror

@@ -19,12 +19,16 @@ public final class GitMirror: Sendable {
     let location: GitURL
     let auth: GitAuth
     let timeouts: GitTimeouts
+    /// The CA bundle https certificates must chain to; nil for the system bundle.
+    let caFile: String?
 
     public static let fetchRefspecs = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
 
-    public init(url: String, stateDir: String, auth: GitAuth = .none, timeouts: GitTimeouts = GitTimeouts()) throws(GitError) {
+    public init(url: String, stateDir: String, auth: GitAuth = .none, timeouts: GitTimeouts = GitTimeouts(),
+                caFile: String? = nil) throws(GitError) {
         LibGit2.ensureInitialised()
         let loc = try GitURL(url)
+        self.caFile = caFile
         self.url = url
         self.location = loc
         self.auth = auth
@@ -134,7 +138,11 @@ public final class GitMirror: Sendable {
     func fetchLocked(into repo: Repository) throws(GitError) -> FetchResult { try fetch(into: repo) }
 
     private func fetch(into repo: Repository) throws(GitError) -> FetchResult {
-        let ctx = CallbackContext(auth: auth, url: location, timeouts: timeouts)
+        try TLSTrust.during(location, caFile: caFile) { () throws(GitError) -> FetchResult in try fetchTrusted(into: repo) }
+    }
+
+    private func fetchTrusted(into repo: Repository) throws(GitError) -> FetchResult {
+        let ctx = CallbackContext(auth: auth, url: location, timeouts: timeouts, caFile: caFile)
         var remote: OpaquePointer?
         try LibGit2.check(git_remote_create_anonymous(&remote, repo.pointer, location.libgit2URL), "invalid remote \(displayURL)", secrets: auth.secrets)
         defer { git_remote_free(remote) }

@@ -142,7 +142,11 @@ extension GitMirror {
             return try publishIntoWorkingRepository(worktree, from: repo, local: local, remote: remote)
         }
         try location.probe(timeout: timeouts.connect)
-        let ctx = CallbackContext(auth: auth, url: location, timeouts: timeouts)
+        try TLSTrust.during(location, caFile: caFile) { () throws(GitError) in try pushTrusted(repo, local: local, remote: remote) }
+    }
+
+    private func pushTrusted(_ repo: Repository, local: String, remote: String) throws(GitError) {
+        let ctx = CallbackContext(auth: auth, url: location, timeouts: timeouts, caFile: caFile)
         var r: OpaquePointer?
         try LibGit2.check(git_remote_create_anonymous(&r, repo.pointer, location.libgit2URL), "invalid remote \(displayURL)", secrets: auth.secrets)
         defer { git_remote_free(r) }

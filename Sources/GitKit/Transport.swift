@@ -47,11 +47,14 @@ final class CallbackContext {
     var offered: Set<UInt32> = []
     var timedOut = false
     var hostKeyError: String?
+    var tlsError: String?
     var pushRejections: [(String, String)] = []
+    let caFile: String?
 
-    init(auth: GitAuth, url: GitURL, timeouts: GitTimeouts) {
+    init(auth: GitAuth, url: GitURL, timeouts: GitTimeouts, caFile: String? = nil) {
         self.auth = auth
         self.url = url
+        self.caFile = caFile
         self.deadline = ContinuousClock.now + timeouts.transfer
     }
 
@@ -130,8 +133,12 @@ final class CallbackContext {
                 let hostName = host.map { String(cString: $0) } ?? ctx.url.host
                 return ctx.checkHostKey(host: hostName, keyBase64: key) ? 0 : GIT_ECERTIFICATE.rawValue
             }
-            // TLS: trust libgit2's verification against the system CA store.
-            return valid != 0 ? 0 : GIT_ECERTIFICATE.rawValue
+            // TLS: libgit2 has verified the chain (against the trusted bundle, see TLSTrust)
+            // and the host name; a failure is reported as what it is, naming the host.
+            if valid != 0 { return 0 }
+            let hostName = host.map { String(cString: $0) } ?? ctx.url.host
+            ctx.tlsError = TLSTrust.untrusted(host: hostName, caFile: ctx.caFile)
+            return GIT_ECERTIFICATE.rawValue
         }
         cb.sideband_progress = { _, _, payload in
             let ctx = Unmanaged<CallbackContext>.fromOpaque(payload!).takeUnretainedValue()
@@ -188,6 +195,9 @@ final class CallbackContext {
         if timedOut {
             e.code = .timeout
             e.message = "\(context): transfer did not finish within its deadline"
+        } else if let t = tlsError {
+            e.code = .tls
+            e.message = "\(context): \(t)"
         } else if let h = hostKeyError {
             e.code = .hostKey
             e.message = "\(context): \(h)"
@@ -210,6 +220,30 @@ struct GitURL: Sendable {
     var display: String
 
     var isRemote: Bool { scheme != .local && scheme != .file }
+
+    /// An IPv4 or IPv6 literal (brackets allowed), not a DNS name.
+    static func isIPAddress(_ host: String) -> Bool {
+        var h = host
+        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, h, &v4) == 1 || inet_pton(AF_INET6, h, &v6) == 1
+    }
+
+    /// A local source must be an existing git repository (bare, or with `.git` inside).
+    func checkLocalRepository() throws(GitError) {
+        var path = libgit2URL
+        if scheme == .file { path = String(path.dropFirst("file://".count)) }
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            throw GitError(.notFound, "no repository at \(display): the path does not exist")
+        }
+        guard isDir.boolValue else { throw GitError(.notFound, "no repository at \(display): it is a file, not a directory") }
+        let fm = FileManager.default
+        let bare = fm.fileExists(atPath: path + "/HEAD") && fm.fileExists(atPath: path + "/objects")
+        guard bare || fm.fileExists(atPath: path + "/.git") else {
+            throw GitError(.notFound, "\(display) is a directory but not a git repository (to validate a plain directory, give it as PATH without --repo)")
+        }
+    }
 
     static func isLoopback(_ host: String) -> Bool {
         let h = host.lowercased()
@@ -242,6 +276,7 @@ struct GitURL: Sendable {
                 host = String(authority)
                 port = 0
             }
+            guard (0...65535).contains(port) else { throw GitError(.invalidArgument, "URL has a port outside 1-65535: \(display)") }
             if port == 0 {
                 port = switch scheme { case .git: 9418; case .ssh: 22; case .http: 80; case .https: 443; default: 0 }
             }
@@ -258,9 +293,11 @@ struct GitURL: Sendable {
         display = libgit2URL
     }
 
-    /// Fails fast when the host does not accept TCP connections within `timeout`.
+    /// Fails fast when the host does not accept TCP connections within `timeout`, or the
+    /// local path is not a repository (libgit2 would say "unsupported URL protocol" for a
+    /// missing path and fail obscurely on a plain directory).
     func probe(timeout: Duration) throws(GitError) {
-        guard isRemote else { return }
+        guard isRemote else { return try checkLocalRepository() }
         let ms = Int32(clamping: timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000)
         var hints = addrinfo()
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)

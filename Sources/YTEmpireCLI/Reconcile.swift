@@ -112,9 +112,11 @@ final class Reconcile: Sendable {
             else { throw CLIFailure("source.auth.sshKey must be a {file: PATH} reference to the private key file") }
         }
         let cfg = GitSourceConfig(url: src.url, ref: ref ?? src.ref, path: src.path, stateDir: config.stateDir, auth: auth,
+                                  timeouts: GitTimeouts(connect: src.timeouts.connect.swiftDuration, transfer: src.timeouts.transfer.swiftDuration),
                                   verify: SignatureVerification(mode: src.verify.mode == .head ? .head : .off,
                                                                 allowedSigners: src.verify.allowedSigners, gpgHome: src.verify.gpgHome),
-                                  allowRewrite: src.allowRewrite)
+                                  allowRewrite: src.allowRewrite,
+                                  caFile: GitSourceConfig.caFile(configured: src.caFile, environment: ProcessInfo.processInfo.environment))
         let git: GitSource
         do { git = try GitSource(cfg) } catch { throw CLIFailure("source: \(error.message) [\(error.code.rawValue)]") }
         let lastApplied = try store.meta("lastAppliedCommit").map { Revision(name: nil, reference: nil, commit: $0) }

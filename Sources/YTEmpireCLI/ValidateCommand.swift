@@ -19,7 +19,7 @@ struct ValidateCommand: ParsableCommand {
         With --repo URL (a path, file://, git://, https:// or ssh:// URL) the manifests are read \
         straight from a commit of that repository (no work tree), through a bare mirror under \
         --state-dir; PATH is then the folder inside the repository. An https token is taken from \
-        $YTEMPIRE_GIT_TOKEN; an ssh key from $YTEMPIRE_GIT_SSH_KEY with ~/.ssh/known_hosts.
+        $YTEMPIRE_GIT_TOKEN; an ssh key from $YTEMPIRE_GIT_SSH_KEY with ~/.ssh/known_hosts.         An https certificate must chain to the system CA bundle, or to --ca-file         ($GIT_SSL_CAINFO or $SSL_CERT_FILE when not given). The fetch gives up at         --connect-timeout + --transfer-timeout + 1s.
 
         With --config F the reconciler configuration (ytempire.yaml) is checked too: alone, only \
         that file; with PATH or --repo, the file and the manifests, in one report. No secret is \
@@ -39,6 +39,15 @@ struct ValidateCommand: ParsableCommand {
     @Option(name: .long, help: "Where git mirrors are kept (default: $XDG_CACHE_HOME/ytempire or ~/.cache/ytempire).")
     var stateDir: String?
 
+    @Option(name: .long, help: "With --repo https://…: the PEM CA bundle the server's certificate must chain to.")
+    var caFile: String?
+
+    @Option(name: .long, help: "With --repo: deadline for connecting (default 15s).")
+    var connectTimeout: String = "15s"
+
+    @Option(name: .long, help: "With --repo: deadline for the transfer once connected (default 5m).")
+    var transferTimeout: String = "5m"
+
     @Option(name: .long, help: "Also check this reconciler configuration (ytempire.yaml); alone, check only it.")
     var config: String?
 
@@ -48,6 +57,21 @@ struct ValidateCommand: ParsableCommand {
     func validate() throws {
         if ref != nil && repo == nil { throw ValidationError("--ref needs --repo") }
         if stateDir != nil && repo == nil { throw ValidationError("--state-dir needs --repo") }
+        if caFile != nil && repo == nil { throw ValidationError("--ca-file needs --repo") }
+        _ = try gitTimeouts()
+    }
+
+    /// The two deadlines, each a duration between 100ms and 24h.
+    func gitTimeouts() throws -> GitTimeouts {
+        func parse(_ text: String, _ flag: String) throws -> Duration {
+            guard let d = ModelDuration.parse(text) else {
+                throw ValidationError("\(flag) '\(TextEscape.escape(text))' is not a duration (write e.g. 30s or 5m)")
+            }
+            let max = ReconcilerConfigLoader.Defaults.maxTimeout
+            guard d.milliseconds >= 100, !(max < d) else { throw ValidationError("\(flag) is \(d); write a deadline between 100ms and \(max)") }
+            return d.swiftDuration
+        }
+        return GitTimeouts(connect: try parse(connectTimeout, "--connect-timeout"), transfer: try parse(transferTimeout, "--transfer-timeout"))
     }
 
     func run() throws {
@@ -59,7 +83,10 @@ struct ValidateCommand: ParsableCommand {
         let manifests: ValidationReport
         let summaryName: String
         if let repo {
-            let outcome = ValidationRun.run(repo: repo, ref: ref, path: path ?? ".", stateDir: stateDir ?? ValidationRun.defaultStateDir())
+            let env = ProcessInfo.processInfo.environment
+            let outcome = ValidationRun.run(repo: repo, ref: ref, path: path ?? ".", stateDir: stateDir ?? ValidationRun.defaultStateDir(),
+                                            timeouts: try gitTimeouts(), caFile: GitSourceConfig.caFile(configured: caFile, environment: env),
+                                            environment: env)
             (manifests, summaryName) = (outcome.report, outcome.summaryName)
         } else {
             (manifests, summaryName) = (ValidationRun.run(path: path ?? ".", skipping: config), path ?? ".")
@@ -142,6 +169,7 @@ public enum ValidationRun {
     /// manifests of that commit under `path` (relative to the repository). Diagnostics name
     /// files relative to the repository; a source that cannot be read is one error.
     public static func run(repo: String, ref: String?, path: String, stateDir: String, options: LoadOptions = LoadOptions(),
+                           timeouts: GitTimeouts = GitTimeouts(), caFile: String? = nil,
                            environment: [String: String] = ProcessInfo.processInfo.environment) -> GitOutcome {
         var auth = GitAuth.none
         if let t = environment["YTEMPIRE_GIT_TOKEN"], !t.isEmpty { auth = .token(t) }
@@ -154,7 +182,8 @@ public enum ValidationRun {
             return GitOutcome(report: ValidationReport(resources: [], diagnostics: [d], fileCount: 0), revision: nil, summaryName: display)
         }
         do throws(GitError) {
-            let source = try GitSource(GitSourceConfig(url: repo, ref: ref, path: path, stateDir: stateDir, auth: auth))
+            let source = try GitSource(GitSourceConfig(url: repo, ref: ref, path: path, stateDir: stateDir, auth: auth,
+                                                       timeouts: timeouts, caFile: caFile))
             let sync = source.syncBlocking()
             if let e = sync.error { return failure("cannot read the repository: \(e.message) [\(e.code.rawValue)]") }
             guard let revision = sync.revision else { return failure("cannot read the repository") }

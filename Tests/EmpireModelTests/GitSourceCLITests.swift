@@ -91,4 +91,82 @@ struct GitSourceCLITests {
         #expect(tail(out).contains("resources in"))
         #expect(out.contains(" main@sha1:"))
     }
+
+    @Test("a missing path or a plain directory given as --repo says so, instead of 'unsupported URL protocol' or 'corrupt-mirror'")
+    func localPathThatIsNoRepository() throws {
+        let dir = try Support.tempDir(["a.yaml": Support.channel("a")])
+        defer { Support.cleanup(dir) }
+        let state = dir.appendingPathComponent(".state").path
+        let (s1, _, e1) = try Support.run(["validate", "--repo", dir.path + "/nonexistent", "--state-dir", state])
+        #expect(s1 == 1)
+        #expect(e1.contains("no repository at \(dir.path)/nonexistent: the path does not exist"), "\(e1)")
+        #expect(!e1.contains("unsupported URL protocol"))
+        let (s2, _, e2) = try Support.run(["validate", "--repo", dir.path, "--state-dir", state])
+        #expect(s2 == 1)
+        #expect(e2.contains("is a directory but not a git repository"), "\(e2)")
+        #expect(!e2.contains("corrupt-mirror"))
+        let (s3, _, e3) = try Support.run(["validate", "--repo", "file://" + dir.path + "/a.yaml", "--state-dir", state])
+        #expect(s3 == 1)
+        #expect(e3.contains("it is a file, not a directory"), "\(e3)")
+    }
+
+    @Test("a server that accepts and then stays silent is given up at --connect-timeout + --transfer-timeout + 1s, git:// and http:// alike")
+    func silentServerDeadline() throws {
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let dir = try Support.tempDir([:])
+        defer { Support.cleanup(dir) }
+        for url in ["git://127.0.0.1:\(listener.port)/x.git", "http://127.0.0.1:\(listener.port)/x.git"] {
+            let state = dir.appendingPathComponent(".state-\(url.prefix(4))").path
+            let (s, _, err) = try Support.run(["validate", "--repo", url, "--state-dir", state,
+                                               "--connect-timeout", "500ms", "--transfer-timeout", "1s"])
+            #expect(s == 1)
+            #expect(err.contains("[timeout]"), "\(err)")
+            #expect(err.contains("did not finish within 2.5 seconds"), "\(err)")
+        }
+        let (bad, _, why) = try Support.run(["validate", "--repo", "git://127.0.0.1:1/x.git", "--transfer-timeout", "forever"])
+        #expect(bad == 1)
+        #expect(why.contains("--transfer-timeout 'forever' is not a duration"), "\(why)")
+        let (big, _, why2) = try Support.run(["validate", "--repo", "git://127.0.0.1:1/x.git", "--connect-timeout", "48h"])
+        #expect(big == 1)
+        #expect(why2.contains("write a deadline between 100ms and"), "\(why2)")
+    }
+
+    @Test("an https source behind a private CA validates with SSL_CERT_FILE or GIT_SSL_CAINFO or --ca-file; without, a TLS error naming the host")
+    func httpsWithPrivateCA() throws {
+        let dir = try Support.tempDir(["a.yaml": Support.channel("a")])
+        defer { Support.cleanup(dir) }
+        _ = try Self.git(dir, "init", "-q", "-b", "main")
+        _ = try Self.git(dir, "add", ".")
+        _ = try Self.git(dir, "commit", "-q", "-m", "one")
+        let served = dir.appendingPathComponent("served").path
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        _ = try Processes.run(["git", "clone", "-q", "--bare", dir.path, served + "/empire.git"], env: Self.gitEnv)
+        let ca = try TestCA(in: dir.appendingPathComponent("pki").path)
+        let token = "tok_\(UUID().uuidString)"
+        let server = try GitHTTPServer(root: served, token: token, tls: (ca.certificate, ca.key))
+        defer { server.stop() }
+        let url = server.url("empire.git")
+        func validate(_ extra: [String], env: [String: String], state: String) throws -> (Int32, String, String) {
+            var e = env
+            e["YTEMPIRE_GIT_TOKEN"] = token
+            return try Support.run(["validate", "--repo", url, "--state-dir", dir.appendingPathComponent(state).path] + extra, env: e)
+        }
+        // The environment running the tests may set both variables already: each case says
+        // what it wants of both (empty = unset), and the precedence shows: --ca-file, then
+        // GIT_SSL_CAINFO, then SSL_CERT_FILE.
+        let system = "/etc/ssl/certs/ca-certificates.crt"
+        for (name, extra, env) in [("ssl", [String](), ["SSL_CERT_FILE": ca.caFile, "GIT_SSL_CAINFO": ""]),
+                                   ("git", [], ["GIT_SSL_CAINFO": ca.caFile, "SSL_CERT_FILE": system]),
+                                   ("flag", ["--ca-file", ca.caFile], ["GIT_SSL_CAINFO": system, "SSL_CERT_FILE": system])] {
+            let (s, out, err) = try validate(extra, env: env, state: ".state-\(name)")
+            #expect(s == 0, "\(name): \(err)")
+            #expect(out.contains("1 resource in 1 file"), "\(name): \(out)")
+        }
+        let (s, _, err) = try validate([], env: ["SSL_CERT_FILE": "", "GIT_SSL_CAINFO": ""], state: ".state-none")
+        #expect(s == 1)
+        #expect(err.contains("TLS certificate of localhost is not trusted"), "\(err)")
+        #expect(err.contains("[tls]"), "\(err)")
+        #expect(!err.contains(token))
+    }
 }

@@ -47,6 +47,8 @@ struct ReconcilerConfigTests {
         #expect(c.source.auth.token?.source == .env("GIT_TOKEN"))
         #expect(c.source.auth.token?.path == "source.auth.token")
         #expect(c.source.caFile == "/etc/ssl/certs/ca-certificates.crt")
+        #expect(c.source.timeouts.connect == .seconds(15))
+        #expect(c.source.timeouts.transfer == .seconds(300))
         #expect(c.status.branch == "ytempire/status")
         #expect(c.status.push == true)
         #expect(c.stateDir == "/var/lib/ytempire")
@@ -356,6 +358,17 @@ struct ReconcilerConfigTests {
         let (c, d) = Self.load(Self.minimal("source: {url: x, interval: 0s}").replacingOccurrences(of: "source:\n  url: https://git.example.com/acme/empire.git\n", with: ""))
         #expect(d.isEmpty, "\(d.map(\.rendered))")
         #expect(c?.source.interval == nil)
+
+        func timeouts(_ v: String) -> (ReconcilerConfig.Timeouts?, [String]) {
+            let (c, d) = Self.load(Self.minimal("", url: "https://git.example.com/e.git\n  timeouts: {\(v)}"))
+            return (c?.source.timeouts, d.map(\.code))
+        }
+        #expect(timeouts("connect: 2s, transfer: 90s").0.map { [$0.connect, $0.transfer] } == [.seconds(2), .seconds(90)])
+        #expect(timeouts("connect: 2s").0?.transfer == .seconds(300))
+        #expect(timeouts("connect: 10ms").1 == ["out-of-range"])
+        #expect(timeouts("transfer: 25h").1 == ["out-of-range"])
+        #expect(timeouts("transfr: 1m").1 == ["unknown-field"])
+        #expect(Self.load(Self.minimal()).config?.source.timeouts.connect == .seconds(15))
 
         func url(_ u: String) -> [String] { Self.load(Self.minimal("", url: u)).diagnostics.map(\.code) }
         #expect(url("ssh://git@github.com/acme/empire.git").isEmpty)

@@ -197,19 +197,9 @@ struct SourceTests {
     @Test("a server that accepts but never answers is cut off at the transfer deadline")
     func stalledServer() async throws {
         let s = try Scratch()
-        // A listening socket nobody reads from: the kernel completes the handshake, then silence.
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #expect(fd >= 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        #expect(bound)
-        let port = Int(UInt16(bigEndian: addr.sin_port))
+        let listener = try SilentListener()
+        defer { listener.close() }
+        let port = listener.port
         let src = try s.source("git://127.0.0.1:\(port)/x.git", timeouts: GitTimeouts(connect: .milliseconds(500), transfer: .seconds(1)))
         let start = ContinuousClock.now
         let r = await src.sync()
@@ -222,48 +212,10 @@ struct SourceTests {
         #expect(took >= .milliseconds(1400), "cut off by the deadline, not by an early failure")
     }
 
-    struct ListenerError: Error { var message: String }
-
-    /// A listening socket on 127.0.0.1 that nobody reads from: the kernel completes the
-    /// handshake, then silence.
-    static func silentListener() throws -> (fd: Int32, port: Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ListenerError(message: "socket failed") }
-        // Inherited by accepted connections, so that another listener can bind the port later.
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 8) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { close(fd); throw ListenerError(message: "bind/listen failed") }
-        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
-    }
-
-    @Test("a sync that timed out on a silent server does not wedge the source: the next sync succeeds within its own deadline")
-    func timedOutSourceRecovers() async throws {
-        let s = try Scratch()
-        let served = s.dir.sub("served")
-        let bare = try GitFixture.create(at: served + "/empire.git", bare: true)
-        let c1 = try s.repo.commit("one", files: ["channels/a.yaml": channelYAML("a")])
-        try s.repo.git("remote", "add", "origin", bare.path)
-        try s.repo.git("push", "-q", "origin", "main")
-
-        // The port is freed between the silent listener and the git daemon; a test running in
-        // parallel may take it in that moment (then the daemon cannot bind). Such a scenario is
-        // played again on a new port, at most three times.
-        for _ in 0..<3 {
-            if try await Self.recoveryScenario(s: s, served: served, c1: c1) { return }
-        }
-        Issue.record("three times the freed port was taken by another server before git daemon could bind it")
-    }
-
     /// One run of the recovery scenario; false when the port was taken from under it.
     static func recoveryScenario(s: Scratch, served: String, c1: String) async throws -> Bool {
-        let (listener, port) = try Self.silentListener()
+        let silent = try SilentListener()
+        let (listener, port) = (silent.fd, silent.port)
         var accepted: [Int32] = []
         defer { for fd in accepted { close(fd) } }
         // Generous: the second sync is a real fetch, on a machine the rest of the suite loads.

@@ -2,7 +2,10 @@ import Foundation
 
 /// A smart-HTTP git server on 127.0.0.1 for tests: a small Python front end that demands
 /// HTTP basic auth with a given token as the password, then hands the request to
-/// `git http-backend` (CGI). Push is enabled. Stopped by `stop()` or when released.
+/// `git http-backend` (CGI). Push is enabled. With `tls` it speaks HTTPS with that
+/// certificate and key (PEM files). It binds port 0 itself and reports the port it got, so no
+/// other process can take the port between choosing and binding. Stopped by `stop()` or when
+/// released.
 // @unchecked Sendable: every stored property is an immutable `let`; the only non-Sendable
 // one is the Foundation `Process`, which is used after init only to terminate and wait
 // for the child, and Foundation's Process allows that from any thread.
@@ -12,9 +15,10 @@ public final class GitHTTPServer: @unchecked Sendable {
     private let scriptPath: String
 
     static let script = #"""
-import base64, os, subprocess, sys
+import base64, os, ssl, subprocess, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-root, port, token = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+root, portfile, token = sys.argv[1], sys.argv[2], sys.argv[3]
+tls = sys.argv[4:6]
 backend = os.path.join(subprocess.check_output(["git", "--exec-path"], text=True).strip(), "git-http-backend")
 class H(BaseHTTPRequestHandler):
     def log_message(self, *a): pass
@@ -53,29 +57,50 @@ class H(BaseHTTPRequestHandler):
         for k, v in headers: self.send_header(k, v)
         self.send_header("Content-Length", str(len(rest))); self.end_headers(); self.wfile.write(rest)
     do_GET = do_POST = handle_any
-ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+if tls:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls[0], tls[1])
+    server.socket = ctx.wrap_socket(server.socket, server_side=True)
+with open(portfile + ".tmp", "w") as f: f.write(str(server.server_address[1]))
+os.rename(portfile + ".tmp", portfile)
+server.serve_forever()
 """#
 
-    public init(root: String, token: String) throws {
+    public let isTLS: Bool
+
+    /// `tls`: PEM certificate and key files; the certificate should name `localhost`.
+    public init(root: String, token: String, tls: (certificate: String, key: String)? = nil) throws {
         scriptPath = root + "/.git-http-server.py"
         try GitHTTPServer.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
-        port = try Processes.freePort()
+        let portFile = root + "/.git-http-server.port"
+        try? FileManager.default.removeItem(atPath: portFile)
+        isTLS = tls != nil
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scriptPath, root, String(port), token]
+        process.arguments = ["python3", scriptPath, root, portFile, token] + (tls.map { [$0.certificate, $0.key] } ?? [])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning && !Processes.accepts(port: port) && Date() < deadline { usleep(20_000) }
-        guard process.isRunning && Processes.accepts(port: port) else {
+        let deadline = Date().addingTimeInterval(30)
+        var found: Int?
+        while process.isRunning && found == nil && Date() < deadline {
+            found = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0) }
+            if found == nil { usleep(20_000) }
+        }
+        guard let found, process.isRunning else {
+            port = 0
             stop()
             throw Processes.Failure(description: "git http server did not start")
         }
+        port = found
     }
 
-    /// `http://127.0.0.1:<port>/<name>`.
-    public func url(_ name: String) -> String { "http://127.0.0.1:\(port)/\(name)" }
+    /// `http://127.0.0.1:<port>/<name>`, or `https://localhost:<port>/<name>` with TLS
+    /// (libgit2's mbedTLS checks DNS names only, so the certificate names localhost).
+    public func url(_ name: String) -> String {
+        isTLS ? "https://localhost:\(port)/\(name)" : "http://127.0.0.1:\(port)/\(name)"
+    }
 
     public func stop() { Processes.stop(process) }
 
