@@ -59,6 +59,13 @@ enum Names {
         return nil
     }
 
+    /// The canonical spelling of a repository-relative path: `./a//b/` → `a/b`, `./` → `.`, so
+    /// that it names the file the tree walk lists (and one file has one spelling in digests).
+    static func normalizedRelativePath(_ s: String) -> String {
+        let parts = s.split(separator: "/", omittingEmptySubsequences: true).filter { $0 != "." }
+        return parts.isEmpty ? "." : parts.joined(separator: "/")
+    }
+
     static func relativePathProblem(_ s: String) -> String? {
         if s.isEmpty { return "is empty" }
         if s.hasPrefix("/") { return "must be relative to the repository, not absolute" }

@@ -358,7 +358,7 @@ final class NodeDecoder {
             diags.error(.invalidPath, "\(f.sub(key)) '\(clip(s))' must name a \(suffix) file", at: n.mark)
             return nil
         }
-        return s
+        return Names.normalizedRelativePath(s)
     }
 
     // MARK: Collections

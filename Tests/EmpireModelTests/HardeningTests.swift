@@ -204,6 +204,12 @@ import TestSupport
         try Data(schedule("workflows/ok.json").utf8).write(to: dir.appendingPathComponent("s.yaml"))
         (status, _, err) = try Self.runBounded(["validate", "."], cwd: dir)
         #expect(status == 0, "exit \(status): \(err)")
+        // Other spellings of the same existing file name it too (they said "does not exist").
+        for spelling in ["./workflows/ok.json", "workflows//ok.json", "./workflows/./ok.json"] {
+            try Data(schedule(spelling).utf8).write(to: dir.appendingPathComponent("s.yaml"))
+            (status, _, err) = try Self.runBounded(["validate", "."], cwd: dir)
+            #expect(status == 0, "\(spelling): exit \(status): \(err)")
+        }
 
         // A missing file is located at the field too, not at 1:1.
         try Data(schedule("workflows/none.json").utf8).write(to: dir.appendingPathComponent("s.yaml"))
