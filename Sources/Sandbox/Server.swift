@@ -174,8 +174,12 @@ public final class SandboxServer: Sendable {
         do {
             let buffer = try await request.body.collect(upTo: maxBody)
             body = Array(buffer.readableBytesView)
-        } catch {
+        } catch is NIOTooManyBytesError {
             return response(.json(413, ["error": .string("request body larger than \(maxBody) bytes")]))
+        } catch {
+            // A malformed body (a chunk-size line that is not hex, a broken chunk) or one cut off:
+            // the client's fault, and the connection cannot carry another request.
+            return response(.json(400, ["error": .string("malformed request body: \(error)")], headers: [("Connection", "close")]))
         }
         let r = SandboxRequest(method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query,
                                headers: headers, body: body)
