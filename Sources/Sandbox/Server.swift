@@ -26,6 +26,15 @@ public struct SandboxOptions: Sendable {
     public var logLevel: Logger.Level = .warning
     /// Largest request body accepted.
     public var maxBodyBytes = 4 << 20
+    /// A new connection whose first request head is not complete by then is closed (silent
+    /// clients, slowloris).
+    public var headerTimeout: Duration = .seconds(10)
+    /// A connection that sends nothing for this long while a request body is being read, or while
+    /// it waits for the next request on a kept-alive connection, is closed. Not counted while the
+    /// sandbox works on a request (injected latency included).
+    public var idleTimeout: Duration = .seconds(30)
+    /// Connections served at once; one more is closed at once, before anything is read from it.
+    public var maxConnections = 512
     /// Stop gracefully on SIGINT/SIGTERM (the CLI); tests call `stop()`.
     public var stopOnSignals = false
 
@@ -47,6 +56,7 @@ public final class SandboxServer: Sendable {
     let core: SandboxCore
     private let task: Task<Void, any Error>
     private let group: ServiceGroup
+    let gate: ConnectionGate
 
     public var baseURL: String { "http://\(host):\(port)" }
     public var youtubeURL: String { baseURL + "/youtube/v3" }
@@ -59,8 +69,9 @@ public final class SandboxServer: Sendable {
     public var adminURL: String { baseURL + "/_sandbox" }
 
     private init(host: String, port: Int, core: SandboxCore, credentials: SandboxCredentials, seed: SeedReport,
-                 group: ServiceGroup, task: Task<Void, any Error>) {
+                 group: ServiceGroup, gate: ConnectionGate, task: Task<Void, any Error>) {
         self.group = group
+        self.gate = gate
         self.host = host
         self.port = port
         self.core = core
@@ -118,8 +129,12 @@ public final class SandboxServer: Sendable {
             await SandboxServer.serve(request, channel: context.channel, core: core, maxBody: maxBody)
         }
         let started = StartSignal()
+        let gate = ConnectionGate(limit: options.maxConnections)
+        let headerTimeout = TimeAmount(options.headerTimeout)
         let app = Application(
             responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(gate: gate, headerTimeout: headerTimeout)],
+                                                idleTimeout: TimeAmount(options.idleTimeout))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             onServerRunning: { channel in started.succeed(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -138,7 +153,7 @@ public final class SandboxServer: Sendable {
             }
         }
         let port = try await started.wait()
-        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, task: task)
+        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, gate: gate, task: task)
     }
 
     /// Stops the listener (graceful: requests in flight finish).
@@ -156,6 +171,9 @@ public final class SandboxServer: Sendable {
 
     public var callCounts: [String: Int] { core.calls.withLock { $0 } }
     public var youtubeQuotaUsed: Int { core.world.withLock { $0.youtube.quotaUsed } }
+
+    /// Connections being served now (the cap is `SandboxOptions.maxConnections`).
+    public var openConnections: Int { gate.count }
 
     public func setFaults(_ spec: String, seed: UInt64? = nil) throws {
         let rules: [FaultRule]
