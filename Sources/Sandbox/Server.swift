@@ -35,6 +35,9 @@ public struct SandboxOptions: Sendable {
     public var idleTimeout: Duration = .seconds(30)
     /// Connections served at once; one more is closed at once, before anything is read from it.
     public var maxConnections = 512
+    /// With `statePath`: how long a change waits for others before the state file is written
+    /// (the saves are coalesced off the request path; `stop()` writes what is left).
+    public var saveInterval: Duration = .milliseconds(200)
     /// Stop gracefully on SIGINT/SIGTERM (the CLI); tests call `stop()`.
     public var stopOnSignals = false
 
@@ -119,7 +122,7 @@ public final class SandboxServer: Sendable {
             }
         }
         if let store { try? store.save(w) }
-        let core = SandboxCore(world: w, clock: options.clock, store: store, seed: report)
+        let core = SandboxCore(world: w, clock: options.clock, store: store, seed: report, saveInterval: options.saveInterval)
         core.faults.withLock { $0.set(rules, seed: options.faultSeed) }
 
         var logger = Logger(label: "ytempire.sandbox")
@@ -149,14 +152,17 @@ public final class SandboxServer: Sendable {
                 started.fail(SandboxError(description: "the sandbox server stopped before it started"))
             } catch {
                 started.fail(SandboxError(description: "cannot listen on \(options.host):\(options.port): \(error)"))
+                await core.close()
                 throw error
             }
+            // Requests in flight have finished: write what the state file does not hold yet.
+            await core.close()
         }
         let port = try await started.wait()
         return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, gate: gate, task: task)
     }
 
-    /// Stops the listener (graceful: requests in flight finish).
+    /// Stops the listener (graceful: requests in flight finish) and writes the state file.
     public func stop() async {
         await group.triggerGracefulShutdown()
         _ = await task.result
@@ -170,7 +176,7 @@ public final class SandboxServer: Sendable {
     // MARK: inspection for tests
 
     public var callCounts: [String: Int] { core.calls.withLock { $0 } }
-    public var youtubeQuotaUsed: Int { core.world.withLock { $0.youtube.quotaUsed } }
+    public var youtubeQuotaUsed: Int { core.state.youtube.read { $0.quotaUsed } }
 
     /// Connections being served now (the cap is `SandboxOptions.maxConnections`).
     public var openConnections: Int { gate.count }
