@@ -38,6 +38,10 @@ final class SandboxCore: Sendable {
     let clock: SandboxClock
     let store: StateStore?
     let seed: SeedReport
+    /// Whole-state reads (the admin dump of the world or of one emulator) are converted here, one
+    /// at a time and off Swift's cooperative threads: a large dump must not occupy the few threads
+    /// every other request runs on (two on a two-core machine).
+    private let bulk = DispatchQueue(label: "ytempire.sandbox.bulk", qos: .utility)
 
     /// `saveInterval`: how long a change waits for others before the state file is written (coalescing).
     init(world: World, clock: SandboxClock, store: StateStore?, seed: SeedReport, saveInterval: Duration = .milliseconds(200)) {
@@ -55,6 +59,12 @@ final class SandboxCore: Sendable {
 
     /// Answers one request. Never throws: every input gets an HTTP answer.
     func respond(_ r: SandboxRequest) async -> SandboxResponse {
+        if r.method == "GET" && (r.path == "/_sandbox/state" || r.path == "/_sandbox/state/" || r.path.hasPrefix("/_sandbox/state/")),
+           r.path.split(separator: "/").count <= 3 {
+            return await withCheckedContinuation { (c: CheckedContinuation<SandboxResponse, Never>) in
+                bulk.async { c.resume(returning: self.admin(r)) }
+            }
+        }
         if r.path == "/_sandbox" || r.path.hasPrefix("/_sandbox/") { return admin(r) }
         guard let e = Emulator.of(path: r.path) else {
             return .json(404, ["error": .string("no emulator serves \(r.path); see docs/sandbox.md for the routes")])
