@@ -251,7 +251,11 @@ struct StateField<Root> {
     init(entries kp: WritableKeyPath<Root, [String: JSON]>) {
         get = { .object($0[keyPath: kp]) }
         set = { root, value in
-            guard case .object(let o) = value else { throw StateShapeError(description: "expected an object") }
+            // Anything but an object fails as decoding it would, with the decoder's message.
+            guard case .object(let o) = value else {
+                root[keyPath: kp] = try JSONBridge.fromJSON(value, as: [String: JSON].self)
+                return
+            }
             root[keyPath: kp] = o
         }
         entries = kp
@@ -320,7 +324,10 @@ enum AdminNodes {
             guard let entry = s[keyPath: kp][rel[rel.startIndex + 1]] else { return nil }
             return walk(entry, rel.dropFirst(2))
         }
-        return walk(try field.get(s), rel.dropFirst())
+        let node = try field.get(s)
+        // An optional field that is nil is not in the shard's JSON at all: no node there.
+        if node == .null { return walk(try JSONBridge.toJSON(s), rel) }
+        return walk(node, rel.dropFirst())
     }
 
     /// PUT, PATCH or DELETE of the node at `rel`. False when there is no such node (404); throws

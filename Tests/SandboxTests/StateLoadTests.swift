@@ -131,6 +131,63 @@ final class LoadProgress: Sendable {
         }
     }
 
+    /// Admin edits mean what they meant when the world was one value converted as a whole
+    /// (statuses recorded from that implementation): in place below a map of resources, one
+    /// field converted, or the whole shard for removals and nulls.
+    @Test func adminEditsKeepTheirMeaning() async throws {
+        try await withSandbox { sb in
+            let cases: [(String, String, JSON?, Int)] = [
+                ("PUT", "youtube/playlists/PLx", ["kind": "youtube#playlist", "id": "PLx", "snippet": ["title": "t1", "channelId": .string(techDaily)], "f": 2.5], 200),
+                ("PATCH", "youtube/playlists/PLx", ["snippet": ["title": "t2"], "f": .null], 200),
+                ("PUT", "youtube/playlists/PLx/snippet/title", "t3", 200),
+                ("PUT", "youtube/playlists/PLx/snippet/new", "n", 200),
+                ("PUT", "youtube/playlists/PLmissing/snippet/title", "x", 404),
+                ("PUT", "youtube/playlists/PLx/tags/0", "x", 404),
+                ("DELETE", "youtube/playlists/PLx", nil, 204),
+                ("DELETE", "youtube/playlists/PLx", nil, 404),
+                ("PUT", "youtube/quotaUsed", 7, 200),
+                ("PUT", "youtube/quotaUsed", "lots", 400),
+                ("PUT", "youtube/quotaUsed", .null, 400),
+                ("PUT", "youtube/channels", "x", 400),
+                ("PUT", "youtube/channels", .null, 400),
+                ("DELETE", "youtube", nil, 400),
+                ("DELETE", "youtube/quotaUsed", nil, 400),
+                ("PUT", "youtube/foo", 1, 404),
+                ("PUT", "cloudflare/scripts", .null, 200),
+                ("PUT", "cloudflare/recent", "x", 400),
+                ("DELETE", "cloudflare/buckets", nil, 204),
+                ("DELETE", "vault/auditDevices", nil, 404),
+                ("GET", "vault/auditDevices", nil, 404),
+                ("PUT", "vault/auditDevices", ["a/": ["type": "file"]], 200),
+                ("PUT", "vault/kv/x", ["bad": 1], 400),
+                ("PUT", "youtube/accessTokens/zz", ["channelId": "UCx"], 400),
+                ("PUT", "serial", 41, 200),
+                ("DELETE", "credentials", nil, 400),
+                ("DELETE", "serial", nil, 400),
+                ("PUT", "nothing", 1, 404),
+                ("DELETE", "nothing", nil, 404),
+                ("GET", "youtube/quota/costs/videos.insert", nil, 200),
+            ]
+            for (method, path, body, status) in cases {
+                let r = try await sb.call(method, "/_sandbox/state/" + path, json: body)
+                #expect(r.status == status, "\(method) \(path): \(r.text)")
+            }
+            #expect(try await sb.call("GET", "/_sandbox/state/youtube/playlists/PLx").status == 404)
+            #expect(sb.youtubeQuotaUsed == 7)
+            #expect(try await sb.call("GET", "/_sandbox/state/serial").json == 41)
+            #expect(try await sb.call("GET", "/_sandbox/state/cloudflare/scripts").json == [:])
+            #expect(try await sb.call("GET", "/_sandbox/state/vault/auditDevices").json?["a/"]?["type"] == "file")
+            // The credentials are read by every request: a changed key takes effect at once.
+            #expect(try await sb.call("PUT", "/_sandbox/state/credentials/n8nAPIKey", json: "k2").json == "k2")
+            #expect(try await sb.n8n("GET", "/workflows").status == 401)
+            #expect(try await sb.call("GET", "/api/v1/workflows", headers: ["X-N8N-API-KEY": "k2"]).status == 200)
+            // A merge patch below one resource keeps the rest of it; a field-wide PUT replaces.
+            _ = try await sb.call("PUT", "/_sandbox/state/youtube/playlists/PLy", json: ["id": "PLy", "snippet": ["title": "a", "description": "d"]])
+            let patched = try await sb.call("PATCH", "/_sandbox/state/youtube/playlists/PLy", json: ["snippet": ["title": "b"]])
+            #expect(patched.json?["snippet"] == ["title": "b", "description": "d"])
+        }
+    }
+
     /// The last changes before a stop are written by the stop, not lost to the coalescing delay.
     @Test func stopWritesWhatThePendingSaveWouldHave() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("sandbox-flush-\(UUID().uuidString)")
