@@ -26,7 +26,7 @@ enum CloudflareEmulator {
                                       "http_request_firewall_custom", "http_request_dynamic_redirect", "http_request_origin",
                                       "http_config_settings", "http_response_headers_transform", "http_ratelimit"]
 
-    static func handle(_ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func handle(_ r: SandboxRequest, _ w: inout CloudflareState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         guard let auth = r.headers["authorization"] else {
             return failure(400, 9106, "Missing X-Auth-Key, X-Auth-Email or Authorization headers")
         }
@@ -34,49 +34,49 @@ enum CloudflareEmulator {
         guard parts.count == 2, parts[0] == "Bearer" else {
             return failure(400, 6003, "Invalid request headers", chain: [(6111, "Invalid format for Authorization header")])
         }
-        guard String(parts[1]) == w.credentials.cloudflareToken else {
+        guard String(parts[1]) == env.credentials.cloudflareToken else {
             return failure(403, 9109, "Invalid access token")
         }
         // Per-token limit: N requests per window; going over blocks every call for `block` seconds.
         let t = now.timeIntervalSince1970
-        if w.cloudflare.blockedUntil > t {
-            return rateLimited(retryAfter: Int((w.cloudflare.blockedUntil - t).rounded(.up)))
+        if w.blockedUntil > t {
+            return rateLimited(retryAfter: Int((w.blockedUntil - t).rounded(.up)))
         }
-        let limits = w.cloudflare.limits
-        w.cloudflare.recent = w.cloudflare.recent.filter { $0 > t - limits.window }
-        if w.cloudflare.recent.count >= limits.requests {
-            w.cloudflare.blockedUntil = t + limits.block
-            w.cloudflare.recent = []
+        let limits = w.limits
+        w.recent = w.recent.filter { $0 > t - limits.window }
+        if w.recent.count >= limits.requests {
+            w.blockedUntil = t + limits.block
+            w.recent = []
             return rateLimited(retryAfter: Int(limits.block.rounded(.up)))
         }
-        w.cloudflare.recent.append(t)
+        w.recent.append(t)
 
         let s = Array(r.path.split(separator: "/").map(String.init).dropFirst(2))  // drop "client", "v4"
         switch (r.method, s.count) {
         case ("GET", 1) where s[0] == "zones": return zones(r, w)
         case ("GET", 2) where s[0] == "zones":
-            guard let z = w.cloudflare.zones[s[1]] else { return noRoute(r) }
+            guard let z = w.zones[s[1]] else { return noRoute(r) }
             return envelope(200, result: z)
         case (_, 6) where s[0] == "zones" && s[2] == "rulesets" && s[3] == "phases" && s[5] == "entrypoint":
-            guard w.cloudflare.zones[s[1]] != nil else { return noRoute(r) }
+            guard w.zones[s[1]] != nil else { return noRoute(r) }
             guard phases.contains(s[4]) else {
                 return failure(400, 20003, "'\(s[4])' is not a valid value for phase")
             }
             switch r.method {
             case "GET":
-                guard let rs = w.cloudflare.rulesets[s[1]]?[s[4]] else {
+                guard let rs = w.rulesets[s[1]]?[s[4]] else {
                     return failure(404, 10003, "could not find entrypoint ruleset in the \(s[4]) phase")
                 }
                 return envelope(200, result: rs)
-            case "PUT": return putEntrypoint(zone: s[1], phase: s[4], r, &w, now: now)
+            case "PUT": return putEntrypoint(zone: s[1], phase: s[4], r, &w, env, now: now)
             default: return failure(405, 10000, "Method not allowed")
             }
         case (_, 3...5) where s[0] == "zones" && (s[2] == "settings" || (s.count >= 4 && s[2] == "workers" && s[3] == "routes")):
-            guard w.cloudflare.zones[s[1]] != nil else { return noRoute(r) }
+            guard w.zones[s[1]] != nil else { return noRoute(r) }
             if s[2] == "settings" { return settings(zone: s[1], Array(s.dropFirst(3)), r, &w, now: now) }
-            return routes(zone: s[1], Array(s.dropFirst(4)), r, &w)
+            return routes(zone: s[1], Array(s.dropFirst(4)), r, &w, env)
         case (_, 4...7) where s[0] == "accounts":
-            guard s[1] == w.cloudflare.accountId else { return failure(403, 10000, "Authentication error") }
+            guard s[1] == w.accountId else { return failure(403, 10000, "Authentication error") }
             if s[2] == "workers" && s[3] == "scripts" { return scripts(Array(s.dropFirst(4)), r, &w, now: now) }
             if s[2] == "r2" && s[3] == "buckets" { return buckets(Array(s.dropFirst(4)), r, &w, now: now) }
             return failure(400, 7000, "No route for that URI")
@@ -89,7 +89,7 @@ enum CloudflareEmulator {
         failure(400, 7003, "Could not route to \(r.path), perhaps your object identifier is invalid?")
     }
 
-    static func zones(_ r: SandboxRequest, _ w: World) -> SandboxResponse {
+    static func zones(_ r: SandboxRequest, _ w: CloudflareState) -> SandboxResponse {
         var page = 1, perPage = 20
         if let p = r.q("page") {
             // Bounded so that (page - 1) × per_page cannot overflow (docs/sandbox.md).
@@ -102,7 +102,7 @@ enum CloudflareEmulator {
             }
             perPage = n
         }
-        var all = w.cloudflare.zoneOrder.compactMap { w.cloudflare.zones[$0] }
+        var all = w.zoneOrder.compactMap { w.zones[$0] }
         if let name = r.q("name") { all = all.filter { $0["name"]?.string == name } }
         if let status = r.q("status") { all = all.filter { $0["status"]?.string == status } }
         let start = min(all.count, (page - 1) * perPage)
@@ -116,7 +116,7 @@ enum CloudflareEmulator {
     static let ruleKeys: Set<String> = ["id", "ref", "description", "expression", "action", "action_parameters", "enabled",
                                         "logging", "version", "last_updated"]
 
-    static func putEntrypoint(zone: String, phase: String, _ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func putEntrypoint(zone: String, phase: String, _ r: SandboxRequest, _ w: inout CloudflareState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         guard case .object(let body)? = r.json else {
             return failure(400, 10026, "failed to parse request body: the body is not a JSON object")
         }
@@ -126,7 +126,7 @@ enum CloudflareEmulator {
         guard let rulesJSON = body["rules"]?.array else {
             return failure(400, 20021, "'rules' is required and must be a list")
         }
-        let old = w.cloudflare.rulesets[zone]?[phase]
+        let old = w.rulesets[zone]?[phase]
         let oldRules = Dictionary((old?["rules"]?.array ?? []).compactMap { r in r["id"]?.string.map { ($0, r) } }, uniquingKeysWith: { a, _ in a })
         let version = (Int(old?["version"]?.string ?? "0") ?? 0) + 1
         let stamp = JSON.string(Timestamp.rfc3339(now, digits: 6))
@@ -159,7 +159,7 @@ enum CloudflareEmulator {
                 if let problem = checkConfigParameters(rule["action_parameters"]) { return failure(400, 20021, "rules[\(i)]: \(problem)") }
             }
             if let e = rule["enabled"], e.bool == nil { return failure(400, 20021, "rules[\(i)]: 'enabled' must be a boolean") }
-            let serial = w.nextSerial()
+            let serial = env.nextSerial()
             var id = Ident.make("rule-\(zone)-\(serial)", length: 32, alphabet: Ident.hex)
             var ruleVersion = 1
             var unchanged: JSON?
@@ -180,7 +180,7 @@ enum CloudflareEmulator {
             rule["last_updated"] = unchanged ?? stamp
             rules.append(.object(rule))
         }
-        let serial = w.nextSerial()
+        let serial = env.nextSerial()
         let ruleset: JSON = [
             "id": old?["id"] ?? .string(Ident.make("ruleset-\(zone)-\(phase)-\(serial)", length: 32, alphabet: Ident.hex)),
             "name": old?["name"] ?? "default",
@@ -188,7 +188,7 @@ enum CloudflareEmulator {
             "kind": "zone", "phase": .string(phase), "version": .string(String(version)),
             "last_updated": stamp, "rules": .array(rules),
         ]
-        w.cloudflare.rulesets[zone, default: [:]][phase] = ruleset
+        w.rulesets[zone, default: [:]][phase] = ruleset
         return envelope(200, result: ruleset)
     }
 
@@ -280,14 +280,14 @@ extension CloudflareEmulator {
         "cache_level": ("aggressive", ["aggressive", "basic", "simplified"]),
     ]
 
-    static func setting(zone: String, _ id: String, _ w: World) -> JSON? {
-        if let s = w.cloudflare.settings[zone]?[id] { return s }
+    static func setting(zone: String, _ id: String, _ w: CloudflareState) -> JSON? {
+        if let s = w.settings[zone]?[id] { return s }
         guard let d = settingDefaults[id] else { return nil }
         return ["id": .string(id), "value": .string(d.value), "editable": true, "modified_on": .null]
     }
 
     /// `GET /zones/{id}/settings`, `GET|PATCH /zones/{id}/settings/{setting}`.
-    static func settings(zone: String, _ rest: [String], _ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func settings(zone: String, _ rest: [String], _ r: SandboxRequest, _ w: inout CloudflareState, now: Date) -> SandboxResponse {
         switch (r.method, rest.count) {
         case ("GET", 0):
             return envelope(200, result: .array(settingDefaults.keys.sorted().compactMap { setting(zone: zone, $0, w) }))
@@ -306,7 +306,7 @@ extension CloudflareEmulator {
                 current["value"] = value
                 current["modified_on"] = .string(Timestamp.rfc3339(now, digits: 6))
             }
-            w.cloudflare.settings[zone, default: [:]][rest[0]] = current
+            w.settings[zone, default: [:]][rest[0]] = current
             return envelope(200, result: current)
         default:
             return failure(405, 10000, "Method not allowed")
@@ -326,9 +326,9 @@ extension CloudflareEmulator {
     }
 
     /// `GET|POST /zones/{id}/workers/routes`, `GET|PUT|DELETE /zones/{id}/workers/routes/{route}`.
-    static func routes(zone: String, _ rest: [String], _ r: SandboxRequest, _ w: inout World) -> SandboxResponse {
-        var list = w.cloudflare.routes[zone] ?? []
-        let zoneName = w.cloudflare.zones[zone]?["name"]?.string ?? ""
+    static func routes(zone: String, _ rest: [String], _ r: SandboxRequest, _ w: inout CloudflareState, _ env: EmulatorEnv) -> SandboxResponse {
+        var list = w.routes[zone] ?? []
+        let zoneName = w.zones[zone]?["name"]?.string ?? ""
         enum Checked { case success((String, JSON)), failure(SandboxResponse) }
         func validated(except id: String?) -> Checked {
             guard case .object(let body)? = r.json else { return .failure(failure(400, 10026, "failed to parse request body: the body is not a JSON object")) }
@@ -338,7 +338,7 @@ extension CloudflareEmulator {
                 return .failure(failure(409, 10020, "A route with the same pattern already exists."))
             }
             let script = body["script"] ?? .null
-            if let name = script.string, w.cloudflare.scripts[name] == nil {
+            if let name = script.string, w.scripts[name] == nil {
                 return .failure(failure(400, 10019, "Cannot configure a route for a Worker which does not exist. Please ensure this Worker exists and try again."))
             } else if script != .null && script.string == nil {
                 return .failure(failure(400, 10021, "'script' must be a string"))
@@ -352,10 +352,10 @@ extension CloudflareEmulator {
             switch validated(except: nil) {
             case .failure(let f): return f
             case .success(let (pattern, script)):
-                let route: JSON = ["id": .string(Ident.make("route-\(zone)-\(w.nextSerial())", length: 32, alphabet: Ident.hex)),
+                let route: JSON = ["id": .string(Ident.make("route-\(zone)-\(env.nextSerial())", length: 32, alphabet: Ident.hex)),
                                    "pattern": .string(pattern), "script": script]
                 list.append(route)
-                w.cloudflare.routes[zone] = list
+                w.routes[zone] = list
                 return envelope(200, result: route)
             }
         case (_, 1):
@@ -367,7 +367,7 @@ extension CloudflareEmulator {
             case "DELETE":
                 let id = list[i]["id"] ?? .null
                 list.remove(at: i)
-                w.cloudflare.routes[zone] = list
+                w.routes[zone] = list
                 return envelope(200, result: ["id": id])
             case "PUT":
                 switch validated(except: rest[0]) {
@@ -375,7 +375,7 @@ extension CloudflareEmulator {
                 case .success(let (pattern, script)):
                     list[i]["pattern"] = .string(pattern)
                     list[i]["script"] = script
-                    w.cloudflare.routes[zone] = list
+                    w.routes[zone] = list
                     return envelope(200, result: list[i])
                 }
             default: return failure(405, 10000, "Method not allowed")
@@ -391,19 +391,19 @@ extension CloudflareEmulator {
     }
 
     /// `GET /accounts/{a}/workers/scripts`, `PUT|GET|DELETE …/scripts/{name}`, `GET …/scripts/{name}/content/v2`.
-    static func scripts(_ rest: [String], _ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func scripts(_ rest: [String], _ r: SandboxRequest, _ w: inout CloudflareState, now: Date) -> SandboxResponse {
         switch (r.method, rest.count) {
         case ("GET", 0):
-            return envelope(200, result: .array(w.cloudflare.scripts.keys.sorted().compactMap { w.cloudflare.scripts[$0] }))
+            return envelope(200, result: .array(w.scripts.keys.sorted().compactMap { w.scripts[$0] }))
         case ("PUT", 1):
             return upload(rest[0], r, &w, now: now)
         case ("GET", 1), ("GET", 3):
             if rest.count == 3, rest[1] != "content" || rest[2] != "v2" { return failure(400, 7000, "No route for that URI") }
-            guard let content = w.cloudflare.scriptContent[rest[0]] else { return scriptNotFound() }
+            guard let content = w.scriptContent[rest[0]] else { return scriptNotFound() }
             return SandboxResponse(status: 200, headers: [("Content-Type", "application/javascript")], body: Array(content.utf8))
         case ("DELETE", 1):
-            guard w.cloudflare.scripts.removeValue(forKey: rest[0]) != nil else { return scriptNotFound() }
-            w.cloudflare.scriptContent[rest[0]] = nil
+            guard w.scripts.removeValue(forKey: rest[0]) != nil else { return scriptNotFound() }
+            w.scriptContent[rest[0]] = nil
             return envelope(200, result: .null)
         default:
             return failure(405, 10000, "Method not allowed")
@@ -415,7 +415,7 @@ extension CloudflareEmulator {
     /// A Workers upload: multipart/form-data with a `metadata` part naming the script part
     /// (`body_part`, service-worker syntax; `main_module`, ES modules) by part name or filename,
     /// or the raw script with `Content-Type: application/javascript` (service-worker syntax).
-    static func upload(_ name: String, _ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func upload(_ name: String, _ r: SandboxRequest, _ w: inout CloudflareState, now: Date) -> SandboxResponse {
         guard validScriptName(name) else {
             return failure(400, 10016, "Invalid Worker name: lowercase letters, digits, - and _, at most 63 characters")
         }
@@ -452,14 +452,14 @@ extension CloudflareEmulator {
             return failure(400, 10021, "No event handlers were registered. This script does nothing.")
         }
         let stamp = JSON.string(Timestamp.rfc3339(now, digits: 6))
-        let created = w.cloudflare.scripts[name]?["created_on"] ?? stamp
+        let created = w.scripts[name]?["created_on"] ?? stamp
         let meta: JSON = [
             "id": .string(name), "etag": .string(Ident.make(text, length: 64, alphabet: Ident.hex)),
             "handlers": ["fetch"], "created_on": created, "modified_on": stamp, "usage_model": "standard",
             "has_modules": .bool(modules), "compatibility_date": "", "logpush": false,
         ]
-        w.cloudflare.scripts[name] = meta
-        w.cloudflare.scriptContent[name] = text
+        w.scripts[name] = meta
+        w.scriptContent[name] = text
         return envelope(200, result: meta)
     }
 
@@ -470,12 +470,12 @@ extension CloudflareEmulator {
     }
 
     /// `GET|POST /accounts/{a}/r2/buckets`, `GET|DELETE …/r2/buckets/{name}`.
-    static func buckets(_ rest: [String], _ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func buckets(_ rest: [String], _ r: SandboxRequest, _ w: inout CloudflareState, now: Date) -> SandboxResponse {
         switch (r.method, rest.count) {
         case ("GET", 0):
-            var names = w.cloudflare.buckets.keys.sorted()
+            var names = w.buckets.keys.sorted()
             if let c = r.q("name_contains") { names = names.filter { $0.contains(c) } }
-            return envelope(200, result: ["buckets": .array(names.compactMap { w.cloudflare.buckets[$0] })])
+            return envelope(200, result: ["buckets": .array(names.compactMap { w.buckets[$0] })])
         case ("POST", 0):
             guard case .object(let body)? = r.json, let name = body["name"]?.string else {
                 return failure(400, 10005, "The specified bucket name is not valid.")
@@ -488,18 +488,18 @@ extension CloudflareEmulator {
                 }
                 location = h.uppercased()
             }
-            guard w.cloudflare.buckets[name] == nil else {
+            guard w.buckets[name] == nil else {
                 return failure(409, 10004, "The bucket you tried to create already exists, and you own it.")
             }
             let bucket: JSON = ["name": .string(name), "creation_date": .string(Timestamp.rfc3339(now, digits: 3)),
                                 "location": .string(location), "storage_class": "Standard"]
-            w.cloudflare.buckets[name] = bucket
+            w.buckets[name] = bucket
             return envelope(200, result: bucket)
         case ("GET", 1):
-            guard let b = w.cloudflare.buckets[rest[0]] else { return failure(404, 10006, "The specified bucket does not exist.") }
+            guard let b = w.buckets[rest[0]] else { return failure(404, 10006, "The specified bucket does not exist.") }
             return envelope(200, result: b)
         case ("DELETE", 1):
-            guard w.cloudflare.buckets.removeValue(forKey: rest[0]) != nil else {
+            guard w.buckets.removeValue(forKey: rest[0]) != nil else {
                 return failure(404, 10006, "The specified bucket does not exist.")
             }
             return envelope(200, result: .object([:]))

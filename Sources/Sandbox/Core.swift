@@ -31,22 +31,40 @@ final class StateStore: Sendable {
 
 /// The sandbox without its HTTP server: state, faults, counters, clock, and request dispatch.
 final class SandboxCore: Sendable {
-    let world: Mutex<World>
+    /// The world in shards, one lock per emulator (State.swift).
+    let state: WorldState
     let faults = Mutex(FaultEngine())
     let calls = Mutex<[String: Int]>([:])
     let clock: SandboxClock
     let store: StateStore?
     let seed: SeedReport
+    /// Whole-state reads (the admin dump of the world or of one emulator) are converted here, one
+    /// at a time and off Swift's cooperative threads: a large dump must not occupy the few threads
+    /// every other request runs on (two on a two-core machine).
+    private let bulk = DispatchQueue(label: "ytempire.sandbox.bulk", qos: .utility)
 
-    init(world: World, clock: SandboxClock, store: StateStore?, seed: SeedReport) {
-        self.world = Mutex(world)
+    /// `saveInterval`: how long a change waits for others before the state file is written (coalescing).
+    init(world: World, clock: SandboxClock, store: StateStore?, seed: SeedReport, saveInterval: Duration = .milliseconds(200)) {
+        self.state = WorldState(world, store: store, saveInterval: saveInterval)
         self.clock = clock
         self.store = store
         self.seed = seed
     }
 
+    /// The whole world under all locks, for tests that inspect or edit it directly.
+    var world: WorldAccess { WorldAccess(state: state) }
+
+    /// Writes what the state file does not hold yet; the background writer is stopped (shutdown).
+    func close() async { await state.close() }
+
     /// Answers one request. Never throws: every input gets an HTTP answer.
     func respond(_ r: SandboxRequest) async -> SandboxResponse {
+        if r.method == "GET" && (r.path == "/_sandbox/state" || r.path == "/_sandbox/state/" || r.path.hasPrefix("/_sandbox/state/")),
+           r.path.split(separator: "/").count <= 3 {
+            return await withCheckedContinuation { (c: CheckedContinuation<SandboxResponse, Never>) in
+                bulk.async { c.resume(returning: self.admin(r)) }
+            }
+        }
         if r.path == "/_sandbox" || r.path.hasPrefix("/_sandbox/") { return admin(r) }
         guard let e = Emulator.of(path: r.path) else {
             return .json(404, ["error": .string("no emulator serves \(r.path); see docs/sandbox.md for the routes")])
@@ -58,22 +76,31 @@ final class SandboxCore: Sendable {
             Self.escapeHTML(&answer, for: e)
             if e == .youtube {
                 // Every YouTube request costs at least one unit, failed ones included.
-                mutate { w in
-                    YouTubeEmulator.rollQuotaDay(&w, now: clock.now)
-                    YouTubeEmulator.charge(&w, 1)
+                let now = clock.now
+                state.youtube.write { y in
+                    YouTubeEmulator.rollQuotaDay(&y, now: now)
+                    YouTubeEmulator.charge(&y, 1)
                 }
             }
             return answer
         }
         let now = clock.now
-        var response = mutate { w in
-            switch e {
-            case .youtube: YouTubeEmulator.handle(r, &w, now: now)
-            case .oauth: YouTubeEmulator.token(r, &w, now: now)
-            case .n8n: N8nEmulator.handle(r, &w, now: now)
-            case .cloudflare: CloudflareEmulator.handle(r, &w, now: now)
-            case .vault: VaultEmulator.handle(r, &w, now: now)
-            }
+        // Each emulator under its own lock only; the credentials are read once, briefly.
+        let env = EmulatorEnv(credentials: state.common.read { $0.credentials }, common: state.common)
+        // Reads that change nothing (n8n and Vault GETs) do not count as changes for the state file;
+        // YouTube and Cloudflare count every request (quota, request window).
+        let reads = r.method == "GET" || r.method == "HEAD"
+        var response: SandboxResponse
+        switch e {
+        case .youtube: response = state.youtube.write { YouTubeEmulator.handle(r, &$0, env, now: now) }
+        case .oauth: response = state.youtube.write { YouTubeEmulator.token(r, &$0, env, now: now) }
+        case .n8n:
+            response = reads ? state.n8n.update { N8nEmulator.handle(r, &$0, env, now: now) }
+                : state.n8n.write { N8nEmulator.handle(r, &$0, env, now: now) }
+        case .cloudflare: response = state.cloudflare.write { CloudflareEmulator.handle(r, &$0, env, now: now) }
+        case .vault:
+            response = reads ? state.vault.update { VaultEmulator.handle(r, &$0, env, now: now) }
+                : state.vault.write { VaultEmulator.handle(r, &$0, env, now: now) }
         }
         Self.escapeHTML(&response, for: e)
         if decision.reset { response.cutAfter = response.body.count / 2 }
@@ -97,20 +124,6 @@ final class SandboxCore: Sendable {
             }
         }
         r.body = out
-    }
-
-    /// Runs `body` on the world and saves it when it changed and a state file is configured.
-    @discardableResult
-    func mutate<T>(_ body: (inout World) -> T) -> T {
-        world.withLock { w in
-            guard let store else { return body(&w) }
-            let before = w
-            let result = body(&w)
-            if w != before {
-                do { try store.save(w) } catch { FileHandle.standardError.write(Data("sandbox: cannot save state: \(error)\n".utf8)) }
-            }
-            return result
-        }
     }
 
     // MARK: admin API
@@ -165,7 +178,7 @@ final class SandboxCore: Sendable {
             }
             return .json(200, ["now": .string(Timestamp.rfc3339(clock.now, digits: 3))])
         case ("GET", "credentials"):
-            let c = world.withLock { $0.credentials }
+            let c = state.common.read { $0.credentials }
             return .json(200, ((try? JSONBridge.toJSON(c)) ?? [:]).merged(with: ["channels": (try? JSONBridge.toJSON(seed.channels)) ?? []]))
         default:
             return adminError(404, "no admin route \(r.method) \(r.path)")
@@ -174,26 +187,27 @@ final class SandboxCore: Sendable {
 
     func quotaJSON() -> JSON {
         let now = clock.now
-        return mutate { w in
-            YouTubeEmulator.rollQuotaDay(&w, now: now)
-            let t = now.timeIntervalSince1970
-            let cf = w.cloudflare
-            return [
-                "youtube": [
-                    "used": .int(w.youtube.quotaUsed), "limit": .int(w.youtube.quota.dailyUnits),
-                    "remaining": .int(max(0, w.youtube.quota.dailyUnits - w.youtube.quotaUsed)),
-                    "day": .string(w.youtube.quotaDay),
-                    "resetsAt": .string(Timestamp.rfc3339(Timestamp.nextPacificMidnight(after: now), digits: 0)),
-                    "costs": .object(w.youtube.quota.costs.mapValues { .int($0) }),
-                ],
-                "cloudflare": [
-                    "requestsInWindow": .int(cf.recent.filter { $0 > t - cf.limits.window }.count),
-                    "limit": .int(cf.limits.requests), "windowSeconds": .int(Int(cf.limits.window)),
-                    "blocked": .bool(cf.blockedUntil > t),
-                    "blockedUntil": cf.blockedUntil > t ? .string(Timestamp.rfc3339(Date(timeIntervalSince1970: cf.blockedUntil), digits: 0)) : .null,
-                ],
-            ]
+        let yt = state.youtube.update { y in
+            YouTubeEmulator.rollQuotaDay(&y, now: now)
+            return (used: y.quotaUsed, quota: y.quota, day: y.quotaDay)
         }
+        let cf = state.cloudflare.read { $0 }
+        let t = now.timeIntervalSince1970
+        return [
+            "youtube": [
+                "used": .int(yt.used), "limit": .int(yt.quota.dailyUnits),
+                "remaining": .int(max(0, yt.quota.dailyUnits - yt.used)),
+                "day": .string(yt.day),
+                "resetsAt": .string(Timestamp.rfc3339(Timestamp.nextPacificMidnight(after: now), digits: 0)),
+                "costs": .object(yt.quota.costs.mapValues { .int($0) }),
+            ],
+            "cloudflare": [
+                "requestsInWindow": .int(cf.recent.filter { $0 > t - cf.limits.window }.count),
+                "limit": .int(cf.limits.requests), "windowSeconds": .int(Int(cf.limits.window)),
+                "blocked": .bool(cf.blockedUntil > t),
+                "blockedUntil": cf.blockedUntil > t ? .string(Timestamp.rfc3339(Date(timeIntervalSince1970: cf.blockedUntil), digits: 0)) : .null,
+            ],
+        ]
     }
 
     func setQuota(_ r: SandboxRequest) -> SandboxResponse {
@@ -212,11 +226,11 @@ final class SandboxCore: Sendable {
                 }
             }
             let now = clock.now
-            mutate { w in
-                YouTubeEmulator.rollQuotaDay(&w, now: now)
-                if let u = yo["used"]?.int { w.youtube.quotaUsed = u }
-                if let l = yo["limit"]?.int { w.youtube.quota.dailyUnits = l }
-                for (k, v) in costs { w.youtube.quota.costs[k] = v }
+            state.youtube.write { y in
+                YouTubeEmulator.rollQuotaDay(&y, now: now)
+                if let u = yo["used"]?.int { y.quotaUsed = u }
+                if let l = yo["limit"]?.int { y.quota.dailyUnits = l }
+                for (k, v) in costs { y.quota.costs[k] = v }
             }
         }
         if let c = o["cloudflare"] {
@@ -224,50 +238,63 @@ final class SandboxCore: Sendable {
             for (k, hi) in [("limit", InputLimits.maxRequestLimit), ("windowSeconds", InputLimits.maxWindowSeconds), ("blockSeconds", InputLimits.maxWindowSeconds)] {
                 if let v = co[k], v.int.map({ (1...hi).contains($0) }) != true { return adminError(400, "cloudflare.\(k) must be an integer from 1 to \(hi)") }
             }
-            mutate { w in
-                if let l = co["limit"]?.int { w.cloudflare.limits.requests = l }
-                if let s = co["windowSeconds"]?.int { w.cloudflare.limits.window = TimeInterval(s) }
-                if let s = co["blockSeconds"]?.int { w.cloudflare.limits.block = TimeInterval(s) }
-                if co["unblock"]?.bool == true { w.cloudflare.blockedUntil = 0; w.cloudflare.recent = [] }
+            state.cloudflare.write { c in
+                if let l = co["limit"]?.int { c.limits.requests = l }
+                if let s = co["windowSeconds"]?.int { c.limits.window = TimeInterval(s) }
+                if let s = co["blockSeconds"]?.int { c.limits.block = TimeInterval(s) }
+                if co["unblock"]?.bool == true { c.blockedUntil = 0; c.recent = [] }
             }
         }
         return .json(200, quotaJSON())
     }
 
-    /// GET/PUT/PATCH/DELETE on any node of the world, addressed by path segments.
+    /// GET/PUT/PATCH/DELETE on any node of the world, addressed by path segments. Only the shard
+    /// the path names is locked, and only briefly for a GET: its snapshot is converted after.
     func adminState(_ r: SandboxRequest, _ path: [String]) -> SandboxResponse {
+        let notFound = adminError(404, "no state at /\(path.joined(separator: "/"))")
         if r.method == "GET" {
-            let w = world.withLock { $0 }
-            guard var node = try? JSONBridge.toJSON(w) else { return adminError(500, "cannot encode state") }
-            for p in path {
-                if let o = node.object, let v = o[p] { node = v } else if let a = node.array, let i = Int(p), a.indices.contains(i) { node = a[i] } else {
-                    return adminError(404, "no state at /\(path.joined(separator: "/"))")
-                }
+            guard let top = path.first else {
+                // The whole world: one short snapshot per shard, converted with no lock held.
+                guard let node = try? JSONBridge.toJSON(state.snapshot().world) else { return adminError(500, "cannot encode state") }
+                return .json(200, node)
             }
-            return .json(200, node)
+            let found: JSON?
+            do {
+                switch top {
+                case "youtube": found = try AdminNodes.get(state.youtube.snapshot().state, path[1...])
+                case "n8n": found = try AdminNodes.get(state.n8n.snapshot().state, path[1...])
+                case "cloudflare": found = try AdminNodes.get(state.cloudflare.snapshot().state, path[1...])
+                case "vault": found = try AdminNodes.get(state.vault.snapshot().state, path[1...])
+                case "credentials", "serial": found = try AdminNodes.get(state.common.snapshot().state, path[...])
+                default: found = nil
+                }
+            } catch {
+                return adminError(500, "cannot encode state")
+            }
+            guard let found else { return notFound }
+            return .json(200, found)
         }
         guard ["PUT", "PATCH", "DELETE"].contains(r.method) else { return adminError(405, "use GET, PUT, PATCH or DELETE") }
-        guard !path.isEmpty else { return adminError(400, "address a node below /_sandbox/state, e.g. /_sandbox/state/youtube/channels/UC…") }
+        guard let top = path.first else { return adminError(400, "address a node below /_sandbox/state, e.g. /_sandbox/state/youtube/channels/UC…") }
         var value: JSON?
         if r.method != "DELETE" {
             guard let v = r.json else { return adminError(400, "the body must be JSON") }
             value = v
         }
-        var failure: SandboxResponse?
-        mutate { w in
-            do {
-                var root = try JSONBridge.toJSON(w)
-                guard let updated = Self.edit(root, path[...], method: r.method, value: value) else {
-                    failure = adminError(404, "no state at /\(path.joined(separator: "/"))")
-                    return
-                }
-                root = updated
-                w = try JSONBridge.fromJSON(root, as: World.self)
-            } catch {
-                failure = adminError(400, "the change does not fit the sandbox state: \(error)")
+        let found: Bool
+        do {
+            switch top {
+            case "youtube": found = try state.youtube.write { try AdminNodes.edit(&$0, path[1...], method: r.method, value: value) }
+            case "n8n": found = try state.n8n.write { try AdminNodes.edit(&$0, path[1...], method: r.method, value: value) }
+            case "cloudflare": found = try state.cloudflare.write { try AdminNodes.edit(&$0, path[1...], method: r.method, value: value) }
+            case "vault": found = try state.vault.write { try AdminNodes.edit(&$0, path[1...], method: r.method, value: value) }
+            case "credentials", "serial": found = try state.common.write { try AdminNodes.edit(&$0, path[...], method: r.method, value: value) }
+            default: found = false
             }
+        } catch {
+            return adminError(400, "the change does not fit the sandbox state: \(error)")
         }
-        if let failure { return failure }
+        guard found else { return notFound }
         return r.method == "DELETE" ? .empty(204) : adminState(SandboxRequest(method: "GET", path: r.path, rawQuery: nil, headers: [:], body: []), path)
     }
 

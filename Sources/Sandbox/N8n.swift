@@ -15,39 +15,39 @@ enum N8nEmulator {
                                         "disabled", "retryOnFail", "maxTries", "waitBetweenTries", "notes", "notesInFlow",
                                         "webhookId", "alwaysOutputData", "executeOnce", "continueOnFail", "onError"]
 
-    static func handle(_ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func handle(_ r: SandboxRequest, _ w: inout N8nState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         guard let key = r.headers["x-n8n-api-key"] else { return msg(401, "'X-N8N-API-KEY' header required") }
-        guard key == w.credentials.n8nAPIKey else { return msg(401, "unauthorized") }
+        guard key == env.credentials.n8nAPIKey else { return msg(401, "unauthorized") }
         let segs = r.path.split(separator: "/").map(String.init).dropFirst(2)  // drop "api", "v1"
         let s = Array(segs)
         switch (r.method, s.count, s.first) {
         case ("GET", 1, "workflows"): return list(r, w)
-        case ("POST", 1, "workflows"): return create(r, &w, now: now)
-        case ("GET", 2, "workflows"): return w.n8n.workflows[s[1]].map { .json(200, $0) } ?? msg(404, "Not Found")
-        case ("PUT", 2, "workflows"): return update(s[1], r, &w, now: now)
+        case ("POST", 1, "workflows"): return create(r, &w, env, now: now)
+        case ("GET", 2, "workflows"): return w.workflows[s[1]].map { .json(200, $0) } ?? msg(404, "Not Found")
+        case ("PUT", 2, "workflows"): return update(s[1], r, &w, env, now: now)
         case ("DELETE", 2, "workflows"):
-            guard let wf = w.n8n.workflows[s[1]] else { return msg(404, "Not Found") }
-            w.n8n.workflows[s[1]] = nil
-            w.n8n.order.removeAll { $0 == s[1] }
+            guard let wf = w.workflows[s[1]] else { return msg(404, "Not Found") }
+            w.workflows[s[1]] = nil
+            w.order.removeAll { $0 == s[1] }
             return .json(200, wf)
         case ("POST", 3, "workflows") where s[2] == "activate": return setActive(s[1], true, &w, now: now)
         case ("POST", 3, "workflows") where s[2] == "deactivate": return setActive(s[1], false, &w, now: now)
         case ("GET", 3, "workflows") where s[2] == "tags":
-            guard let wf = w.n8n.workflows[s[1]] else { return msg(404, "Not Found") }
+            guard let wf = w.workflows[s[1]] else { return msg(404, "Not Found") }
             return .json(200, wf["tags"] ?? [])
         case ("PUT", 3, "workflows") where s[2] == "tags": return putTags(s[1], r, &w, now: now)
         case ("GET", 1, "tags"):
-            return .json(200, ["data": .array(w.n8n.tagOrder.compactMap { w.n8n.tags[$0] }), "nextCursor": .null])
-        case ("POST", 1, "tags"): return createTag(r, &w, now: now)
-        case ("GET", 2, "tags"): return w.n8n.tags[s[1]].map { .json(200, $0) } ?? msg(404, "Not Found")
+            return .json(200, ["data": .array(w.tagOrder.compactMap { w.tags[$0] }), "nextCursor": .null])
+        case ("POST", 1, "tags"): return createTag(r, &w, env, now: now)
+        case ("GET", 2, "tags"): return w.tags[s[1]].map { .json(200, $0) } ?? msg(404, "Not Found")
         case ("DELETE", 2, "tags"):
-            guard let t = w.n8n.tags[s[1]] else { return msg(404, "Not Found") }
-            w.n8n.tags[s[1]] = nil
-            w.n8n.tagOrder.removeAll { $0 == s[1] }
-            for (id, var wf) in w.n8n.workflows {
+            guard let t = w.tags[s[1]] else { return msg(404, "Not Found") }
+            w.tags[s[1]] = nil
+            w.tagOrder.removeAll { $0 == s[1] }
+            for (id, var wf) in w.workflows {
                 if let tags = wf["tags"]?.array {
                     wf["tags"] = .array(tags.filter { $0["id"]?.string != s[1] })
-                    w.n8n.workflows[id] = wf
+                    w.workflows[id] = wf
                 }
             }
             return .json(200, t)
@@ -58,7 +58,7 @@ enum N8nEmulator {
 
     // MARK: workflows
 
-    static func list(_ r: SandboxRequest, _ w: World) -> SandboxResponse {
+    static func list(_ r: SandboxRequest, _ w: N8nState) -> SandboxResponse {
         var limit = 100
         if let l = r.q("limit") {
             guard let n = Int(l) else { return msg(400, "request/query/limit must be number") }
@@ -78,7 +78,7 @@ enum N8nEmulator {
             offset = o
             limit = l
         }
-        var all = w.n8n.order.compactMap { w.n8n.workflows[$0] }
+        var all = w.order.compactMap { w.workflows[$0] }
         if let a = r.q("active") {
             guard a == "true" || a == "false" else { return msg(400, "request/query/active must be boolean") }
             all = all.filter { $0["active"]?.bool == (a == "true") }
@@ -156,13 +156,13 @@ enum N8nEmulator {
 
     static func stamp(_ now: Date) -> JSON { .string(Timestamp.rfc3339(now, digits: 3)) }
 
-    static func create(_ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func create(_ r: SandboxRequest, _ w: inout N8nState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         let o: [String: JSON]
         switch validate(r) {
         case .failure(let e): return e.response
         case .success(let v): o = v
         }
-        let serial = w.nextSerial()
+        let serial = env.nextSerial()
         let id = Ident.make("workflow-\(serial)", length: 16)
         let wf: JSON = [
             "id": .string(id), "name": o["name"]!, "active": false, "isArchived": false,
@@ -171,19 +171,19 @@ enum N8nEmulator {
             "staticData": o["staticData"] ?? .null, "pinData": o["pinData"] ?? .null, "meta": .null,
             "versionId": .string(Ident.uuid("version-\(serial)")), "triggerCount": 0, "tags": [],
         ]
-        w.n8n.workflows[id] = wf
-        w.n8n.order.append(id)
+        w.workflows[id] = wf
+        w.order.append(id)
         return .json(200, wf)
     }
 
-    static func update(_ id: String, _ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func update(_ id: String, _ r: SandboxRequest, _ w: inout N8nState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         let o: [String: JSON]
         switch validate(r) {
         case .failure(let e): return e.response
         case .success(let v): o = v
         }
-        guard var wf = w.n8n.workflows[id] else { return msg(404, "Not Found") }
-        let serial = w.nextSerial()
+        guard var wf = w.workflows[id] else { return msg(404, "Not Found") }
+        let serial = env.nextSerial()
         // PUT replaces the definition; identity, activation and tags stay. n8n assigns the body
         // onto the stored entity, so `staticData`/`pinData` left out of the body are kept.
         wf["name"] = o["name"]
@@ -194,7 +194,7 @@ enum N8nEmulator {
         if let pd = o["pinData"] { wf["pinData"] = pd }
         wf["updatedAt"] = stamp(now)
         wf["versionId"] = .string(Ident.uuid("version-\(serial)"))
-        w.n8n.workflows[id] = wf
+        w.workflows[id] = wf
         return .json(200, wf)
     }
 
@@ -203,19 +203,19 @@ enum N8nEmulator {
         return node["disabled"]?.bool != true && (t.hasSuffix("trigger") || t.hasSuffix(".webhook") || t.contains("trigger"))
     }
 
-    static func setActive(_ id: String, _ active: Bool, _ w: inout World, now: Date) -> SandboxResponse {
-        guard var wf = w.n8n.workflows[id] else { return msg(404, "Not Found") }
+    static func setActive(_ id: String, _ active: Bool, _ w: inout N8nState, now: Date) -> SandboxResponse {
+        guard var wf = w.workflows[id] else { return msg(404, "Not Found") }
         if active, !(wf["nodes"]?.array ?? []).contains(where: isTrigger) {
             return msg(400, "Workflow has no node to start the workflow - at least one trigger, poller or webhook node is required")
         }
         wf["active"] = .bool(active)
         wf["updatedAt"] = stamp(now)
-        w.n8n.workflows[id] = wf
+        w.workflows[id] = wf
         return .json(200, wf)
     }
 
-    static func putTags(_ id: String, _ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
-        guard var wf = w.n8n.workflows[id] else { return msg(404, "Not Found") }
+    static func putTags(_ id: String, _ r: SandboxRequest, _ w: inout N8nState, now: Date) -> SandboxResponse {
+        guard var wf = w.workflows[id] else { return msg(404, "Not Found") }
         guard let arr = r.json?.array else { return msg(400, "request/body must be array") }
         var tags: [JSON] = []
         for (i, t) in arr.enumerated() {
@@ -223,16 +223,16 @@ enum N8nEmulator {
                 return msg(400, "request/body/\(i) must have required property 'id'")
             }
             if to.keys.contains(where: { $0 != "id" }) { return msg(400, "request/body/\(i) must NOT have additional properties") }
-            guard let tag = w.n8n.tags[tid] else { return msg(404, "Some tags not found") }
+            guard let tag = w.tags[tid] else { return msg(404, "Some tags not found") }
             if !tags.contains(tag) { tags.append(tag) }
         }
         wf["tags"] = .array(tags)
         wf["updatedAt"] = stamp(now)
-        w.n8n.workflows[id] = wf
+        w.workflows[id] = wf
         return .json(200, .array(tags))
     }
 
-    static func createTag(_ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func createTag(_ r: SandboxRequest, _ w: inout N8nState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         guard case .object(let o)? = r.json else { return msg(400, "request/body must be object") }
         if o.keys.contains(where: { $0 != "name" }) {
             if o.keys.contains(where: { ["id", "createdAt", "updatedAt"].contains($0) }) {
@@ -242,12 +242,12 @@ enum N8nEmulator {
             return msg(400, "request/body must NOT have additional properties")
         }
         guard let name = o["name"]?.string, !name.isEmpty else { return msg(400, "request/body must have required property 'name'") }
-        if w.n8n.tags.values.contains(where: { $0["name"]?.string == name }) { return msg(409, "Tag already exists") }
-        let serial = w.nextSerial()
+        if w.tags.values.contains(where: { $0["name"]?.string == name }) { return msg(409, "Tag already exists") }
+        let serial = env.nextSerial()
         let id = Ident.make("tag-\(serial)", length: 16)
         let tag: JSON = ["id": .string(id), "name": .string(name), "createdAt": stamp(now), "updatedAt": stamp(now)]
-        w.n8n.tags[id] = tag
-        w.n8n.tagOrder.append(id)
+        w.tags[id] = tag
+        w.tagOrder.append(id)
         return .json(201, tag)
     }
 }

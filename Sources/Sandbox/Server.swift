@@ -26,6 +26,18 @@ public struct SandboxOptions: Sendable {
     public var logLevel: Logger.Level = .warning
     /// Largest request body accepted.
     public var maxBodyBytes = 4 << 20
+    /// A new connection whose first request head is not complete by then is closed (silent
+    /// clients, slowloris).
+    public var headerTimeout: Duration = .seconds(10)
+    /// A connection that sends nothing for this long while a request body is being read, or while
+    /// it waits for the next request on a kept-alive connection, is closed. Not counted while the
+    /// sandbox works on a request (injected latency included).
+    public var idleTimeout: Duration = .seconds(30)
+    /// Connections served at once; one more is closed at once, before anything is read from it.
+    public var maxConnections = 512
+    /// With `statePath`: how long a change waits for others before the state file is written
+    /// (the saves are coalesced off the request path; `stop()` writes what is left).
+    public var saveInterval: Duration = .milliseconds(200)
     /// Stop gracefully on SIGINT/SIGTERM (the CLI); tests call `stop()`.
     public var stopOnSignals = false
 
@@ -47,6 +59,7 @@ public final class SandboxServer: Sendable {
     let core: SandboxCore
     private let task: Task<Void, any Error>
     private let group: ServiceGroup
+    let gate: ConnectionGate
 
     public var baseURL: String { "http://\(host):\(port)" }
     public var youtubeURL: String { baseURL + "/youtube/v3" }
@@ -59,8 +72,9 @@ public final class SandboxServer: Sendable {
     public var adminURL: String { baseURL + "/_sandbox" }
 
     private init(host: String, port: Int, core: SandboxCore, credentials: SandboxCredentials, seed: SeedReport,
-                 group: ServiceGroup, task: Task<Void, any Error>) {
+                 group: ServiceGroup, gate: ConnectionGate, task: Task<Void, any Error>) {
         self.group = group
+        self.gate = gate
         self.host = host
         self.port = port
         self.core = core
@@ -108,7 +122,7 @@ public final class SandboxServer: Sendable {
             }
         }
         if let store { try? store.save(w) }
-        let core = SandboxCore(world: w, clock: options.clock, store: store, seed: report)
+        let core = SandboxCore(world: w, clock: options.clock, store: store, seed: report, saveInterval: options.saveInterval)
         core.faults.withLock { $0.set(rules, seed: options.faultSeed) }
 
         var logger = Logger(label: "ytempire.sandbox")
@@ -118,8 +132,12 @@ public final class SandboxServer: Sendable {
             await SandboxServer.serve(request, channel: context.channel, core: core, maxBody: maxBody)
         }
         let started = StartSignal()
+        let gate = ConnectionGate(limit: options.maxConnections)
+        let headerTimeout = TimeAmount(options.headerTimeout)
         let app = Application(
             responder: responder,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(gate: gate, headerTimeout: headerTimeout)],
+                                                idleTimeout: TimeAmount(options.idleTimeout))),
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             onServerRunning: { channel in started.succeed(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -134,14 +152,17 @@ public final class SandboxServer: Sendable {
                 started.fail(SandboxError(description: "the sandbox server stopped before it started"))
             } catch {
                 started.fail(SandboxError(description: "cannot listen on \(options.host):\(options.port): \(error)"))
+                await core.close()
                 throw error
             }
+            // Requests in flight have finished: write what the state file does not hold yet.
+            await core.close()
         }
         let port = try await started.wait()
-        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, task: task)
+        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, gate: gate, task: task)
     }
 
-    /// Stops the listener (graceful: requests in flight finish).
+    /// Stops the listener (graceful: requests in flight finish) and writes the state file.
     public func stop() async {
         await group.triggerGracefulShutdown()
         _ = await task.result
@@ -155,7 +176,10 @@ public final class SandboxServer: Sendable {
     // MARK: inspection for tests
 
     public var callCounts: [String: Int] { core.calls.withLock { $0 } }
-    public var youtubeQuotaUsed: Int { core.world.withLock { $0.youtube.quotaUsed } }
+    public var youtubeQuotaUsed: Int { core.state.youtube.read { $0.quotaUsed } }
+
+    /// Connections being served now (the cap is `SandboxOptions.maxConnections`).
+    public var openConnections: Int { gate.count }
 
     public func setFaults(_ spec: String, seed: UInt64? = nil) throws {
         let rules: [FaultRule]
@@ -174,8 +198,12 @@ public final class SandboxServer: Sendable {
         do {
             let buffer = try await request.body.collect(upTo: maxBody)
             body = Array(buffer.readableBytesView)
-        } catch {
+        } catch is NIOTooManyBytesError {
             return response(.json(413, ["error": .string("request body larger than \(maxBody) bytes")]))
+        } catch {
+            // A malformed body (a chunk-size line that is not hex, a broken chunk) or one cut off:
+            // the client's fault, and the connection cannot carry another request.
+            return response(.json(400, ["error": .string("malformed request body: \(error)")], headers: [("Connection", "close")]))
         }
         let r = SandboxRequest(method: request.method.rawValue, path: request.uri.path, rawQuery: request.uri.query,
                                headers: headers, body: body)

@@ -19,16 +19,16 @@ enum VaultEmulator {
         return .string(Timestamp.rfc3339(Date(timeIntervalSince1970: t), digits: 9))
     }
 
-    static func handle(_ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func handle(_ r: SandboxRequest, _ w: inout VaultState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         let path = String(r.path.dropFirst("/v1/".count))
         if path == "sys/health" { return health(w, now: now) }
-        if w.vault.sealed { return errors(503, ["Vault is sealed"]) }
+        if w.sealed { return errors(503, ["Vault is sealed"]) }
         let token = r.headers["x-vault-token"] ?? {
             guard let a = r.headers["authorization"], a.hasPrefix("Bearer ") else { return nil }
             return String(a.dropFirst(7))
         }()
         guard let token, !token.isEmpty else { return errors(403, ["permission denied"]) }
-        guard token == w.credentials.vaultToken else {
+        guard token == env.credentials.vaultToken else {
             return errors(403, ["2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n"])
         }
         var method = r.method
@@ -43,7 +43,7 @@ enum VaultEmulator {
         if path == "sys/audit" || path == "sys/audit/" {
             guard method == "GET" else { return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"]) }
             // Vault answers the map at the top level and again under `data`.
-            let devices = w.vault.auditDevices ?? [:]
+            let devices = w.auditDevices ?? [:]
             return ok(.object(devices), requestSeed: serial, extra: devices)
         }
         if path.hasPrefix("sys/audit/") {
@@ -51,7 +51,7 @@ enum VaultEmulator {
         }
         if path == "sys/policies/acl" || path == "sys/policies/acl/" {
             guard method == "LIST" else { return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"]) }
-            let keys = (Array(w.vault.policies.keys) + ["root"]).sorted()
+            let keys = (Array(w.policies.keys) + ["root"]).sorted()
             return ok(["keys": .array(keys.map { .string($0) })], requestSeed: serial)
         }
         if path.hasPrefix("sys/policies/acl/") {
@@ -80,12 +80,12 @@ enum VaultEmulator {
     }
 
     /// Audit devices: enable (`PUT`/`POST`, path in use → 400), disable (`DELETE`, idempotent).
-    static func audit(_ rawPath: String, _ method: String, _ r: SandboxRequest, _ w: inout World) -> SandboxResponse {
+    static func audit(_ rawPath: String, _ method: String, _ r: SandboxRequest, _ w: inout VaultState) -> SandboxResponse {
         var path = rawPath
         while path.hasSuffix("/") { path.removeLast() }
         guard !path.isEmpty, path.count <= 128, !path.contains("//") else { return errors(400, ["missing path"]) }
         let key = path + "/"
-        var devices = w.vault.auditDevices ?? [:]
+        var devices = w.auditDevices ?? [:]
         switch method {
         case "PUT", "POST":
             guard case .object(let o)? = r.json else { return errors(400, ["failed to parse JSON input: invalid request body"]) }
@@ -106,30 +106,30 @@ enum VaultEmulator {
             if devices[key] != nil { return errors(400, ["path already in use at \(key)"]) }
             devices[key] = ["type": .string(type), "description": o["description"] ?? "", "options": .object(options),
                             "local": o["local"]?.bool.map(JSON.bool) ?? false, "path": .string(key)]
-            w.vault.auditDevices = devices
+            w.auditDevices = devices
             return .empty(204)
         case "DELETE":
             devices[key] = nil
-            w.vault.auditDevices = devices
+            w.auditDevices = devices
             return .empty(204)
         default:
             return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"])
         }
     }
 
-    static func health(_ w: World, now: Date) -> SandboxResponse {
-        let body: JSON = ["initialized": true, "sealed": .bool(w.vault.sealed), "standby": false, "performance_standby": false,
+    static func health(_ w: VaultState, now: Date) -> SandboxResponse {
+        let body: JSON = ["initialized": true, "sealed": .bool(w.sealed), "standby": false, "performance_standby": false,
                           "replication_performance_mode": "disabled", "replication_dr_mode": "disabled",
                           "server_time_utc": .int(Int(now.timeIntervalSince1970)), "version": "1.15.0-sandbox",
                           "cluster_name": "vault-sandbox", "cluster_id": .string(Ident.uuid("cluster"))]
-        return .json(w.vault.sealed ? 503 : 200, body)
+        return .json(w.sealed ? 503 : 200, body)
     }
 
-    static func policy(_ name: String, _ method: String, _ r: SandboxRequest, _ w: inout World, serial: Int) -> SandboxResponse {
+    static func policy(_ name: String, _ method: String, _ r: SandboxRequest, _ w: inout VaultState, serial: Int) -> SandboxResponse {
         switch method {
         case "GET":
             if name == "root" { return ok(["name": "root", "policy": ""], requestSeed: serial, extra: ["name": "root", "policy": ""]) }
-            guard let p = w.vault.policies[name] else { return errors(404, []) }
+            guard let p = w.policies[name] else { return errors(404, []) }
             // Vault duplicates the fields at the top level and under `data`.
             return ok(["name": .string(name), "policy": .string(p)], requestSeed: serial,
                       extra: ["name": .string(name), "policy": .string(p)])
@@ -140,12 +140,12 @@ enum VaultEmulator {
             }
             if name == "root" { return errors(400, ["cannot update \"root\" policy"]) }
             if let problem = checkHCL(p) { return errors(400, ["failed to parse policy: \(problem)"]) }
-            w.vault.policies[name] = p
+            w.policies[name] = p
             return .empty(204)
         case "DELETE":
             if name == "root" { return errors(400, ["cannot delete \"root\" policy"]) }
             if name == "default" { return errors(400, ["cannot delete \"default\" policy"]) }
-            w.vault.policies[name] = nil
+            w.policies[name] = nil
             return .empty(204)
         default:
             return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"])
@@ -172,11 +172,11 @@ enum VaultEmulator {
          "destroyed": .bool(v.destroyed), "version": .int(number)]
     }
 
-    static func data(_ key: String, _ method: String, _ r: SandboxRequest, _ w: inout World, now: Date, serial: Int) -> SandboxResponse {
+    static func data(_ key: String, _ method: String, _ r: SandboxRequest, _ w: inout VaultState, now: Date, serial: Int) -> SandboxResponse {
         let t = now.timeIntervalSince1970
         switch method {
         case "GET":
-            guard let e = w.vault.kv[key], !e.versions.isEmpty else { return errors(404, []) }
+            guard let e = w.kv[key], !e.versions.isEmpty else { return errors(404, []) }
             var n = e.versions.count
             if let v = r.q("version"), v != "0" {
                 guard let vn = Int(v), vn >= 1, vn <= e.versions.count else { return errors(404, []) }
@@ -194,7 +194,7 @@ enum VaultEmulator {
         case "PUT", "POST":
             guard case .object(let o)? = r.json else { return errors(400, ["failed to parse JSON input: invalid request body"]) }
             guard let d = o["data"], d.object != nil else { return errors(400, ["no data provided"]) }
-            var e = w.vault.kv[key] ?? KVEntry(created: t, updated: t)
+            var e = w.kv[key] ?? KVEntry(created: t, updated: t)
             if let cas = o["options"]?["cas"] {
                 guard let c = cas.int, c == e.versions.count else {
                     return errors(400, ["check-and-set parameter did not match the current version"])
@@ -202,14 +202,14 @@ enum VaultEmulator {
             }
             e.versions.append(KVVersion(data: d, created: t))
             e.updated = t
-            w.vault.kv[key] = e
+            w.kv[key] = e
             return ok(versionMeta(e.versions.last!, number: e.versions.count, custom: e.customMetadata), requestSeed: serial,
                       extra: ["mount_type": "kv"])
         case "DELETE":
-            if var e = w.vault.kv[key], !e.versions.isEmpty {
+            if var e = w.kv[key], !e.versions.isEmpty {
                 e.versions[e.versions.count - 1].deleted = t
                 e.updated = t
-                w.vault.kv[key] = e
+                w.kv[key] = e
             }
             return .empty(204)
         default:
@@ -217,19 +217,19 @@ enum VaultEmulator {
         }
     }
 
-    static func metadata(_ key: String, _ method: String, _ w: inout World, serial: Int) -> SandboxResponse {
+    static func metadata(_ key: String, _ method: String, _ w: inout VaultState, serial: Int) -> SandboxResponse {
         switch method {
         case "LIST":
             let prefix = key.isEmpty || key.hasSuffix("/") ? key : key + "/"
             var keys = Set<String>()
-            for k in w.vault.kv.keys where k.hasPrefix(prefix) {
+            for k in w.kv.keys where k.hasPrefix(prefix) {
                 let rest = k.dropFirst(prefix.count)
                 if let slash = rest.firstIndex(of: "/") { keys.insert(String(rest[..<slash]) + "/") } else { keys.insert(String(rest)) }
             }
             guard !keys.isEmpty else { return errors(404, []) }
             return ok(["keys": .array(keys.sorted().map { .string($0) })], requestSeed: serial, extra: ["mount_type": "kv"])
         case "GET":
-            guard let e = w.vault.kv[key] else { return errors(404, []) }
+            guard let e = w.kv[key] else { return errors(404, []) }
             var versions: [String: JSON] = [:]
             for (i, v) in e.versions.enumerated() {
                 versions[String(i + 1)] = ["created_time": time(v.created), "deletion_time": time(v.deleted), "destroyed": .bool(v.destroyed)]
@@ -240,7 +240,7 @@ enum VaultEmulator {
                               "versions": .object(versions)]
             return ok(data, requestSeed: serial, extra: ["mount_type": "kv"])
         case "DELETE":
-            w.vault.kv[key] = nil
+            w.kv[key] = nil
             return .empty(204)
         default:
             return errors(405, ["1 error occurred:\n\t* unsupported operation\n\n"])

@@ -59,24 +59,24 @@ enum YouTubeEmulator {
         }
     }
 
-    static func rollQuotaDay(_ w: inout World, now: Date) {
+    static func rollQuotaDay(_ w: inout YouTubeState, now: Date) {
         let day = Timestamp.pacificDay(now)
-        if w.youtube.quotaDay != day {
-            w.youtube.quotaDay = day
-            w.youtube.quotaUsed = 0
+        if w.quotaDay != day {
+            w.quotaDay = day
+            w.quotaUsed = 0
         }
     }
 
     /// Charges `units` against today's quota.
-    static func charge(_ w: inout World, _ units: Int) {
-        w.youtube.quotaUsed += max(1, units)
+    static func charge(_ w: inout YouTubeState, _ units: Int) {
+        w.quotaUsed += max(1, units)
     }
 
-    static func handle(_ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func handle(_ r: SandboxRequest, _ w: inout YouTubeState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         rollQuotaDay(&w, now: now)
         let method = method(r)
-        let cost = method.map { w.youtube.quota.cost(of: $0) } ?? 1
-        if w.youtube.quotaUsed + cost > w.youtube.quota.dailyUnits { return quotaExceeded() }
+        let cost = method.map { w.quota.cost(of: $0) } ?? 1
+        if w.quotaUsed + cost > w.quota.dailyUnits { return quotaExceeded() }
 
         // Authentication: every request needs a live access token from /token.
         guard let auth = r.headers["authorization"], !auth.isEmpty else {
@@ -87,7 +87,7 @@ enum YouTubeEmulator {
         }
         let parts = auth.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer",
-              let tok = w.youtube.accessTokens[String(parts[1])], tok.expires > now.timeIntervalSince1970 else {
+              let tok = w.accessTokens[String(parts[1])], tok.expires > now.timeIntervalSince1970 else {
             charge(&w, 1)
             return error(401, "authError", "Request had invalid authentication credentials. " + authMessage,
                          location: "Authorization", locationType: "header", status: "UNAUTHENTICATED",
@@ -99,17 +99,17 @@ enum YouTubeEmulator {
             charge(&w, 1)
             return error(404, "notFound", "Not Found", domain: "global")
         }
-        let (response, executed) = route(method, r, &w, caller: caller, now: now)
+        let (response, executed) = route(method, r, &w, env, caller: caller, now: now)
         charge(&w, executed ? cost : 1)
         return response
     }
 
-    static func route(_ method: String, _ r: SandboxRequest, _ w: inout World, caller: String, now: Date) -> (SandboxResponse, Bool) {
+    static func route(_ method: String, _ r: SandboxRequest, _ w: inout YouTubeState, _ env: EmulatorEnv, caller: String, now: Date) -> (SandboxResponse, Bool) {
         switch method {
         case "channels.list": return channelsList(r, w, caller: caller)
         case "channels.update": return channelsUpdate(r, &w, caller: caller)
         case "playlists.list": return playlistsList(r, w, caller: caller)
-        case "playlists.insert": return playlistsInsert(r, &w, caller: caller, now: now)
+        case "playlists.insert": return playlistsInsert(r, &w, env, caller: caller, now: now)
         case "playlists.update": return playlistsUpdate(r, &w, caller: caller)
         case "playlists.delete": return playlistsDelete(r, &w, caller: caller)
         default:
@@ -157,7 +157,7 @@ enum YouTubeEmulator {
     static let channelParts: Set<String> = ["id", "snippet", "brandingSettings", "statistics", "contentDetails", "status",
                                             "topicDetails", "localizations", "auditDetails", "contentOwnerDetails"]
 
-    static func channelsList(_ r: SandboxRequest, _ w: World, caller: String) -> (SandboxResponse, Bool) {
+    static func channelsList(_ r: SandboxRequest, _ w: YouTubeState, caller: String) -> (SandboxResponse, Bool) {
         let ps: [String]
         switch parts(r, allowed: channelParts) {
         case .failure(let e): return (e.response, false)
@@ -184,7 +184,7 @@ enum YouTubeEmulator {
         }
         var seen = Set<String>()
         ids = ids.filter { seen.insert($0).inserted }
-        let items = ids.compactMap { w.youtube.channels[$0] }.map { project($0, parts: ps) }
+        let items = ids.compactMap { w.channels[$0] }.map { project($0, parts: ps) }
         return (.json(200, listResponse(kind: "youtube#channelListResponse", items: items, total: items.count,
                                         perPage: items.count, next: nil, prev: nil)), true)
     }
@@ -194,7 +194,7 @@ enum YouTubeEmulator {
                                                      "showRelatedChannels", "showBrowseView", "featuredChannelsTitle",
                                                      "featuredChannelsUrls", "profileColor", "defaultTab"]
 
-    static func channelsUpdate(_ r: SandboxRequest, _ w: inout World, caller: String) -> (SandboxResponse, Bool) {
+    static func channelsUpdate(_ r: SandboxRequest, _ w: inout YouTubeState, caller: String) -> (SandboxResponse, Bool) {
         let ps: [String]
         switch parts(r, allowed: channelParts) {
         case .failure(let e): return (e.response, false)
@@ -244,7 +244,7 @@ enum YouTubeEmulator {
                 }
             }
         }
-        guard var channel = w.youtube.channels[id] else {
+        guard var channel = w.channels[id] else {
             return (error(404, "channelNotFound", "The channel identified with the <code>id</code> parameter could not be found.",
                           domain: "youtube.channel", location: "id", locationType: "parameter"), true)
         }
@@ -259,7 +259,7 @@ enum YouTubeEmulator {
             snippet["description"] = .string(c?["description"]?.string ?? "")
             channel["snippet"] = snippet
         }
-        w.youtube.channels[id] = channel
+        w.channels[id] = channel
         return (.json(200, project(channel, parts: ["brandingSettings"])), true)
     }
 
@@ -274,7 +274,7 @@ enum YouTubeEmulator {
         return Int(s.dropFirst(3).dropLast(), radix: 36)
     }
 
-    static func playlistsList(_ r: SandboxRequest, _ w: World, caller: String) -> (SandboxResponse, Bool) {
+    static func playlistsList(_ r: SandboxRequest, _ w: YouTubeState, caller: String) -> (SandboxResponse, Bool) {
         let ps: [String]
         switch parts(r, allowed: playlistParts) {
         case .failure(let e): return (e.response, false)
@@ -291,16 +291,16 @@ enum YouTubeEmulator {
         var all: [JSON]
         if let idParam = r.q("id") {
             let ids = idParam.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-            all = ids.compactMap { w.youtube.playlists[$0] }
+            all = ids.compactMap { w.playlists[$0] }
         } else if let channelId = r.q("channelId") ?? (r.q("mine") == "true" ? caller : nil) {
-            guard w.youtube.channels[channelId] != nil else {
+            guard w.channels[channelId] != nil else {
                 return (error(404, "channelNotFound", "The channel identified with the request's <code>channelId</code> parameter cannot be found.",
                               domain: "youtube.playlist", location: "channelId", locationType: "parameter"), true)
             }
             // Creation order, newest first; playlists added through the admin API come last.
-            let ordered = Set(w.youtube.playlistOrder)
-            let ids = w.youtube.playlistOrder.reversed() + w.youtube.playlists.keys.filter { !ordered.contains($0) }.sorted()
-            all = ids.compactMap { w.youtube.playlists[$0] }
+            let ordered = Set(w.playlistOrder)
+            let ids = w.playlistOrder.reversed() + w.playlists.keys.filter { !ordered.contains($0) }.sorted()
+            all = ids.compactMap { w.playlists[$0] }
                 .filter { $0["snippet"]?["channelId"]?.string == channelId }
             // Another channel's private playlists are not listed.
             if channelId != caller {
@@ -387,7 +387,7 @@ enum YouTubeEmulator {
         return .object(s)
     }
 
-    static func playlistsInsert(_ r: SandboxRequest, _ w: inout World, caller: String, now: Date) -> (SandboxResponse, Bool) {
+    static func playlistsInsert(_ r: SandboxRequest, _ w: inout YouTubeState, _ env: EmulatorEnv, caller: String, now: Date) -> (SandboxResponse, Bool) {
         let ps: [String]
         switch parts(r, allowed: playlistParts) {
         case .failure(let e): return (e.response, false)
@@ -409,22 +409,22 @@ enum YouTubeEmulator {
             case .success(let p): if let p { privacyStatus = p }
             }
         }
-        let serial = w.nextSerial()
+        let serial = env.nextSerial()
         let id = "PL" + Ident.make("playlist-\(serial)-\(caller)", length: 32, alphabet: Ident.urlsafe)
         let playlist: JSON = [
             "kind": "youtube#playlist",
             "id": .string(id),
-            "snippet": fillSnippet(snippet, channel: w.youtube.channels[caller], channelId: caller,
+            "snippet": fillSnippet(snippet, channel: w.channels[caller], channelId: caller,
                                    publishedAt: Timestamp.rfc3339(now, digits: 0)),
             "status": ["privacyStatus": .string(privacyStatus)],
             "contentDetails": ["itemCount": 0],
         ]
-        w.youtube.playlists[id] = playlist
-        w.youtube.playlistOrder.append(id)
+        w.playlists[id] = playlist
+        w.playlistOrder.append(id)
         return (.json(200, project(playlist, parts: ps)), true)
     }
 
-    static func playlistsUpdate(_ r: SandboxRequest, _ w: inout World, caller: String) -> (SandboxResponse, Bool) {
+    static func playlistsUpdate(_ r: SandboxRequest, _ w: inout YouTubeState, caller: String) -> (SandboxResponse, Bool) {
         let ps: [String]
         switch parts(r, allowed: playlistParts) {
         case .failure(let e): return (e.response, false)
@@ -448,7 +448,7 @@ enum YouTubeEmulator {
             case .success(let p): privacyStatus = p
             }
         }
-        guard var playlist = w.youtube.playlists[id] else {
+        guard var playlist = w.playlists[id] else {
             return (error(404, "playlistNotFound", "The playlist identified with the request's <code>id</code> parameter cannot be found.",
                           domain: "youtube.playlist", location: "id", locationType: "parameter"), true)
         }
@@ -459,17 +459,17 @@ enum YouTubeEmulator {
         if let snippet {
             // Whole-part overwrite: an omitted description, tag list or language is deleted.
             let old = playlist["snippet"]
-            playlist["snippet"] = fillSnippet(snippet, channel: w.youtube.channels[caller], channelId: caller,
+            playlist["snippet"] = fillSnippet(snippet, channel: w.channels[caller], channelId: caller,
                                               publishedAt: old?["publishedAt"]?.string ?? "")
         }
         if let privacyStatus { playlist["status"] = ["privacyStatus": .string(privacyStatus)] }
-        w.youtube.playlists[id] = playlist
+        w.playlists[id] = playlist
         return (.json(200, project(playlist, parts: ps)), true)
     }
 
-    static func playlistsDelete(_ r: SandboxRequest, _ w: inout World, caller: String) -> (SandboxResponse, Bool) {
+    static func playlistsDelete(_ r: SandboxRequest, _ w: inout YouTubeState, caller: String) -> (SandboxResponse, Bool) {
         guard let id = r.q("id"), !id.isEmpty else { return (required("id"), false) }
-        guard let playlist = w.youtube.playlists[id] else {
+        guard let playlist = w.playlists[id] else {
             return (error(404, "playlistNotFound", "The playlist identified with the request's <code>id</code> parameter cannot be found.",
                           domain: "youtube.playlist", location: "id", locationType: "parameter"), true)
         }
@@ -477,14 +477,14 @@ enum YouTubeEmulator {
             return (error(403, "playlistForbidden", "This operation is forbidden or the request is not properly authorized.",
                           domain: "youtube.playlist"), true)
         }
-        w.youtube.playlists[id] = nil
-        w.youtube.playlistOrder.removeAll { $0 == id }
+        w.playlists[id] = nil
+        w.playlistOrder.removeAll { $0 == id }
         return (.empty(204), true)
     }
 
     // MARK: OAuth
 
-    static func token(_ r: SandboxRequest, _ w: inout World, now: Date) -> SandboxResponse {
+    static func token(_ r: SandboxRequest, _ w: inout YouTubeState, _ env: EmulatorEnv, now: Date) -> SandboxResponse {
         func oauthError(_ status: Int, _ e: String, _ d: String) -> SandboxResponse {
             .json(status, ["error": .string(e), "error_description": .string(d)])
         }
@@ -500,24 +500,24 @@ enum YouTubeEmulator {
             return oauthError(400, "invalid_request", "Required parameter is missing: grant_type")
         }
         guard grant == "refresh_token" else { return oauthError(400, "unsupported_grant_type", "Invalid grant_type: \(grant)") }
-        guard form["client_id"] == w.credentials.youtubeClientId else {
+        guard form["client_id"] == env.credentials.youtubeClientId else {
             return oauthError(401, "invalid_client", "The OAuth client was not found.")
         }
-        guard form["client_secret"] == w.credentials.youtubeClientSecret else {
+        guard form["client_secret"] == env.credentials.youtubeClientSecret else {
             return oauthError(401, "invalid_client", "Unauthorized")
         }
         guard let refresh = form["refresh_token"], !refresh.isEmpty else {
             return oauthError(400, "invalid_request", "Missing required parameter: refresh_token")
         }
-        guard let channelId = w.youtube.refreshTokens[refresh] else {
+        guard let channelId = w.refreshTokens[refresh] else {
             return oauthError(400, "invalid_grant", "Token has been expired or revoked.")
         }
-        let serial = w.nextSerial()
+        let serial = env.nextSerial()
         let access = "ya29.sandbox-" + Ident.make("access-\(serial)-\(refresh)", length: 48, alphabet: Ident.urlsafe)
-        w.youtube.accessTokens[access] = AccessToken(channelId: channelId, expires: now.timeIntervalSince1970 + 3599)
+        w.accessTokens[access] = AccessToken(channelId: channelId, expires: now.timeIntervalSince1970 + 3599)
         // Forget expired tokens so the state does not grow without bound.
         let t = now.timeIntervalSince1970
-        w.youtube.accessTokens = w.youtube.accessTokens.filter { $0.value.expires > t }
+        w.accessTokens = w.accessTokens.filter { $0.value.expires > t }
         return .json(200, ["access_token": .string(access), "expires_in": 3599, "scope": .string(scope), "token_type": "Bearer"])
     }
 }
