@@ -242,8 +242,9 @@ struct ServeDriftTests {
             // The whole first apply, not only this channel's update: the other channels' updates
             // would otherwise still land after the count below is taken.
             try await s.eventually("the first revision applied") {
-                s.log().contains("reconciled: ")
-                    && (try await e.description(ofChannel: "science-simplified")) == ServeTests.original
+                // `&&` takes an autoclosure, which cannot await: test the log first, then the channel.
+                guard s.log().contains("reconciled: ") else { return false }
+                return try await e.description(ofChannel: "science-simplified") == ServeTests.original
             }
             let before = e.sandbox.youtubeQuotaUsed
             let updatesBefore = e.calls(Empire.channelsUpdate)
