@@ -303,3 +303,25 @@ import YAMLKit
         #expect(!se.message.contains("hunter2"))
     }
 }
+
+/// The same messages through the built binary: `ytempire validate` prints them located, exit 1.
+@Suite struct MessageBinaryTests {
+    @Test("validate prints the exact sum, NaN, too-large, invisible-key and tag messages at their nodes")
+    func throughTheBinary() throws {
+        let bad = Support.fixtures.appendingPathComponent("bad")
+        let cases: [(String, String)] = [
+            ("channel-quota-share-sum.yaml", "channel-quota-share-sum.yaml:25:17: error: the quotaShare of active channels adds up to 1.0000001 over 2 channels"),
+            ("channel-quota-share-nan.yaml", "channel-quota-share-nan.yaml:12:17: error: Channel.spec.limits.quotaShare is .nan (NaN); NaN is not allowed"),
+            ("schedule-timeout-too-large.yaml", "schedule-timeout-too-large.yaml:8:12: error: Schedule.spec.timeout '99999999999999999999h' is too large; a duration is at most 36500d"),
+            ("channel-bom-in-key.yaml", "channel-bom-in-key.yaml:11:5: error: unknown field '\\u{FEFF}description' in Channel.spec.branding: the key contains an invisible character (U+FEFF ZERO WIDTH NO-BREAK SPACE)"),
+            ("yaml-tag-unsupported.yaml", "yaml-tag-unsupported.yaml:10:12: error: YAML tag '!custom' is not supported"),
+            ("yaml-tag-str-number.yaml", "yaml-tag-str-number.yaml:12:17: error: Channel.spec.limits.quotaShare must be a number, found the string \"0.4\" (tagged !!str)"),
+        ]
+        for (file, line) in cases {
+            let (status, _, err) = try HardeningTests.runBounded(["validate", bad.appendingPathComponent(file).path])
+            #expect(status == 1, "\(file): exit \(status)")
+            #expect(err.contains(line), "\(file): \(err)")
+            #expect(!err.contains("\u{FEFF}"), "the BOM itself is not printed")
+        }
+    }
+}
