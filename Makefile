@@ -63,12 +63,19 @@ test: deps schemas
 	$(MAKE) fuzz-smoke
 
 # libFuzzer targets (Fuzz/Package.swift) over the YAML loader, the manifest decoder with the
-# cross-resource rules and the reconciler-config loader, built with ASan. Seeds: the bad-input
-# fixtures and the examples; Fuzz/crashes/<target>/ holds every crash found (replayed first).
-FUZZ_TARGETS := yaml manifests config
+# cross-resource rules, the reconciler-config loader, the plan-file reader and the webhook gate,
+# built with ASan. Seeds: the bad-input fixtures and the examples, Fuzz/seeds/<target>/ for the
+# last two; Fuzz/crashes/<target>/ holds every crash found (replayed first).
+FUZZ_TARGETS ?= yaml manifests config planfile webhook
 FUZZ_SECONDS ?= 600
 FUZZ_RUNS ?= 3000
-fuzz_seeds = $(if $(filter config,$(1)),examples,Tests/EmpireModelTests/Fixtures/bad Tests/EmpireModelTests/Fixtures/conformance examples/empire)
+# The seed directories of target $$t, as shell (the loops below run in the shell, so a make
+# function of $$t would see the literal text "$t").
+fuzz_seeds_sh = case $$t in \
+	  config) seeds="examples";; \
+	  planfile|webhook) seeds="Fuzz/seeds/$$t";; \
+	  *) seeds="Tests/EmpireModelTests/Fixtures/bad Tests/EmpireModelTests/Fixtures/conformance examples/empire";; \
+	esac
 fuzz-build: deps
 	$(SWIFT) build --package-path Fuzz -c release --build-path .build/fuzz \
 	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xswiftc -use-ld=lld
@@ -77,8 +84,8 @@ fuzz-build: deps
 fuzz: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p .build/fuzz-corpus/$$t .build/fuzz-artifacts; \
-	  echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; \
-	  .build/fuzz/release/fuzz-$$t .build/fuzz-corpus/$$t $(call fuzz_seeds,$$t) Fuzz/crashes/$$t \
+	  echo "== fuzz-$$t for $(FUZZ_SECONDS) s"; $(fuzz_seeds_sh); \
+	  .build/fuzz/release/fuzz-$$t .build/fuzz-corpus/$$t $$seeds Fuzz/crashes/$$t \
 	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=4096 -print_final_stats=1 \
 	    -artifact_prefix=.build/fuzz-artifacts/$$t- 2>&1 | grep -E "^(#[0-9]+ +DONE|stat::number_of_executed_units|==[0-9]+==ERROR|SUMMARY|Done)" || exit 1; \
 	done
@@ -88,8 +95,8 @@ fuzz-smoke: fuzz-build
 	@for t in $(FUZZ_TARGETS); do \
 	  crashes=$$(find Fuzz/crashes/$$t -type f ! -name README.md 2>/dev/null); \
 	  if [ -n "$$crashes" ]; then .build/fuzz/release/fuzz-$$t $$crashes >/dev/null 2>&1 || { echo "fuzz-$$t: a crash fixture crashes again"; exit 1; }; fi; \
-	  mkdir -p .build/fuzz-smoke/$$t; \
-	  .build/fuzz/release/fuzz-$$t .build/fuzz-smoke/$$t $(call fuzz_seeds,$$t) -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=4096 \
+	  mkdir -p .build/fuzz-smoke/$$t; $(fuzz_seeds_sh); \
+	  .build/fuzz/release/fuzz-$$t .build/fuzz-smoke/$$t $$seeds -runs=$(FUZZ_RUNS) -timeout=10 -rss_limit_mb=4096 \
 	    -artifact_prefix=.build/fuzz-artifacts-smoke-$$t- >.build/fuzz-smoke/$$t.log 2>&1 \
 	    || { tail -30 .build/fuzz-smoke/$$t.log; echo "fuzz-$$t: crashed (see the artifact above)"; exit 1; }; \
 	  echo "fuzz-$$t: $$(grep -E '^Done' .build/fuzz-smoke/$$t.log)"; \

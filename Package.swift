@@ -8,6 +8,10 @@ let package = Package(
         .executable(name: "ytempire", targets: ["ytempire"]),
         // For the fuzzers (Fuzz/Package.swift), which link the parsers they exercise.
         .library(name: "YTEmpireParsers", targets: ["YAMLKit", "EmpireModel"]),
+        // The plan-file reader (`apply PLAN.json`) and the webhook gate of `serve`, without GRDB,
+        // libgit2 or Hummingbird, so the sanitized fuzz build of them stays small.
+        .library(name: "YTEmpirePlanFile", targets: ["PlanFile"]),
+        .library(name: "YTEmpireWebhooks", targets: ["Webhooks"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,11 +42,15 @@ let package = Package(
         .target(name: "Resilience", dependencies: ["CurlHTTP", "EmpireModel"]),
         // The driver protocol: observe, a pure diff into priced actions, apply one action.
         .target(name: "DriverKit", dependencies: ["EmpireModel", "CurlHTTP", "Resilience"]),
+        // The plan and its file form: `plan --out` writes it, `apply PLAN.json` reads and verifies it.
+        .target(name: "PlanFile", dependencies: ["DriverKit", "EmpireModel", .product(name: "Crypto", package: "swift-crypto")]),
+        // Push webhooks: GitHub HMAC signatures, delivery replay, GitLab tokens, the pushed ref.
+        .target(name: "Webhooks", dependencies: ["DriverKit", .product(name: "Crypto", package: "swift-crypto")]),
         // observe → diff → plan → apply: state store, intent journal, quota planning, status files.
         .target(
             name: "Reconciler",
             dependencies: [
-                "DriverKit", "EmpireModel", "GitKit", "YAMLKit", "Resilience", "CurlHTTP",
+                "PlanFile", "DriverKit", "EmpireModel", "GitKit", "YAMLKit", "Resilience", "CurlHTTP",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
@@ -86,7 +94,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Reconciler", "DriverKit", "EmpireModel", "Resilience",
+                "Webhooks", "Reconciler", "DriverKit", "EmpireModel", "Resilience",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

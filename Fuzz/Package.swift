@@ -12,6 +12,8 @@ let package = Package(
         .executableTarget(name: "fuzz-yaml", dependencies: ["FuzzDriver", .product(name: "YTEmpireParsers", package: "ytempire")]),
         .executableTarget(name: "fuzz-manifests", dependencies: ["FuzzDriver", .product(name: "YTEmpireParsers", package: "ytempire")]),
         .executableTarget(name: "fuzz-config", dependencies: ["FuzzDriver", .product(name: "YTEmpireParsers", package: "ytempire")]),
+        .executableTarget(name: "fuzz-planfile", dependencies: ["FuzzDriver", .product(name: "YTEmpirePlanFile", package: "ytempire")]),
+        .executableTarget(name: "fuzz-webhook", dependencies: ["FuzzDriver", .product(name: "YTEmpireWebhooks", package: "ytempire")]),
     ],
     swiftLanguageModes: [.v6]
 )

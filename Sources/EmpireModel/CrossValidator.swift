@@ -30,7 +30,10 @@ enum CrossValidator {
             return nil
         }
 
-        var shareSum = 0.0
+        // Summed as decimals, exactly: each share is the shortest decimal that reads back as its
+        // Double (what was written, up to 17 significant digits), so 0.1 + 0.2 + 0.7 is exactly 1
+        // and passes, and 0.5 + 0.5000000001 is 1.0000000001 and fails. No tolerance.
+        var shareSum = Decimal(0)
         var shareCount = 0
         var firstOver: (Resource, SourceMark)?
         var governed: [String: Int] = [:]
@@ -50,13 +53,13 @@ enum CrossValidator {
                 governed[ref.name, default: 0] += 1
             }
             if c.active, let share = c.limits?.quotaShare {
-                shareSum += share
+                shareSum += Self.exactDecimal(share)
                 shareCount += 1
-                if shareSum > 1 + 1e-9, firstOver == nil { firstOver = (r, c.limits?.quotaShareMark ?? r.mark) }
+                if shareSum > 1, firstOver == nil { firstOver = (r, c.limits?.quotaShareMark ?? r.mark) }
             }
         }
         if let (r, mark) = firstOver {
-            bag.error(.quotaShareExceeded, "the quotaShare of active channels adds up to \(format(shareSum)) over \(shareCount) channels; it must be at most 1 (the total passes 1 at Channel '\(r.name)')", at: mark)
+            bag.error(.quotaShareExceeded, "the quotaShare of active channels adds up to \(shareSum) over \(shareCount) channels; it must be at most 1 (the total passes 1 at Channel '\(r.name)')", at: mark)
         }
 
         for r in resources where r.kind == .rateLimit {
@@ -129,11 +132,8 @@ enum CrossValidator {
         return nil
     }
 
-    static func format(_ d: Double) -> String {
-        let s = String(format: "%.6f", d)
-        var t = Substring(s)
-        while t.hasSuffix("0") { t = t.dropLast() }
-        if t.hasSuffix(".") { t = t.dropLast() }
-        return String(t)
+    /// The decimal a Double prints as (its shortest round-trip spelling, `0.1` for 0.1), exactly.
+    static func exactDecimal(_ d: Double) -> Decimal {
+        Decimal(string: "\(d)", locale: Locale(identifier: "en_US_POSIX")) ?? Decimal(d)
     }
 }

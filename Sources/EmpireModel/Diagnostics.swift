@@ -77,6 +77,8 @@ public enum DiagnosticCode: String, Sendable, CaseIterable {
     case undefinedAlias = "undefined-alias"
     case invalidMerge = "invalid-merge"
     case complexKey = "complex-key"
+    case unsupportedTag = "unsupported-tag"
+    case tagMismatch = "tag-mismatch"
     case symlinkSkipped = "symlink-skipped"
     case submoduleSkipped = "submodule-skipped"
     case tooManyFiles = "too-many-files"

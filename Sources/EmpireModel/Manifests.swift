@@ -128,7 +128,7 @@ public enum ManifestLoader {
         let decoder = NodeDecoder(diagnosticLimit: DiagnosticBag.perFileLimit)
         var resources: [Resource] = []
         for doc in loaded.documents {
-            guard let root = doc.root else { continue } // empty documents (e.g. a trailing ---) are allowed
+            guard let root = decoder.tagsResolved(doc) else { continue } // empty documents (e.g. a trailing ---) are allowed
             if let r = decoder.resource(root) { resources.append(r) }
         }
         diags.append(contentsOf: decoder.diags)

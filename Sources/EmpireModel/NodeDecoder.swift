@@ -45,6 +45,7 @@ final class NodeDecoder {
     /// Checks that `node` is a mapping whose keys are all in `known`; unknown keys are
     /// reported with a did-you-mean suggestion. Returns nil (after reporting) for non-mappings.
     func mapping(_ node: YAMLNode, _ path: @autoclosure () -> String, known: [String]) -> Fields? {
+        if isRejected(node) { return nil }
         guard case .mapping(let pairs) = node.value else {
             diags.error(.typeMismatch, "\(path()) must be a mapping, found \(describe(node))", at: node.mark)
             return nil
@@ -52,7 +53,14 @@ final class NodeDecoder {
         for p in pairs {
             guard let k = p.key.scalarText else { continue } // YAMLKit reports complex keys
             if !known.contains(k) {
-                diags.error(.unknownField, "unknown field '\(k)' in \(path())\(Suggest.hint(k, known))", at: p.key.mark)
+                if let invisible = InvisibleText.describeFirst(k) {
+                    // `\u{FEFF}summary` would print as `summary`: show the character and name it.
+                    let visible = InvisibleText.removed(k)
+                    let hint = known.contains(visible) ? " (without it the key is '\(visible)')" : Suggest.hint(visible, known)
+                    diags.error(.unknownField, "unknown field '\(clip(k))' in \(path()): the key contains an invisible character (\(invisible)); delete it\(hint)", at: p.key.mark)
+                } else {
+                    diags.error(.unknownField, "unknown field '\(clip(k))' in \(path())\(Suggest.hint(k, known))", at: p.key.mark)
+                }
             }
         }
         return Fields(node: node, pairs: pairs, path: path())
@@ -60,6 +68,7 @@ final class NodeDecoder {
 
     /// A mapping with arbitrary keys (labels, cost maps, …): yields (key, keyMark, value).
     func entries(_ node: YAMLNode, _ path: @autoclosure () -> String) -> [(key: String, mark: SourceMark, value: YAMLNode)]? {
+        if isRejected(node) { return nil }
         guard case .mapping(let pairs) = node.value else {
             diags.error(.typeMismatch, "\(path()) must be a mapping, found \(describe(node))", at: node.mark)
             return nil
@@ -99,20 +108,31 @@ final class NodeDecoder {
         case .mapping: return "a mapping"
         case .sequence: return "a list"
         case .scalar(let s, let style):
-            if style != .plain { return "the string \"\(clip(s))\"" }
+            if style != .plain { return "the string \"\(clip(s))\"\(tagNote(node))" }
             switch CoreScalar.resolve(s) {
             case .null: return "null"
             case .bool: return "the boolean \(s)"
+            case .float(let d) where d.isNaN: return "\(s) (NaN, not a number)"
+            case .float(let d) where d.isInfinite && !Self.isInfinitySpelling(s): return "the number \(clip(s)), beyond the range of a 64-bit float"
+            case .float(let d) where d.isInfinite: return "\(s) (\(d < 0 ? "minus " : "")infinity)"
             case .int, .float: return "the number \(s)"
             case .string: return "'\(clip(s))'"
             }
         }
     }
 
-    private func clip(_ s: String) -> String { s.count > 40 ? String(s.prefix(37)) + "..." : s }
+    /// User text for a message: at most 40 characters, invisible characters escaped (`\u{200B}`).
+    func clip(_ s: String) -> String { InvisibleText.escaped(s.count > 40 ? String(s.prefix(37)) + "..." : s) }
+
+    /// `.inf`, `-.Inf`, … (as opposed to a finite spelling such as 1e400 that overflows a Double).
+    static func isInfinitySpelling(_ s: String) -> Bool {
+        let t = s.hasPrefix("-") || s.hasPrefix("+") ? s.dropFirst() : Substring(s)
+        return t == ".inf" || t == ".Inf" || t == ".INF"
+    }
 
     /// Any non-null scalar as text.
     func string(_ node: YAMLNode, _ path: @autoclosure () -> String) -> String? {
+        if isRejected(node) { return nil }
         guard case .scalar(let s, _) = node.value else {
             diags.error(.typeMismatch, "\(path()) must be a string, found \(describe(node))", at: node.mark)
             return nil
@@ -165,6 +185,7 @@ final class NodeDecoder {
     }
 
     func bool(_ n: YAMLNode, _ path: @autoclosure () -> String) -> Bool? {
+        if isRejected(n) { return nil }
         if case .scalar(let s, let style) = n.value, style == .plain {
             if case .bool(let b) = CoreScalar.resolve(s) { return b }
             if CoreScalar.yaml11Booleans.contains(s) {
@@ -190,6 +211,11 @@ final class NodeDecoder {
     static let integerLimit = 1_000_000_000_000_000
 
     func int(_ n: YAMLNode, _ path: @autoclosure () -> String, min: Int? = nil, max: Int? = nil) -> Int? {
+        if isRejected(n) { return nil }
+        if n.tag == CoreTag.float.resolved {
+            diags.error(.typeMismatch, "\(path()) must be an integer, found a number tagged !!float", at: n.mark)
+            return nil
+        }
         guard case .scalar(let s, let style) = n.value, style == .plain else {
             diags.error(.typeMismatch, "\(path()) must be an integer, found \(describe(n))", at: n.mark)
             return nil
@@ -226,17 +252,29 @@ final class NodeDecoder {
     }
 
     func number(_ n: YAMLNode, _ path: @autoclosure () -> String, min: Double? = nil, max: Double? = nil, exclusiveMin: Bool = false) -> Double? {
+        if isRejected(n) { return nil }
         var value: Double?
         if case .scalar(let s, let style) = n.value, style == .plain {
             switch CoreScalar.resolve(s) {
             case .int(let i): value = Double(i)
             case .float(let d) where d.isFinite: value = d
+            case .float(let d) where d.isNaN:
+                diags.error(.invalidValue, "\(path()) is \(s) (NaN); NaN is not allowed, write a finite number", at: n.mark)
+                return nil
+            case .float(let d) where Self.isInfinitySpelling(s):
+                diags.error(.invalidValue, "\(path()) is \(s) (\(d < 0 ? "minus " : "")infinity); infinity is not allowed, write a finite number", at: n.mark)
+                return nil
+            case .float:
+                diags.error(.outOfRange, "\(path()) is \(clip(s)), beyond the range of a 64-bit float (about ±1.8e308); write a finite number", at: n.mark)
+                return nil
             default: break
             }
         }
         guard let v = value else {
             var extra = ""
-            if case .scalar(let s, let style) = n.value, style != .plain, Double(s) != nil { extra = " (quoted values are strings; remove the quotes)" }
+            if case .scalar(let s, let style) = n.value, style != .plain, Double(s) != nil {
+                extra = n.tag == CoreTag.str.resolved ? "; remove the tag" : " (quoted values are strings; remove the quotes)"
+            }
             diags.error(.typeMismatch, "\(path()) must be a number, found \(describe(n))\(extra)", at: n.mark)
             return nil
         }
@@ -264,17 +302,31 @@ final class NodeDecoder {
     }
 
     func duration(_ n: YAMLNode, _ path: @autoclosure () -> String) -> ModelDuration? {
+        if isRejected(n) { return nil }
         guard case .scalar(let s, let style) = n.value else {
             diags.error(.typeMismatch, "\(path()) must be a duration such as 30s, 5m, 8h, 7d or 1h30m, found \(describe(n))", at: n.mark)
             return nil
         }
-        if let d = ModelDuration.parse(s) { return d }
+        switch ModelDuration.check(s) {
+        case .valid(let d): return d
+        case .tooLarge:
+            durationTooLarge(path(), s, at: n.mark)
+            return nil
+        case .tooLong:
+            diags.error(.invalidDuration, "\(path()) is \(s.utf8.count) characters long; a duration is at most \(ModelDuration.maximumLength) characters, such as 30s, 5m, 8h, 7d or 1h30m", at: n.mark)
+            return nil
+        case .invalid: break
+        }
         if style == .plain, case .int = CoreScalar.resolve(s) {
             diags.error(.invalidDuration, "\(path()): a bare number (\(s)) is not a duration; add a unit: ms, s, m, h or d (for example \(s)s)", at: n.mark)
         } else {
             diags.error(.invalidDuration, "\(path()) '\(clip(s))' is not a duration; write a number with a unit (ms, s, m, h, d), largest unit first, such as 30s, 5m, 8h, 7d or 1h30m", at: n.mark)
         }
         return nil
+    }
+
+    func durationTooLarge(_ path: String, _ s: String, at mark: SourceMark) {
+        diags.error(.outOfRange, "\(path) '\(clip(s))' is too large; a duration is at most \(ModelDuration.maximum) (about 100 years)", at: mark)
     }
 
     func enumeration<E: RawRepresentable & CaseIterable>(_ f: Fields, _ key: String, required: Bool = false, _ type: E.Type) -> E? where E.RawValue == String {
@@ -372,6 +424,7 @@ final class NodeDecoder {
     }
 
     func list(_ n: YAMLNode, _ path: @autoclosure () -> String) -> [(path: String, node: YAMLNode)]? {
+        if isRejected(n) { return nil }
         guard case .sequence(let items) = n.value else {
             diags.error(.typeMismatch, "\(path()) must be a list, found \(describe(n))", at: n.mark)
             return nil
@@ -391,7 +444,7 @@ final class NodeDecoder {
             } else if s.isEmpty {
                 diags.error(.outOfRange, "\(p) must not be empty", at: n.mark)
             } else if let check, let problem = check(s) {
-                diags.error(.invalidValue, "\(p) '\(s)' \(problem)", at: n.mark)
+                diags.error(.invalidValue, "\(p) '\(clip(s))' \(problem)", at: n.mark)
             } else {
                 out.append(s)
             }
@@ -419,7 +472,7 @@ final class NodeDecoder {
         var out: [String: String] = [:]
         for e in es {
             if let keyCheck, let problem = keyCheck(e.key) {
-                diags.error(.invalidValue, "key '\(e.key)' in \(f.sub(key)) \(problem)", at: e.mark)
+                diags.error(.invalidValue, "key '\(clip(e.key))' in \(f.sub(key)) \(problem)\(invisibleNote(e.key))", at: e.mark)
                 continue
             }
             if let s = string(e.value, "\(f.sub(key)).\(e.key)") { out[e.key] = s }
@@ -433,12 +486,17 @@ final class NodeDecoder {
         var out: [String: T] = [:]
         for e in es {
             guard Names.isServiceName(e.key) else {
-                diags.error(.invalidName, "service name '\(e.key)' in \(f.sub(key)) is not valid: a name that starts with a letter (\(Names.rule))", at: e.mark)
+                diags.error(.invalidName, "service name '\(clip(e.key))' in \(f.sub(key)) is not valid: a name that starts with a letter (\(Names.rule))\(invisibleNote(e.key))", at: e.mark)
                 continue
             }
             if let v = value(e.value, "\(f.sub(key)).\(e.key)") { out[e.key] = v }
         }
         return out
+    }
+
+    /// "; the key contains an invisible character (U+200B ZERO WIDTH SPACE)" or "".
+    func invisibleNote(_ key: String) -> String {
+        InvisibleText.describeFirst(key).map { "; the key contains an invisible character (\($0))" } ?? ""
     }
 
     /// Reports entries of a list of mappings that repeat the same `name`.

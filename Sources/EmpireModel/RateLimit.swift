@@ -186,8 +186,10 @@ extension NodeDecoder {
                     guard let v = c.value(cat.rawValue), let m = mapping(v, c.sub(cat.rawValue), known: ["strategy", "maxRetries", "baseDelay", "retryAfter", "fallback"]) else { continue }
                     var retryAfter: RateLimitSpec.RetryAfter?
                     if let ra = m.value("retryAfter"), let s = string(ra, m.sub("retryAfter")) {
-                        if s == "next_quota_reset" { retryAfter = .nextQuotaReset } else if let d = ModelDuration.parse(s) { retryAfter = .after(d) } else {
-                            diags.error(.invalidValue, "\(m.sub("retryAfter")) '\(s)' must be next_quota_reset or a duration such as 30m", at: ra.mark)
+                        if s == "next_quota_reset" { retryAfter = .nextQuotaReset } else if let d = ModelDuration.parse(s) { retryAfter = .after(d) } else if ModelDuration.check(s) == .tooLarge {
+                            durationTooLarge(m.sub("retryAfter"), s, at: ra.mark)
+                        } else {
+                            diags.error(.invalidValue, "\(m.sub("retryAfter")) '\(clip(s))' must be next_quota_reset or a duration such as 30m", at: ra.mark)
                         }
                     }
                     let strategy = enumeration(m, "strategy", RetryStrategy.self) ?? (m.has("strategy") ? nil : RateLimitSpec.Category.seedDefaults[cat]!.strategy)

@@ -283,7 +283,7 @@ public enum ReconcilerConfigLoader {
         }
         if loaded.errors.contains(where: \.isFatal) { return finish(nil) }
         let docs = loaded.documents.filter { $0.root != nil }
-        guard let first = docs.first, let root = first.root else {
+        guard let first = docs.first, first.root != nil else {
             if !diags.contains(where: { $0.severity == .error }) {
                 diags.append(Diagnostic(.error, .missingField, "the file holds no configuration (apiVersion: \(apiVersionV1), kind: \(kind), …)",
                                         at: .init(file: displayPath, line: 1, column: 1)))
@@ -295,6 +295,8 @@ public enum ReconcilerConfigLoader {
         }
         let decoder = NodeDecoder()
         var context = ConfigContext(baseDirectory: baseDirectory, home: home)
+        // Tags are checked as in manifests (Tags.swift): `!!str`, `!!int`, … honoured, any other refused.
+        guard let root = decoder.tagsResolved(first) else { return finish(nil) }
         let config = decoder.reconcilerConfig(root, file: file, context: &context)
         diags.append(contentsOf: decoder.diags.items)
         return finish(config)

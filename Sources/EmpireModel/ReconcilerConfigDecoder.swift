@@ -173,6 +173,7 @@ extension NodeDecoder {
             diags.error(.missingField, "\(path).\(key) has no value", at: m.keyMark(key)!)
             return nil
         }
+        if isRejected(v) { return nil }
         guard case .scalar(let s, _) = v.value else {
             diags.error(.typeMismatch, "\(path).\(key) must be a string, found \(describe(v))", at: v.mark)
             return nil
@@ -603,14 +604,20 @@ extension NodeDecoder {
 
     /// A share written as a fraction (`0.1`) or a percentage (`10%`), returned as 0…1.
     func share(_ n: YAMLNode, _ path: String) -> Double? {
+        if isRejected(n) { return nil }
         guard case .scalar(let text, let style) = n.value else {
             diags.error(.typeMismatch, "\(path) must be a percentage such as 10% or a fraction such as 0.1, found \(describe(n))", at: n.mark)
             return nil
         }
         if style == .plain {
-            let v: Double? = switch CoreScalar.resolve(text) {
+            let resolved = CoreScalar.resolve(text)
+            if case .float(let d) = resolved, !d.isFinite {
+                diags.error(.invalidValue, "\(path) is \(describe(n)); NaN and infinity are not allowed: write a fraction from 0 to 1 (0.1) or a percentage from 0% to 100% (10%)", at: n.mark)
+                return nil
+            }
+            let v: Double? = switch resolved {
             case .int(let i): Double(i)
-            case .float(let d) where d.isFinite: d
+            case .float(let d): d
             default: nil
             }
             if let v {
@@ -628,7 +635,7 @@ extension NodeDecoder {
             }
             return p / 100
         }
-        diags.error(.typeMismatch, "\(path) '\(text)' is not a percentage such as 10% or a fraction such as 0.1", at: n.mark)
+        diags.error(.typeMismatch, "\(path) '\(clip(text))' is not a percentage such as 10% or a fraction such as 0.1", at: n.mark)
         return nil
     }
 

@@ -109,6 +109,7 @@ extension NodeDecoder {
                 if let es = entries(pn, p) {
                     for e in es {
                         let ep = "\(p).\(e.key)"
+                        if isRejected(e.value) { continue }
                         guard case .scalar(let s, let style) = e.value.value else {
                             diags.error(.typeMismatch, "\(ep) must be a string, number or boolean, found \(describe(e.value))", at: e.value.mark)
                             continue
@@ -117,7 +118,10 @@ extension NodeDecoder {
                             switch CoreScalar.resolve(s) {
                             case .bool(let b): parameters[e.key] = .bool(b)
                             case .int(let i): parameters[e.key] = .number(Double(i))
-                            case .float(let d): parameters[e.key] = .number(d)
+                            case .float(let d) where d.isFinite: parameters[e.key] = .number(d)
+                            case .float:
+                                // n8n parameters are JSON, which has no NaN or infinity.
+                                diags.error(.invalidValue, "\(ep) is \(describe(e.value)); NaN and infinity are not allowed, write a finite number or quote it as a string", at: e.value.mark)
                             default: parameters[e.key] = .string(s)
                             }
                         } else {

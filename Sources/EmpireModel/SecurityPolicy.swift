@@ -118,8 +118,10 @@ extension NodeDecoder {
         if let n = f.value("retention"), let r = mapping(n, f.sub("retention"), known: ["userData", "analytics", "logs", "apiKeys"]) {
             var apiKeys: SecurityPolicySpec.APIKeyRetention?
             if let an = r.value("apiKeys"), let s = string(an, r.sub("apiKeys")) {
-                if s == "untilRotated" { apiKeys = .untilRotated } else if let d = ModelDuration.parse(s) { apiKeys = .duration(d) } else {
-                    diags.error(.invalidValue, "\(r.sub("apiKeys")) '\(s)' must be untilRotated or a duration such as 90d", at: an.mark)
+                if s == "untilRotated" { apiKeys = .untilRotated } else if let d = ModelDuration.parse(s) { apiKeys = .duration(d) } else if ModelDuration.check(s) == .tooLarge {
+                    durationTooLarge(r.sub("apiKeys"), s, at: an.mark)
+                } else {
+                    diags.error(.invalidValue, "\(r.sub("apiKeys")) '\(clip(s))' must be untilRotated or a duration such as 90d", at: an.mark)
                 }
             }
             retention = .init(userData: duration(r, "userData"), analytics: duration(r, "analytics"), logs: duration(r, "logs"), apiKeys: apiKeys)

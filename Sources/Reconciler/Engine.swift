@@ -304,10 +304,10 @@ public final class Engine: Sendable {
             let updates = resourceChanges.count { $0.change == .update }
             let dp = Double(deletes) * 100 / Double(managedResources), up = Double(updates) * 100 / Double(managedResources)
             if dp > options.maxDeletePercent {
-                safety.append(.init(rule: "maxDeletePercent", message: "\(deletes) of \(managedResources) managed resources would be deleted (\(Self.pct(dp))), more than maxDeletePercent \(Self.pct(options.maxDeletePercent)); use --force to apply anyway"))
+                safety.append(.init(rule: "maxDeletePercent", message: "\(deletes) of \(managedResources) managed resources would be deleted (\(Self.pct(dp, over: options.maxDeletePercent))), more than maxDeletePercent \(Self.pct(options.maxDeletePercent)); use --force to apply anyway"))
             }
             if up > options.maxUpdatePercent {
-                safety.append(.init(rule: "maxUpdatePercent", message: "\(updates) of \(managedResources) managed resources would be updated (\(Self.pct(up))), more than maxUpdatePercent \(Self.pct(options.maxUpdatePercent)); use --force to apply anyway"))
+                safety.append(.init(rule: "maxUpdatePercent", message: "\(updates) of \(managedResources) managed resources would be updated (\(Self.pct(up, over: options.maxUpdatePercent))), more than maxUpdatePercent \(Self.pct(options.maxUpdatePercent)); use --force to apply anyway"))
             }
         }
 
@@ -330,7 +330,24 @@ public final class Engine: Sendable {
         return .update
     }
 
-    static func pct(_ x: Double) -> String { x.rounded() == x ? "\(Int(x))%" : String(format: "%.1f%%", x) }
+    /// A configured percentage as written (`50%`, `33.33%`): never rounded.
+    static func pct(_ x: Double) -> String {
+        x.rounded() == x && abs(x) < 1e15 ? "\(Int(x))%" : "\(x)%"
+    }
+
+    /// A measured percentage that exceeds `limit`, with one decimal, or as many more (up to 6)
+    /// as it takes not to print the same as the limit: 1001 of 2000 is 50.05%, not "50.0%, more than 50%".
+    static func pct(_ x: Double, over limit: Double) -> String {
+        if x.rounded() == x && abs(x) < 1e15 { return "\(Int(x))%" }
+        let shownLimit = pct(limit)
+        for digits in 1...6 {
+            var s = String(format: "%.\(digits)f", x)
+            while s.contains("."), s.hasSuffix("0") { s.removeLast() }
+            if s.hasSuffix(".") { s.removeLast() }
+            if s + "%" != shownLimit { return s + "%" }
+        }
+        return "\(x)%"
+    }
 
     /// Channel name → quotaShare (for channels that set one).
     static func channelShares(_ index: DesiredIndex) -> [String: Double] {

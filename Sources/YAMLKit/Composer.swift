@@ -78,6 +78,8 @@ struct Composer: ~Copyable {
     private var documentMark: SourceMark
     private var documentStart = 0
     private var inDocument = false
+    /// Whether a node of the current document has an explicit tag.
+    private var documentHasTags = false
     private var root: YAMLNode? = nil
     /// Alias sites that referred to undefined anchors (their placeholder must not cause follow-up errors).
     private var undefinedAliasSites: Set<SourceMark> = []
@@ -136,8 +138,9 @@ struct Composer: ~Copyable {
             expansion = 0
             root = nil
         case YAML_DOCUMENT_END_EVENT:
-            documents.append(YAMLDocument(root: root, index: documentIndex, mark: documentMark))
+            documents.append(YAMLDocument(root: root, index: documentIndex, mark: documentMark, hasTags: documentHasTags))
             documentIndex += 1
+            documentHasTags = false
             root = nil
             inDocument = false
         default:
@@ -173,6 +176,7 @@ struct Composer: ~Copyable {
         default: style = .plain
         }
         let tag = data.tag.map { String(cString: $0) }
+        if tag != nil { documentHasTags = true }
         if depth == 0 && text.isEmpty && style == .plain && tag == nil && data.anchor == nil {
             return  // empty document: root stays nil
         }
@@ -200,6 +204,7 @@ struct Composer: ~Copyable {
         }
         let anchorName = anchor.map { String(cString: $0) }
         if anchorName != nil { openAnchors += 1 }
+        if tag != nil { documentHasTags = true }
         let frame = Frame(isMapping: isMapping, start: buffer.count, anchor: anchorName,
                           tag: tag.map { String(cString: $0) }, line: mark.line &+ 1, column: mark.column &+ 1)
         if depth > 0 { frames.append(top) }
@@ -360,7 +365,7 @@ struct Composer: ~Copyable {
     }
 
     private mutating func duplicateKey(_ text: String, at mark: SourceMark, first: SourceMark) {
-        let shown = Self.shortText(text)
+        let shown = InvisibleText.escaped(Self.shortText(text))
         errors.append(YAMLError(code: .duplicateKey, message: "duplicate key '\(shown)' in mapping", mark: mark,
                                 notes: [YAMLNote(message: "'\(shown)' first defined here", mark: first)]))
     }

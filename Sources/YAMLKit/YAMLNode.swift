@@ -176,11 +176,94 @@ public struct YAMLDocument: Sendable {
     public var index: Int
     /// Start of the document (the `---` if explicit, otherwise its first token).
     public var mark: SourceMark
+    /// Whether any node of the document carries an explicit tag (`!!str`, `!foo`, …), so a
+    /// consumer that checks tags can skip the walk for the common, untagged document.
+    public var hasTags: Bool
 
     @inlinable
-    public init(root: YAMLNode?, index: Int, mark: SourceMark) {
+    public init(root: YAMLNode?, index: Int, mark: SourceMark, hasTags: Bool = false) {
         self.root = root
         self.index = index
         self.mark = mark
+        self.hasTags = hasTags
+    }
+}
+
+/// The tags of the YAML 1.2 core schema, as libyaml resolves them (`!!str` is
+/// `tag:yaml.org,2002:str`), and how messages show a tag.
+public enum CoreTag: String, Sendable, CaseIterable {
+    case str, int, float, bool, null, map, seq
+
+    public static let prefix = "tag:yaml.org,2002:"
+    /// The non-specific tag `!`: a scalar written with it is a string, a collection keeps its kind.
+    public static let nonSpecific = "!"
+
+    /// The core-schema tag of a resolved tag string; nil for any other tag (`!!binary`, `!foo`, `tag:example.com,2000:x`).
+    public init?(resolved tag: String) {
+        guard tag.hasPrefix(Self.prefix) else { return nil }
+        self.init(rawValue: String(tag.dropFirst(Self.prefix.utf8.count)))
+    }
+
+    public var resolved: String { Self.prefix + rawValue }
+    public var shorthand: String { "!!" + rawValue }
+
+    /// `!!name` for a tag under `tag:yaml.org,2002:`, `!<…>` for another URI, the tag as written
+    /// otherwise; invisible characters escaped (see `InvisibleText`).
+    public static func display(_ tag: String) -> String {
+        let shown: String
+        if tag.hasPrefix(prefix) { shown = "!!" + tag.dropFirst(prefix.utf8.count) }
+        else if tag.hasPrefix("!") { shown = tag }
+        else { shown = "!<\(tag)>" }
+        return InvisibleText.escaped(shown.count > 60 ? String(shown.prefix(57)) + "..." : shown)
+    }
+}
+
+/// Characters that do not show on a terminal, or show as an ordinary space: zero-width and
+/// format characters (U+200B, U+FEFF byte order mark, bidirectional controls), default-ignorable
+/// code points, line and paragraph separators, and spaces other than U+0020. Messages that echo
+/// a key or a value write them as `\u{FEFF}`, so `summary` and `\u{FEFF}summary` look different.
+public enum InvisibleText {
+    public static func isInvisible(_ u: Unicode.Scalar) -> Bool {
+        if u.value < 0x80 { return false }
+        let p = u.properties
+        if p.isDefaultIgnorableCodePoint { return true }
+        switch p.generalCategory {
+        case .format, .lineSeparator, .paragraphSeparator, .spaceSeparator, .control: return true
+        default: return false
+        }
+    }
+
+    public static func contains(_ s: String) -> Bool {
+        s.unicodeScalars.contains(where: isInvisible)
+    }
+
+    /// `s` with each invisible character written as `\u{XXXX}`.
+    public static func escaped(_ s: String) -> String {
+        guard contains(s) else { return s }
+        var out = ""
+        for u in s.unicodeScalars {
+            if isInvisible(u) { out += "\\u{" + String(u.value, radix: 16, uppercase: true) + "}" }
+            else { out.unicodeScalars.append(u) }
+        }
+        return out
+    }
+
+    /// `s` without its invisible characters (for did-you-mean suggestions).
+    public static func removed(_ s: String) -> String {
+        var out = ""
+        for u in s.unicodeScalars where !isInvisible(u) { out.unicodeScalars.append(u) }
+        return out
+    }
+
+    /// "U+FEFF ZERO WIDTH NO-BREAK SPACE" for the first invisible character of `s` ("and N more"
+    /// when there are several), nil when there is none.
+    public static func describeFirst(_ s: String) -> String? {
+        let found = s.unicodeScalars.filter(isInvisible)
+        guard let u = found.first else { return nil }
+        let hex = String(u.value, radix: 16, uppercase: true)
+        var text = "U+" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        if let name = u.properties.name { text += " " + name }
+        if found.count > 1 { text += " and \(found.count - 1) more" }
+        return text
     }
 }

@@ -1,11 +1,11 @@
 import Crypto
 import Foundation
 
-enum Digest {
-    static func sha256Hex(_ bytes: [UInt8]) -> String {
+package enum Digest {
+    package static func sha256Hex(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
     }
-    static func sha256Hex(_ s: String) -> String { sha256Hex(Array(s.utf8)) }
+    package static func sha256Hex(_ s: String) -> String { sha256Hex(Array(s.utf8)) }
 }
 
 /// Lowercase hex sha256 of `bytes`.

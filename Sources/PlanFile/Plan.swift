@@ -15,6 +15,10 @@ public struct Plan: Sendable, Codable, Equatable {
         public var message: String
         /// When it can run (the quota's reset, the window's opening).
         public var eta: Date?
+
+        package init(reason: String, message: String, eta: Date?) {
+            self.reason = reason; self.message = message; self.eta = eta
+        }
     }
 
     public struct PlannedAction: Sendable, Codable, Equatable {
@@ -22,6 +26,10 @@ public struct Plan: Sendable, Codable, Equatable {
         public var deferred: Deferral?
         /// The resource's desired form changed since it was last applied (false: drift correction).
         public var fromGit: Bool
+
+        package init(action: Action, deferred: Deferral?, fromGit: Bool) {
+            self.action = action; self.deferred = deferred; self.fromGit = fromGit
+        }
     }
 
     /// A resource as the summary counts it: one line however many integrations it spans.
@@ -41,6 +49,12 @@ public struct Plan: Sendable, Codable, Equatable {
         public var observationError: String?
         /// Conditions the observed state shows (a key due for rotation).
         public var findings: [Finding]
+
+        package init(id: ResourceID, change: Change, driftedFields: [String], driftReportOnly: Bool, pruneHeld: [String],
+                     drivers: [String], observationError: String?, findings: [Finding]) {
+            self.id = id; self.change = change; self.driftedFields = driftedFields; self.driftReportOnly = driftReportOnly
+            self.pruneHeld = pruneHeld; self.drivers = drivers; self.observationError = observationError; self.findings = findings
+        }
     }
 
     public struct Observation: Sendable, Codable, Equatable {
@@ -53,6 +67,11 @@ public struct Plan: Sendable, Codable, Equatable {
         public var calls: [PlannedCall]
         /// sha256 over the observed states the actions were computed from.
         public var digest: String
+
+        package init(observedNow: Int, fromStore: Int, oldestStoredAge: Double?, refresh: String, calls: [PlannedCall], digest: String) {
+            self.observedNow = observedNow; self.fromStore = fromStore; self.oldestStoredAge = oldestStoredAge
+            self.refresh = refresh; self.calls = calls; self.digest = digest
+        }
     }
 
     public struct QuotaUse: Sendable, Codable, Equatable {
@@ -69,18 +88,30 @@ public struct Plan: Sendable, Codable, Equatable {
         /// What the ledger allows now (after the observation), before the actions.
         public var available: Int
         public var resetsAt: Date?
+
+        package init(rateLimit: String, service: String, units: Int, observationUnits: Int, actionUnits: Int,
+                     deferredUnits: Int, available: Int, resetsAt: Date?) {
+            self.rateLimit = rateLimit; self.service = service; self.units = units; self.observationUnits = observationUnits
+            self.actionUnits = actionUnits; self.deferredUnits = deferredUnits; self.available = available; self.resetsAt = resetsAt
+        }
     }
 
     public struct Unreconciled: Sendable, Codable, Equatable {
         public var id: ResourceID
         public var integration: String
         public var reason: String
+
+        package init(id: ResourceID, integration: String, reason: String) {
+            self.id = id; self.integration = integration; self.reason = reason
+        }
     }
 
     public struct SafetyViolation: Sendable, Codable, Equatable {
         /// maxDeletePercent | maxUpdatePercent
         public var rule: String
         public var message: String
+
+        package init(rule: String, message: String) { self.rule = rule; self.message = message }
     }
 
     public var version = Plan.formatVersion
@@ -103,6 +134,16 @@ public struct Plan: Sendable, Codable, Equatable {
     /// sha256 of this plan with `digest` empty.
     public var digest: String = ""
 
+    package init(version: Int = Plan.formatVersion, revision: String, createdAt: Date, actions: [PlannedAction], resources: [ResourceChange],
+                 observation: Observation, quotas: [QuotaUse], unreconciled: [Unreconciled], safety: [SafetyViolation],
+                 targets: [ResourceID], desiredDigests: [String: String], adopted: [String: [String: String]],
+                 findingTypes: [String] = [], digest: String = "") {
+        self.version = version; self.revision = revision; self.createdAt = createdAt; self.actions = actions
+        self.resources = resources; self.observation = observation; self.quotas = quotas; self.unreconciled = unreconciled
+        self.safety = safety; self.targets = targets; self.desiredDigests = desiredDigests; self.adopted = adopted
+        self.findingTypes = findingTypes; self.digest = digest
+    }
+
     public var runnable: [PlannedAction] { actions.filter { $0.deferred == nil } }
     public var hasChanges: Bool { !actions.isEmpty }
 
@@ -110,7 +151,7 @@ public struct Plan: Sendable, Codable, Equatable {
 
     // MARK: file form
 
-    static func encoder() -> JSONEncoder {
+    package static func encoder() -> JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
         e.dateEncodingStrategy = .iso8601
@@ -153,7 +194,7 @@ public struct PlanError: Error, Sendable, CustomStringConvertible {
     public init(_ m: String) { message = m }
     public var description: String { message }
 
-    static func describe(_ e: any Error) -> String {
+    package static func describe(_ e: any Error) -> String {
         switch e as? DecodingError {
         case .keyNotFound(let k, let c)?: return "missing \((c.codingPath + [k]).map(\.stringValue).joined(separator: "."))"
         case .typeMismatch(_, let c)?, .valueNotFound(_, let c)?, .dataCorrupted(let c)?:

@@ -1,0 +1,23 @@
+// Fuzz target: the plan-file reader of `ytempire apply PLAN.json` (size cap, version, JSON
+// decoding of every plan type, the digest re-computed over the decoded plan)
+import Foundation
+import FuzzDriver
+import PlanFile
+
+func fuzzOne(_ bytes: [UInt8]) {
+    do {
+        let plan = try Plan.read(bytes, file: "plan.json")
+        // A plan that verifies is used: what apply reads from it must not trap either.
+        _ = plan.runnable.count
+        _ = plan.count(.update)
+        _ = plan.json()
+    } catch let e as PlanError {
+        _ = e.description
+    } catch {
+        fatalError("Plan.read threw something other than a PlanError: \(error)")
+    }
+}
+
+@main struct Fuzz {
+    static func main() { fuzzMain(fuzzOne) }
+}
