@@ -135,6 +135,7 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "EmpireModel",
+                "GitKit",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

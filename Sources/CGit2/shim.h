@@ -13,13 +13,22 @@ static inline int ytempire_git_set_ssl_cert_locations(const char *file, const ch
    because <spawn.h> only exposes it under _GNU_SOURCE / __USE_MISC. */
 #if defined(__GLIBC__)
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *, int);
+extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *, const char *);
 static inline int ytempire_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
     return posix_spawn_file_actions_addclosefrom_np(actions, from);
+}
+/* glibc >= 2.29: the child changes to `path` before exec. */
+static inline int ytempire_spawn_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    return posix_spawn_file_actions_addchdir_np(actions, path);
 }
 #else
 static inline int ytempire_spawn_closefrom(posix_spawn_file_actions_t *actions, int from) {
     (void)actions; (void)from;
     return 0;
+}
+static inline int ytempire_spawn_chdir(posix_spawn_file_actions_t *actions, const char *path) {
+    (void)actions; (void)path;
+    return -1;
 }
 #endif
 #endif

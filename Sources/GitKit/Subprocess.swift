@@ -1,52 +1,63 @@
 internal import CGit2
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Runs a helper program (ssh-keygen, gpg) to completion with a bounded wait.
+/// Runs programs: to completion with a bounded wait (`run`), or in the background (`start`).
+/// GitKit uses it for ssh-keygen and gpg; the tests use it for every process they start.
 ///
-/// Built on posix_spawn and waitpid rather than Foundation's Process: it runs inside libgit2
-/// callbacks on GitKit's worker threads, where Process's SIGCHLD-driven reaping was seen to
-/// never notice the child's exit (leaving waitUntilExit blocked on a zombie). Pipes are
-/// close-on-exec so concurrently spawned children never inherit each other's ends.
-enum Subprocess {
-    struct Output {
-        var status: Int32
-        var stdout: Data
-        var stderr: Data
+/// Built on posix_spawn and waitpid rather than Foundation's Process. Process watches each
+/// child through a socket the child inherits and, when that socket closes, waits for the
+/// child with a *blocking* `waitpid` on its one monitoring thread. A child that closes its
+/// inherited descriptors while it keeps running (sshd and gpg-agent do, at start) therefore
+/// blocks that thread for the child's whole life, and no other Process of the program is
+/// ever seen to exit (every `waitUntilExit` hangs): the hang once seen when a test ran sshd
+/// alongside other suites. Here each caller waits for its own child only. Pipes are
+/// close-on-exec and every other descriptor is closed in the child, so concurrently
+/// spawned children never inherit each other's ends.
+public enum Subprocess {
+    public struct Output: Sendable {
+        /// The exit status; 128 + N when killed by signal N; 124 when killed at the timeout.
+        public var status: Int32
+        public var stdout: Data
+        public var stderr: Data
     }
 
-    struct SpawnError: Error, CustomStringConvertible {
-        var description: String
+    public struct SpawnError: Error, CustomStringConvertible {
+        public var description: String
     }
 
-    /// `arguments[0]` is looked up on PATH.
-    static func run(_ arguments: [String], stdin: Data? = nil, timeout: TimeInterval = 30) throws -> Output {
+    /// Where a background child's stdout or stderr goes.
+    public enum Sink: Sendable {
+        case null
+        /// Appended to this file (created 0600 when missing).
+        case file(String)
+    }
+
+    /// Runs `arguments` to completion (`arguments[0]` looked up on PATH unless it has a `/`).
+    /// The child gets this process's environment with `environment`'s entries set over it, and
+    /// `directory` as its working directory. At `timeout` the child is killed (status 124).
+    public static func run(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:],
+                           directory: String? = nil, timeout: TimeInterval = 30) throws -> Output {
         var inFds: [Int32] = [-1, -1], outFds: [Int32] = [-1, -1], errFds: [Int32] = [-1, -1]
         guard pipe(&inFds) == 0, pipe(&outFds) == 0, pipe(&errFds) == 0 else {
             throw SpawnError(description: "pipe failed: \(String(cString: strerror(errno)))")
         }
         for fd in inFds + outFds + errFds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, inFds[0], 0)
-        posix_spawn_file_actions_adddup2(&actions, outFds[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errFds[1], 2)
-        // Close everything else in the child: descriptors other threads opened without
-        // close-on-exec (Foundation's process-monitoring sockets among them) must not leak
-        // into helpers that may start long-lived daemons (gpg-agent).
-        ytempire_spawn_closefrom(&actions, 3)
-        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, arguments[0], &actions, nil, argv, environ)
-        close(inFds[0]); close(outFds[1]); close(errFds[1])
-        guard rc == 0 else {
-            close(inFds[1]); close(outFds[0]); close(errFds[0])
-            throw SpawnError(description: "cannot run \(arguments[0]): \(String(cString: strerror(rc)))")
+        let pid: pid_t
+        do {
+            pid = try spawn(arguments, environment: environment, directory: directory) { actions in
+                posix_spawn_file_actions_adddup2(&actions, inFds[0], 0)
+                posix_spawn_file_actions_adddup2(&actions, outFds[1], 1)
+                posix_spawn_file_actions_adddup2(&actions, errFds[1], 2)
+            }
+        } catch {
+            for fd in inFds + outFds + errFds { close(fd) }
+            throw error
         }
+        close(inFds[0]); close(outFds[1]); close(errFds[1])
         // Feed stdin from another thread so a child that writes before reading cannot deadlock us.
         let stdinWrite = inFds[1]
         let writer = stdin.map { data in
@@ -87,8 +98,109 @@ enum Subprocess {
         for f in fds where f.fd >= 0 { close(f.fd) }
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let exited = (status & 0x7f) == 0
-        let code = killed ? 124 : (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f))
-        return Output(status: code, stdout: out, stderr: err)
+        return Output(status: killed ? 124 : decode(status), stdout: out, stderr: err)
+    }
+
+    /// Starts `arguments` in the background: stdin from /dev/null, stdout and stderr to the sinks.
+    public static func start(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+                             stdout: Sink = .null, stderr: Sink = .null) throws -> Child {
+        let pid = try spawn(arguments, environment: environment, directory: directory) { actions in
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            for (fd, sink) in [(Int32(1), stdout), (Int32(2), stderr)] {
+                switch sink {
+                case .null: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0)
+                case .file(let path): posix_spawn_file_actions_addopen(&actions, fd, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+                }
+            }
+        }
+        return Child(pid: pid)
+    }
+
+    /// A background child. Reaped by whoever first sees it exit (`isRunning`, `wait`, `stop`).
+    public final class Child: Sendable {
+        public let pid: Int32
+        private let exit = Mutex<Int32?>(nil)
+
+        init(pid: Int32) { self.pid = pid }
+
+        /// The exit status (as ``Output/status``) once the child has exited and been reaped.
+        public var status: Int32? {
+            exit.withLock { s in
+                if s == nil {
+                    var raw: Int32 = 0
+                    if waitpid(pid, &raw, WNOHANG) == pid { s = Subprocess.decode(raw) }
+                }
+                return s
+            }
+        }
+
+        public var isRunning: Bool { status == nil }
+
+        public func signal(_ sig: Int32) {
+            if isRunning { kill(pid, sig) }
+        }
+
+        /// Waits up to `timeout` seconds for the exit; nil if the child still runs.
+        @discardableResult
+        public func wait(timeout: TimeInterval) -> Int32? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while true {
+                if let s = status { return s }
+                if Date() >= deadline { return nil }
+                usleep(5_000)
+            }
+        }
+
+        /// SIGTERM, then SIGKILL after `grace` seconds; returns the exit status.
+        @discardableResult
+        public func stop(grace: TimeInterval = 2) -> Int32? {
+            signal(SIGTERM)
+            if let s = wait(timeout: grace) { return s }
+            signal(SIGKILL)
+            return wait(timeout: 10)
+        }
+    }
+
+    static func decode(_ raw: Int32) -> Int32 {
+        (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
+    }
+
+    /// posix_spawn(p) with every descriptor from 3 up closed in the child and the signal mask
+    /// and dispositions reset (a test process blocks signals its children must not inherit).
+    private static func spawn(_ arguments: [String], environment: [String: String], directory: String?,
+                              _ setup: (inout posix_spawn_file_actions_t) -> Void) throws -> pid_t {
+        guard let program = arguments.first else { throw SpawnError(description: "nothing to run") }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        setup(&actions)
+        if let directory, ytempire_spawn_chdir(&actions, directory) != 0 {
+            throw SpawnError(description: "cannot run \(program) in \(directory)")
+        }
+        // Close everything else in the child: descriptors other threads opened without
+        // close-on-exec (Foundation's process-monitoring sockets among them) must not leak
+        // into helpers that may start long-lived daemons (gpg-agent).
+        ytempire_spawn_closefrom(&actions, 3)
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        var empty = sigset_t(), all = sigset_t()
+        sigemptyset(&empty)
+        sigfillset(&all)
+        posix_spawnattr_setsigmask(&attr, &empty)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
+        let argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
+        defer { for a in argv { free(a) } }
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        let envp: [UnsafeMutablePointer<CChar>?] = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for e in envp { free(e) } }
+        var pid: pid_t = 0
+        let rc = program.contains("/") ? posix_spawn(&pid, program, &actions, &attr, argv, envp)
+                                       : posix_spawnp(&pid, program, &actions, &attr, argv, envp)
+        guard rc == 0 else { throw SpawnError(description: "cannot run \(program): \(String(cString: strerror(rc)))") }
+        return pid
     }
 }

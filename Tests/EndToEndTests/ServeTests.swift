@@ -43,7 +43,7 @@ final class Served: Sendable {
     }
 
     /// Starts `serve` and waits (bounded) until it logs its address; returns the process and port.
-    func start(log: String = "serve", format: String = "text") async throws -> (Process, Int) {
+    func start(log: String = "serve", format: String = "text") async throws -> (Processes.Child, Int) {
         let p = try empire.spawn(["serve", "--log-format", format], log: log)
         let deadline = Date().addingTimeInterval(90)
         while Date() < deadline {
@@ -88,7 +88,7 @@ final class Served: Sendable {
         throw E2EFailure("\(what) did not happen within \(Int(timeout)) s\n--- serve log\n\(log().suffix(4000))")
     }
 
-    func stop(_ p: Process) async throws -> Int32 {
+    func stop(_ p: Processes.Child) async throws -> Int32 {
         kill(p.processIdentifier, SIGTERM)
         try await waitForExit(p, timeout: 120)
         return p.terminationStatus

@@ -37,7 +37,7 @@ func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async thro
 }
 
 /// Waits (without blocking a thread of the cooperative pool) until a spawned process exits.
-func waitForExit(_ p: Process, timeout: TimeInterval = 120) async throws {
+func waitForExit(_ p: Processes.Child, timeout: TimeInterval = 120) async throws {
     let deadline = Date().addingTimeInterval(timeout)
     while p.isRunning {
         if Date() > deadline { kill(p.processIdentifier, SIGKILL); throw E2EFailure("pid \(p.processIdentifier) still running after \(timeout)s") }
@@ -136,22 +136,12 @@ final class Empire: @unchecked Sendable {
     }
 
     /// Starts the binary in the background (stdout and stderr to files in the temp dir).
-    func spawn(_ args: [String], env: [String: String] = [:], log: String = "spawn") throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: E2E.binary)
-        p.arguments = args + ["--config", configPath]
-        p.currentDirectoryURL = URL(fileURLWithPath: tmp.path)
-        var e = ProcessInfo.processInfo.environment
-        e["NO_COLOR"] = "1"
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        p.standardInput = FileHandle.nullDevice
+    func spawn(_ args: [String], env: [String: String] = [:], log: String = "spawn") throws -> Processes.Child {
         _ = FileManager.default.createFile(atPath: tmp.sub(log + ".out"), contents: nil)
         _ = FileManager.default.createFile(atPath: tmp.sub(log + ".err"), contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: tmp.sub(log + ".out"))
-        p.standardError = FileHandle(forWritingAtPath: tmp.sub(log + ".err"))
-        try p.run()
-        return p
+        return try Processes.start([E2E.binary] + args + ["--config", configPath], cwd: tmp.path,
+                                   env: env.merging(["NO_COLOR": "1"]) { a, _ in a },
+                                   stdout: .file(tmp.sub(log + ".out")), stderr: .file(tmp.sub(log + ".err")))
     }
 
     // MARK: the repository

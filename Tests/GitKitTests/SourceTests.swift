@@ -237,13 +237,9 @@ struct SourceTests {
         }
         close(listener)
         let execPath = try Processes.run(["git", "--exec-path"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let daemon = Process()
-        daemon.executableURL = URL(fileURLWithPath: execPath + "/git-daemon")
-        daemon.arguments = ["--reuseaddr", "--base-path=\(served)", "--export-all", "--listen=127.0.0.1", "--port=\(port)", served]
-        daemon.standardOutput = FileHandle.nullDevice
-        daemon.standardError = FileHandle.nullDevice
-        try daemon.run()
-        defer { Processes.stop(daemon, grace: 1) }
+        let daemon = try Processes.start([execPath + "/git-daemon", "--reuseaddr", "--base-path=\(served)", "--export-all",
+                                          "--listen=127.0.0.1", "--port=\(port)", served])
+        defer { daemon.stop(grace: 1) }
         let up = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < up && daemon.isRunning && !Processes.accepts(port: port) { try await Task.sleep(for: .milliseconds(20)) }
         if !daemon.isRunning { return false }  // it could not bind: someone else has the port
@@ -405,8 +401,7 @@ struct SourceTests {
     }
 
     @Test("ssh://: key authentication and known_hosts checking against a real sshd; unknown host refused; explicit opt-out",
-          .enabled(if: SSHServer.isAvailable && ProcessInfo.processInfo.environment["YTEMPIRE_TEST_SSHD"] == "1",
-                   "needs /usr/sbin/sshd (openssh-server) and YTEMPIRE_TEST_SSHD=1: running sshd alongside the parallel tests stalls Foundation's Process reaping"))
+          .enabled(if: SSHServer.isAvailable, "needs /usr/sbin/sshd (openssh-server; make test installs it)"))
     func sshTransport() async throws {
         let s = try Scratch()
         let c1 = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])

@@ -28,13 +28,9 @@ import TestSupport
         let out = dir.appendingPathComponent("out.txt")
         try #require(FileManager.default.createFile(atPath: out.path, contents: nil))
         let config = dir.appendingPathComponent("ytempire.yaml")
-        let p = Process()
-        p.executableURL = binary
-        p.arguments = ["sandbox", "--listen", "127.0.0.1:0", "--seed-from", examplesDir, "--write-config", config.path,
-                       "--state-dir", dir.appendingPathComponent("state").path, "--faults", "vault:/v1/sys/health=latency:1ms"]
-        p.standardOutput = try FileHandle(forWritingTo: out)
-        p.standardError = p.standardOutput
-        try p.run()
+        let p = try Processes.start([binary.path, "sandbox", "--listen", "127.0.0.1:0", "--seed-from", examplesDir, "--write-config", config.path,
+                                     "--state-dir", dir.appendingPathComponent("state").path, "--faults", "vault:/v1/sys/health=latency:1ms"],
+                                    stdout: .file(out.path), stderr: .file(out.path))
         let text = try await waitFor(out, containing: "press Ctrl-C")
         let line = try #require(text.split(separator: "\n").first { $0.hasPrefix("ytempire sandbox listening on ") })
         let base = String(line.dropFirst("ytempire sandbox listening on ".count))
@@ -48,8 +44,7 @@ import TestSupport
         #expect(yaml.contains("endpoint: \"\(base)/youtube/v3\""))
         #expect(yaml.contains("youtube-tech-daily: {value: \"1//sandbox-refresh-tech-daily\"}"))
         p.terminate()  // SIGTERM: graceful stop
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        #expect(p.wait(timeout: 120) == 0)
         let final = try String(contentsOf: out, encoding: .utf8)
         #expect(final.contains("sandbox stopped"))
     }

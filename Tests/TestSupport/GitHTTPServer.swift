@@ -6,12 +6,9 @@ import Foundation
 /// certificate and key (PEM files). It binds port 0 itself and reports the port it got, so no
 /// other process can take the port between choosing and binding. Stopped by `stop()` or when
 /// released.
-// @unchecked Sendable: every stored property is an immutable `let`; the only non-Sendable
-// one is the Foundation `Process`, which is used after init only to terminate and wait
-// for the child, and Foundation's Process allows that from any thread.
-public final class GitHTTPServer: @unchecked Sendable {
+public final class GitHTTPServer: Sendable {
     public let port: Int
-    private let process: Process
+    private let process: Processes.Child
     private let scriptPath: String
 
     static let script = #"""
@@ -76,12 +73,8 @@ server.serve_forever()
         let portFile = root + "/.git-http-server.port"
         try? FileManager.default.removeItem(atPath: portFile)
         isTLS = tls != nil
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", scriptPath, root, portFile, token] + (tls.map { [$0.certificate, $0.key] } ?? [])
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try Processes.start(["python3", scriptPath, root, portFile, token] + (tls.map { [$0.certificate, $0.key] } ?? []),
+                                      stderr: .file(root + "/.git-http-server.log"))
         let deadline = Date().addingTimeInterval(30)
         var found: Int?
         while process.isRunning && found == nil && Date() < deadline {
@@ -102,7 +95,7 @@ server.serve_forever()
         isTLS ? "https://localhost:\(port)/\(name)" : "http://127.0.0.1:\(port)/\(name)"
     }
 
-    public func stop() { Processes.stop(process) }
+    public func stop() { process.stop() }
 
     deinit { stop() }
 }

@@ -125,36 +125,18 @@ public final class PostgresServer: Sendable {
 
     // MARK: spawning
 
-    private typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    private typealias AddChdir = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
-    // glibc ≥ 2.34 / 2.29; not in Swift's Glibc module (they are _GNU_SOURCE), so looked up.
-    nonisolated(unsafe) private static let addClosefrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddClosefrom.self) }
-    nonisolated(unsafe) private static let addChdir = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: AddChdir.self) }
-
-    /// Runs a command to completion with posix_spawn + waitpid, its output going to a file and
-    /// every descriptor but 0–2 closed in the child. pg_ctl leaves the server running in the
-    /// background: through Foundation's Process it would inherit the process-monitoring socket
-    /// and the pipes, and the test would wait for a child that never seems to end.
+    /// Runs a command to completion, its output going to a file, not a pipe: pg_ctl leaves the
+    /// server running in the background, and a server holding a pipe's end would keep the
+    /// wait for the command's output open for the server's life.
     private static func spawn(_ args: [String], cwd: String) throws -> (status: Int32, output: String) {
         let outPath = FileManager.default.temporaryDirectory.path + "/ytempire-pg-cmd-\(UUID().uuidString.prefix(8)).log"
         defer { try? FileManager.default.removeItem(atPath: outPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        if let addChdir { _ = addChdir(&actions, cwd) }
-        if let addClosefrom { _ = addClosefrom(&actions, 3) }
-        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, args[0], &actions, nil, argv, environ)
-        guard rc == 0 else { throw Processes.Failure(description: "cannot run \(args[0]): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let child = try Processes.start(args, cwd: cwd, stdout: .file(outPath), stderr: .file(outPath))
+        guard let code = child.wait(timeout: 300) else {
+            child.stop(grace: 5)
+            throw Processes.Failure(description: "\(args.joined(separator: " ")) did not finish within 300 s")
+        }
         let output = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return (code, output)
     }
 }

@@ -1,17 +1,16 @@
 import Foundation
+import GitKit
 import Synchronization
 
 /// Runs external programs for tests and keeps track of background ones so they can be
 /// stopped even when a test fails.
 public enum Processes {
+    /// A background child (GitKit's posix_spawn helper; see ``Subprocess`` for why not Foundation's Process).
+    public typealias Child = Subprocess.Child
+
     /// SIGTERM, then SIGKILL if the child is still running after `grace` seconds.
-    public static func stop(_ process: Process, grace: TimeInterval = 2) {
-        guard process.isRunning else { return }
-        let pid = process.processIdentifier
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(grace)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(pid, SIGKILL) }
+    public static func stop(_ child: Child, grace: TimeInterval = 2) {
+        child.stop(grace: grace)
     }
 
     public struct Output: Sendable {
@@ -24,38 +23,32 @@ public enum Processes {
         public var description: String
     }
 
-    /// Runs `args[0]` (looked up on PATH) to completion.
+    /// Runs `args[0]` (looked up on PATH) to completion, within `timeout` seconds (killed
+    /// then, status 124).
     @discardableResult
     public static func run(_ args: [String], cwd: String? = nil, env: [String: String] = [:], stdin: String? = nil,
-                           check: Bool = true) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        try p.run()
-        if let stdin {
-            input.fileHandleForWriting.write(Data(stdin.utf8))
-            try? input.fileHandleForWriting.close()
+                           check: Bool = true, timeout: TimeInterval = 600) throws -> Output {
+        let r: Subprocess.Output
+        do {
+            r = try Subprocess.run(args, stdin: stdin.map { Data($0.utf8) }, environment: env, directory: cwd, timeout: timeout)
+        } catch {
+            throw Failure(description: "\(args.joined(separator: " ")): \(error)")
         }
-        let errData = Mutex<Data?>(nil)
-        let t = Thread { let d = err.fileHandleForReading.readDataToEndOfFile(); errData.withLock { $0 = d } }
-        t.start()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        var e2: Data?
-        while e2 == nil { e2 = errData.withLock { $0 }; if e2 == nil { usleep(500) } }
-        let result = Output(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e2!, as: UTF8.self))
+        let result = Output(status: r.status, stdout: String(decoding: r.stdout, as: UTF8.self), stderr: String(decoding: r.stderr, as: UTF8.self))
         if check && result.status != 0 {
             throw Failure(description: "\(args.joined(separator: " ")) exited \(result.status): \(result.stderr)")
         }
         return result
+    }
+
+    /// Starts `args` in the background (stdin /dev/null; stdout and stderr to /dev/null or a file).
+    public static func start(_ args: [String], cwd: String? = nil, env: [String: String] = [:],
+                             stdout: Subprocess.Sink = .null, stderr: Subprocess.Sink = .null) throws -> Child {
+        do {
+            return try Subprocess.start(args, environment: env, directory: cwd, stdout: stdout, stderr: stderr)
+        } catch {
+            throw Failure(description: "\(args.joined(separator: " ")): \(error)")
+        }
     }
 
     /// A free TCP port on 127.0.0.1 (bound, then released).
@@ -92,28 +85,34 @@ public enum Processes {
     }
 }
 
+/// The names tests used with Foundation's Process, on the posix_spawn child.
+extension Subprocess.Child {
+    public var processIdentifier: Int32 { pid }
+    /// The exit status; -1 while the child still runs.
+    public var terminationStatus: Int32 { status ?? -1 }
+    /// SIGTERM.
+    public func terminate() { signal(SIGTERM) }
+}
+
 /// A `git daemon` on 127.0.0.1 serving every repository under `baseDir`, with push
 /// (receive-pack) enabled. Stopped by `stop()` or when released.
-// @unchecked Sendable: every stored property is an immutable `let`; the only non-Sendable
-// one is the Foundation `Process`, which is used after init only to terminate and wait
-// for the child, and Foundation's Process allows that from any thread.
-public final class GitDaemon: @unchecked Sendable {
+public final class GitDaemon: Sendable {
     public let port: Int
     public let baseDir: String
-    private let process: Process
+    private let process: Processes.Child
 
     public init(baseDir: String) throws {
         var lastError: Error?
+        // git daemon cannot bind port 0 and report it: a port is chosen, and taken again if
+        // another process bound it first.
         for _ in 0..<5 {
             let port = try Processes.freePort()
-            let p = Process()
             // The daemon binary itself, not the `git` wrapper, so that a signal reaches it.
-            p.executableURL = URL(fileURLWithPath: GitDaemon.executable)
-            p.arguments = ["--reuseaddr", "--base-path=\(baseDir)", "--export-all", "--enable=receive-pack",
-                           "--listen=127.0.0.1", "--port=\(port)", baseDir]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            do { try p.run() } catch { lastError = error; continue }
+            let p: Processes.Child
+            do {
+                p = try Processes.start([GitDaemon.executable, "--reuseaddr", "--base-path=\(baseDir)", "--export-all", "--enable=receive-pack",
+                                         "--listen=127.0.0.1", "--port=\(port)", baseDir])
+            } catch { lastError = error; continue }
             let deadline = Date().addingTimeInterval(10)
             while Date() < deadline && p.isRunning && !Processes.accepts(port: port) { usleep(20_000) }
             if p.isRunning && Processes.accepts(port: port) {
@@ -122,7 +121,7 @@ public final class GitDaemon: @unchecked Sendable {
                 self.process = p
                 return
             }
-            if p.isRunning { p.terminate(); p.waitUntilExit() }
+            p.stop(grace: 1)
             lastError = Processes.Failure(description: "git daemon did not start on port \(port)")
         }
         throw lastError ?? Processes.Failure(description: "git daemon did not start")
@@ -138,9 +137,8 @@ public final class GitDaemon: @unchecked Sendable {
 
     /// SIGTERM, then SIGKILL after a second; never waits unboundedly.
     public func stop() {
-        Processes.stop(process, grace: 1)
+        process.stop(grace: 1)
         let hard = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < hard { usleep(10_000) }
         // Wait until the port is closed so "unreachable" tests see a closed port.
         while Processes.accepts(port: port) && Date() < hard { usleep(10_000) }
     }

@@ -13,7 +13,7 @@ public final class PrometheusServer: Sendable {
     public let directory: String
     /// The rule files its configuration names.
     public let ruleFiles: [String]
-    private let pid: pid_t
+    private let child: Processes.Child
     private let stopped = Mutex(false)
 
     /// `http://127.0.0.1:<port>`.
@@ -50,23 +50,22 @@ public final class PrometheusServer: Sendable {
             var args = [executable, "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
                         "--web.listen-address=127.0.0.1:\(port)", "--log.level=info"]
             if lifecycle { args.append("--web.enable-lifecycle") }
-            let pid: pid_t
-            do { pid = try spawn(args, log: dir + "/prometheus.log") } catch {
+            let child: Processes.Child
+            do { child = try Processes.start(args, stdout: .file(dir + "/prometheus.log"), stderr: .file(dir + "/prometheus.log")) } catch {
                 try? FileManager.default.removeItem(atPath: dir)
                 throw error
             }
             let deadline = Date().addingTimeInterval(readyTimeout)
             var exited = false
             while Date() < deadline {
-                var status: Int32 = 0
-                if waitpid(pid, &status, WNOHANG) == pid { exited = true; break }
+                if !child.isRunning { exited = true; break }
                 if let r = httpGet(port: port, path: "/-/ready"), r.status == 200 {
-                    return PrometheusServer(port: port, directory: dir, ruleFiles: ruleFiles, pid: pid)
+                    return PrometheusServer(port: port, directory: dir, ruleFiles: ruleFiles, child: child)
                 }
                 usleep(50_000)
             }
             let log = (try? String(contentsOfFile: dir + "/prometheus.log", encoding: .utf8)) ?? ""
-            if !exited { terminate(pid, grace: 5) }
+            if !exited { child.stop(grace: 5) }
             lastError = "prometheus did not become ready on port \(port): \(log.suffix(2000))"
             // A port taken between picking and binding: try another; anything else is final.
             if !log.contains("address already in use") { break }
@@ -75,8 +74,8 @@ public final class PrometheusServer: Sendable {
         throw Processes.Failure(description: lastError)
     }
 
-    private init(port: Int, directory: String, ruleFiles: [String], pid: pid_t) {
-        self.port = port; self.directory = directory; self.ruleFiles = ruleFiles; self.pid = pid
+    private init(port: Int, directory: String, ruleFiles: [String], child: Processes.Child) {
+        self.port = port; self.directory = directory; self.ruleFiles = ruleFiles; self.child = child
     }
 
     /// Prometheus's log so far.
@@ -89,52 +88,11 @@ public final class PrometheusServer: Sendable {
     public func stop(grace: TimeInterval = 10) {
         let first = stopped.withLock { s -> Bool in defer { s = true }; return !s }
         guard first else { return }
-        Self.terminate(pid, grace: grace)
+        child.stop(grace: grace)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     deinit { stop() }
-
-    // MARK: processes
-
-    private static func terminate(_ pid: pid_t, grace: TimeInterval) {
-        kill(pid, SIGTERM)
-        let deadline = Date().addingTimeInterval(grace)
-        var status: Int32 = 0
-        while Date() < deadline {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid || (r < 0 && errno == ECHILD) { return }
-            usleep(20_000)
-        }
-        kill(pid, SIGKILL)
-        let hard = Date().addingTimeInterval(5)
-        while Date() < hard {
-            let r = waitpid(pid, &status, WNOHANG)
-            if r == pid || (r < 0 && errno == ECHILD) { return }
-            usleep(20_000)
-        }
-    }
-
-    private typealias AddClosefrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    private static let addClosefrom = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map { unsafeBitCast($0, to: AddClosefrom.self) }
-
-    /// Starts `args` in the background with posix_spawn, stdin from /dev/null, stdout and
-    /// stderr to `log`, and no other descriptor inherited.
-    private static func spawn(_ args: [String], log: String) throws -> pid_t {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        if let addClosefrom { _ = addClosefrom(&actions, 3) }
-        let argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { for a in argv { free(a) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, args[0], &actions, nil, argv, environ)
-        guard rc == 0 else { throw Processes.Failure(description: "cannot run \(args[0]): \(String(cString: strerror(rc)))") }
-        return pid
-    }
 
     // MARK: a minimal HTTP GET (readiness and assertions)
 

@@ -3,10 +3,11 @@ import Foundation
 /// An OpenSSH server on 127.0.0.1 for tests: its own host key, config and authorized_keys
 /// in a temporary directory, accepting only the given public key for the current user.
 /// `git-upload-pack` / `git-receive-pack` run through the user's shell as with any git host.
-// @unchecked Sendable: every stored property is an immutable `let`; the only non-Sendable
-// one is the Foundation `Process`, which is used after init only to terminate and wait
-// for the child, and Foundation's Process allows that from any thread.
-public final class SSHServer: @unchecked Sendable {
+///
+/// Started with posix_spawn (``Subprocess``), never Foundation's Process: sshd closes its
+/// inherited descriptors at start, which made Process's monitoring thread wait for sshd's
+/// exit in a blocking `waitpid` and stalled every other child of the test run.
+public final class SSHServer: Sendable {
     public static let sshd = "/usr/sbin/sshd"
     public static var isAvailable: Bool { FileManager.default.isExecutableFile(atPath: sshd) }
 
@@ -14,7 +15,7 @@ public final class SSHServer: @unchecked Sendable {
     public let user: String
     /// The `known_hosts` line for this server.
     public let knownHostsLine: String
-    private let process: Process
+    private let process: Processes.Child
 
     public init(directory: String, authorizedKey: String) throws {
         user = try Processes.run(["id", "-un"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -44,12 +45,7 @@ public final class SSHServer: @unchecked Sendable {
 
             """
             try config.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: SSHServer.sshd)
-            p.arguments = ["-D", "-e", "-f", directory + "/sshd_config"]
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
+            let p = try Processes.start([SSHServer.sshd, "-D", "-e", "-f", directory + "/sshd_config"], stderr: .file(directory + "/sshd.log"))
             let deadline = Date().addingTimeInterval(10)
             while p.isRunning && !Processes.accepts(port: port) && Date() < deadline { usleep(20_000) }
             if p.isRunning && Processes.accepts(port: port) {
@@ -58,7 +54,7 @@ public final class SSHServer: @unchecked Sendable {
                 self.knownHostsLine = "[127.0.0.1]:\(port) \(hostPub[0]) \(hostPub[1])"
                 return
             }
-            if p.isRunning { p.terminate() }
+            p.stop(grace: 1)
             lastError = Processes.Failure(description: "sshd did not start on port \(port)")
         }
         throw lastError
@@ -66,7 +62,7 @@ public final class SSHServer: @unchecked Sendable {
 
     public func url(_ absolutePath: String) -> String { "ssh://\(user)@127.0.0.1:\(port)\(absolutePath)" }
 
-    public func stop() { Processes.stop(process) }
+    public func stop() { process.stop() }
 
     deinit { stop() }
 }
