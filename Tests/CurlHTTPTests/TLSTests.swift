@@ -1,6 +1,7 @@
 import CurlHTTP
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,34 +27,15 @@ final class TLSFixture {
 
     deinit { try? FileManager.default.removeItem(at: dir) }
 
-    /// Runs a shell command (posix_spawn: no Foundation.Process, whose waiting needs a run loop).
-    static func spawn(_ argv: [String]) throws -> pid_t {
-        var pid: pid_t = 0
-        var cargs = argv.map { strdup($0) } + [nil]
-        defer { for a in cargs { free(a) } }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let rc = posix_spawn(&pid, argv[0], &actions, nil, &cargs, environ)
-        guard rc == 0 else { throw CocoaError(.executableLoad, userInfo: [NSDebugDescriptionErrorKey: "cannot run \(argv[0])"]) }
-        return pid
-    }
+    /// Starts a program in the background (TestSupport's posix_spawn helper: no Foundation.Process).
+    static func spawn(_ argv: [String]) throws -> Processes.Child { try Processes.start(argv) }
 
-    static func wait(_ pid: pid_t) -> Int32 {
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        return status
-    }
+    /// The child's exit status, waiting at most 5 minutes.
+    static func wait(_ child: Processes.Child) -> Int32 { child.wait(timeout: 300) ?? -1 }
 
     @discardableResult
     static func sh(_ command: String, in dir: URL) throws -> String {
-        let out = dir.appendingPathComponent("out-\(UUID().uuidString)").path
-        let pid = try Self.spawn(["/bin/sh", "-c", "(\(command)) > '\(out)'"])
-        guard Self.wait(pid) == 0 else { throw CocoaError(.executableLoad, userInfo: [NSDebugDescriptionErrorKey: "failed: \(command)"]) }
-        return try String(contentsOfFile: out, encoding: .utf8)
+        try Processes.run(["/bin/sh", "-c", command], cwd: dir.path).stdout
     }
 
     static func freePort() -> Int {
@@ -75,9 +57,9 @@ final class TLSFixture {
         return (fd, Int(UInt16(bigEndian: addr.sin_port)))
     }
 
-    /// Waits (at most 5 s) until something accepts connections on the port.
+    /// Waits (at most 60 s: the machine may be loaded) until something accepts connections on the port.
     static func waitForListener(_ port: Int) async throws {
-        let deadline = ContinuousClock.now + .seconds(5)
+        let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
@@ -95,8 +77,7 @@ final class TLSFixture {
     func withServer<T>(_ options: [String], _ body: (String) async throws -> T) async throws -> T {
         let port = Self.freePort()
         let pid = try Self.spawn(["/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-www", "-quiet"] + options)
-        // SIGKILL: the test process blocks SIGTERM and a spawned child inherits its signal mask.
-        defer { kill(pid, SIGKILL); _ = Self.wait(pid) }
+        defer { pid.stop(grace: 1) }
         try await Self.waitForListener(port)
         return try await body("https://127.0.0.1:\(port)/")
     }
@@ -182,7 +163,7 @@ struct HTTP2Tests {
         var args = ["/usr/sbin/nghttpd", "--address=127.0.0.1", "-d", fixture.dir.path]
         args += tls ? [String(port), fixture.key, fixture.cert] : ["--no-tls", String(port)]
         let pid = try TLSFixture.spawn(args)
-        defer { kill(pid, SIGKILL); _ = TLSFixture.wait(pid) }
+        defer { pid.stop(grace: 1) }
         try await TLSFixture.waitForListener(port)
         return try await body(port)
     }
