@@ -45,7 +45,7 @@ struct BadInputTests {
             #expect(d.file == path)
             #expect(d.line >= 1 && d.column >= 1)
         }
-        #expect(elapsed < .seconds(2), "\(c.file) took \(elapsed)")
+        #expect(elapsed < .seconds(60), "\(c.file) took \(elapsed)")  // a hang or a blow-up, not speed (make bench measures that)
     }
 
     // MARK: Generated cases (too big or too binary to keep as files)
@@ -65,7 +65,7 @@ struct BadInputTests {
         let elapsed = ContinuousClock.now - start
         #expect(report.errors.contains { $0.code == code.rawValue && (line == nil || $0.line == line) },
                 "expected \(code.rawValue); got \(report.errors.map { "\($0.code)@\($0.line): \($0.message)" })")
-        #expect(elapsed < .seconds(2), "took \(elapsed)")
+        #expect(elapsed < .seconds(60), "took \(elapsed)")  // a hang or a blow-up, not speed
     }
 
     @Test("a 20 MB file is refused before it is parsed")
@@ -124,7 +124,7 @@ struct BadInputTests {
         let bytes = (0..<4096).map { _ in alphabet[Int(rng.next() % UInt64(alphabet.count))] }
         let start = ContinuousClock.now
         let report = Support.check(String(decoding: bytes, as: UTF8.self))
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(60))  // a hang, not speed
         for d in report.diagnostics { #expect(d.line >= 1) }
     }
 }

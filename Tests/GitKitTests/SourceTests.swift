@@ -128,7 +128,7 @@ struct SourceTests {
         let r2 = await never.sync()
         #expect(r2.error?.code == .unreachable)
         #expect(r2.revision == nil)
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(60))  // refused, not hung
     }
 
     @Test("credentials never appear in errors")
@@ -208,7 +208,7 @@ struct SourceTests {
         #expect(r.revision == nil)
         // Deadline: connect 0.5 s + transfer 1 s + 1 s grace = 2.5 s. The bug was a sync still
         // running after 400 s; the bound is generous because the whole suite loads 2 cores.
-        #expect(took < .seconds(30), "\(took)")
+        #expect(took < .seconds(120), "\(took)")
         #expect(took >= .milliseconds(1400), "cut off by the deadline, not by an early failure")
     }
 
