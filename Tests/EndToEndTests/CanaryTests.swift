@@ -172,6 +172,59 @@ struct CanaryTests {
         }
     }
 
+    @Test("a git token (source.auth.token, and one pasted into the URL's query) is in no output, state file, mirror or lock file name")
+    func gitTokenCanary() async throws {
+        let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let token = "CANARY-git-token-\(tag)", inURL = "CANARY-url-query-\(tag)"
+        try await Empire.with { e in
+            let served = e.tmp.sub("served")
+            try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+            try Processes.run(["git", "clone", "-q", "--bare", e.repo.path, served + "/empire.git"])
+            let server = try GitHTTPServer(root: served, token: token)
+            defer { server.stop() }
+            let url = server.url("empire.git") + "?token=\(inURL)"
+            let lines = e.configText.components(separatedBy: "\n")
+            let at = try #require(lines.firstIndex { $0.hasPrefix("  url: ") })
+            var cfg = lines
+            cfg[at] = "  url: \"\(url)\"\n  auth: {token: {env: YTE_GIT}}"
+            try e.writeConfig(cfg.joined(separator: "\n"))
+            let env = ["YTE_GIT": token, "YTEMPIRE_GIT_TOKEN": token]
+            var outputs: [(String, String)] = []
+            for args in [["plan"], ["plan", "--output", "json"], ["apply", "--auto-approve"], ["status", "--output", "json"]] {
+                let r = try await e.run(args, env: env)
+                #expect(r.status == 0, "\(args): \(r)")
+                outputs += [("\(args) stdout", r.stdout), ("\(args) stderr", r.stderr)]
+            }
+            // validate --repo with the token from the environment, and a wrong one (the error path).
+            for (t, expect) in [(token, Int32(0)), ("CANARY-wrong-\(tag)", Int32(1))] {
+                let r = try await Processes.runDetached([E2E.binary, "validate", "--repo", url, "--state-dir", e.tmp.sub("vstate")],
+                                                        env: ["YTEMPIRE_GIT_TOKEN": t], check: false)
+                #expect(r.status == expect, "\(r.stderr)")
+                outputs += [("validate stdout", r.stdout), ("validate stderr", r.stderr)]
+            }
+            #expect(outputs.contains { $0.1.contains("?***") }, "the URL is shown, its query redacted")
+            var names: [String] = []
+            var bytes: [(String, [UInt8])] = []
+            for dir in [e.stateDir, e.tmp.sub("vstate")] {
+                let walker = FileManager.default.enumerator(atPath: dir)
+                while let rel = walker?.nextObject() as? String {
+                    names.append(rel)
+                    var st = stat()
+                    guard lstat(dir + "/" + rel, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                    bytes.append((rel, Array(FileManager.default.contents(atPath: dir + "/" + rel) ?? Data())))
+                }
+            }
+            #expect(names.contains { $0.hasPrefix("git/mirrors/") }, "\(names)")
+            for c in [token, inURL] {
+                for (where_, text) in outputs { #expect(!text.contains(c), "\(c) in \(where_)") }
+                for n in names { #expect(!n.contains(c), "\(c) in the file name \(n)") }
+                for (rel, b) in bytes {
+                    #expect(!contains(b, Array(c.utf8)), "\(c) in \(rel)")
+                }
+            }
+        }
+    }
+
     func contains(_ hay: [UInt8], _ needle: [UInt8]) -> Bool {
         guard !needle.isEmpty, hay.count >= needle.count else { return false }
         let first = needle[0]
