@@ -12,6 +12,7 @@ let package = Package(
         // libgit2 or Hummingbird, so the sanitized fuzz build of them stays small.
         .library(name: "YTEmpirePlanFile", targets: ["PlanFile"]),
         .library(name: "YTEmpireWebhooks", targets: ["Webhooks"]),
+        .library(name: "YTEmpireSandbox", targets: ["Sandbox"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -14,6 +14,7 @@ let package = Package(
         .executableTarget(name: "fuzz-config", dependencies: ["FuzzDriver", .product(name: "YTEmpireParsers", package: "ytempire")]),
         .executableTarget(name: "fuzz-planfile", dependencies: ["FuzzDriver", .product(name: "YTEmpirePlanFile", package: "ytempire")]),
         .executableTarget(name: "fuzz-webhook", dependencies: ["FuzzDriver", .product(name: "YTEmpireWebhooks", package: "ytempire")]),
+        .executableTarget(name: "fuzz-sandbox", dependencies: ["FuzzDriver", .product(name: "YTEmpireSandbox", package: "ytempire")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -84,11 +84,9 @@ public final class SandboxServer: Sendable {
         self.task = task
     }
 
-    /// Loads or seeds the state, binds the listener and returns once it accepts connections.
-    public static func start(_ options: SandboxOptions = SandboxOptions()) async throws -> SandboxServer {
-        let rules: [FaultRule]
-        do { rules = try FaultSpec.parse(options.faults ?? "") } catch { throw SandboxError(description: "--faults: \(error.description)") }
-
+    /// The world a sandbox starts with: restored from the state file, else made from the
+    /// options (credentials, quotas) and seeded from `seedFrom`.
+    static func initialWorld(_ options: SandboxOptions) throws -> (World, SeedReport, StateStore?) {
         var store: StateStore?
         var world: World?
         if let path = options.statePath {
@@ -121,6 +119,15 @@ public final class SandboxServer: Sendable {
                 report = Seeder.seed(resources, into: &w, now: options.clock.now)
             }
         }
+        return (w, report, store)
+    }
+
+    /// Loads or seeds the state, binds the listener and returns once it accepts connections.
+    public static func start(_ options: SandboxOptions = SandboxOptions()) async throws -> SandboxServer {
+        let rules: [FaultRule]
+        do { rules = try FaultSpec.parse(options.faults ?? "") } catch { throw SandboxError(description: "--faults: \(error.description)") }
+
+        let (w, report, store) = try initialWorld(options)
         if let store { try? store.save(w) }
         let core = SandboxCore(world: w, clock: options.clock, store: store, seed: report, saveInterval: options.saveInterval)
         core.faults.withLock { $0.set(rules, seed: options.faultSeed) }
