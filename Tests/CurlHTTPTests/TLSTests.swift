@@ -73,11 +73,22 @@ final class TLSFixture {
         }
     }
 
-    /// Runs `openssl s_server -www` with `options` for the duration of `body`.
+    /// Runs `openssl s_server -www` with `options` for the duration of `body`. It binds port 0
+    /// itself and prints the port it got (`ACCEPT 127.0.0.1:PORT`).
     func withServer<T>(_ options: [String], _ body: (String) async throws -> T) async throws -> T {
-        let port = Self.freePort()
-        let pid = try Self.spawn(["/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:\(port)", "-cert", cert, "-key", key, "-www", "-quiet"] + options)
+        let out = dir.appendingPathComponent("s_server-\(UUID().uuidString).out").path
+        let pid = try Processes.start(["/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert, "-key", key, "-www"] + options,
+                                      stdout: .file(out), stderr: .file(out))
         defer { pid.stop(grace: 1) }
+        var port = 0
+        let deadline = ContinuousClock.now + .seconds(60)
+        while port == 0 && ContinuousClock.now < deadline && pid.isRunning {
+            if let text = try? String(contentsOfFile: out, encoding: .utf8), let r = text.range(of: "ACCEPT 127.0.0.1:") {
+                port = Int(text[r.upperBound...].prefix { $0.isNumber }) ?? 0
+            }
+            if port == 0 { try await Task.sleep(for: .milliseconds(20)) }
+        }
+        try #require(port > 0, "openssl s_server did not start: \((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")")
         try await Self.waitForListener(port)
         return try await body("https://127.0.0.1:\(port)/")
     }

@@ -44,34 +44,33 @@ public final class PrometheusServer: Sendable {
             config += scrape.map { "\"\($0)\"" }.joined(separator: ", ") + "]\n"
         }
         try Data(config.utf8).write(to: URL(fileURLWithPath: dir + "/prometheus.yml"))
-        var lastError = "prometheus did not start"
-        for _ in 0..<5 {
-            let port = try Processes.freePort()
-            var args = [executable, "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
-                        "--web.listen-address=127.0.0.1:\(port)", "--log.level=info"]
-            if lifecycle { args.append("--web.enable-lifecycle") }
-            let child: Processes.Child
-            do { child = try Processes.start(args, stdout: .file(dir + "/prometheus.log"), stderr: .file(dir + "/prometheus.log")) } catch {
-                try? FileManager.default.removeItem(atPath: dir)
-                throw error
-            }
-            let deadline = Date().addingTimeInterval(readyTimeout)
-            var exited = false
-            while Date() < deadline {
-                if !child.isRunning { exited = true; break }
-                if let r = httpGet(port: port, path: "/-/ready"), r.status == 200 {
-                    return PrometheusServer(port: port, directory: dir, ruleFiles: ruleFiles, child: child)
-                }
-                usleep(50_000)
-            }
-            let log = (try? String(contentsOfFile: dir + "/prometheus.log", encoding: .utf8)) ?? ""
-            if !exited { child.stop(grace: 5) }
-            lastError = "prometheus did not become ready on port \(port): \(log.suffix(2000))"
-            // A port taken between picking and binding: try another; anything else is final.
-            if !log.contains("address already in use") { break }
+        // Port 0: Prometheus binds a free port itself and logs it ("Listening on" address=…),
+        // so no other process can take the port between choosing and binding.
+        var args = [executable, "--config.file=\(dir)/prometheus.yml", "--storage.tsdb.path=\(dir)/data",
+                    "--web.listen-address=127.0.0.1:0", "--log.level=info"]
+        if lifecycle { args.append("--web.enable-lifecycle") }
+        let logPath = dir + "/prometheus.log"
+        let child: Processes.Child
+        do { child = try Processes.start(args, stdout: .file(logPath), stderr: .file(logPath)) } catch {
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
         }
+        let deadline = Date().addingTimeInterval(readyTimeout)
+        var port: Int?
+        while Date() < deadline && child.isRunning {
+            if port == nil, let log = try? String(contentsOfFile: logPath, encoding: .utf8),
+               let r = log.range(of: "msg=\"Listening on\" address=127.0.0.1:") {
+                port = Int(log[r.upperBound...].prefix { $0.isNumber })
+            }
+            if let port, let r = httpGet(port: port, path: "/-/ready"), r.status == 200 {
+                return PrometheusServer(port: port, directory: dir, ruleFiles: ruleFiles, child: child)
+            }
+            usleep(50_000)
+        }
+        let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        child.stop(grace: 5)
         try? FileManager.default.removeItem(atPath: dir)
-        throw Processes.Failure(description: lastError)
+        throw Processes.Failure(description: "prometheus did not become ready\(port.map { " on port \($0)" } ?? ""): \(log.suffix(2000))")
     }
 
     private init(port: Int, directory: String, ruleFiles: [String], child: Processes.Child) {
