@@ -48,20 +48,7 @@ final class Shard<State: Sendable & Equatable>: Sendable {
     /// Runs `body`, counting a change only when the state differs afterwards: for requests that
     /// normally only read. While `body` changes nothing the comparison is cheap (collections left
     /// alone still share their storage, which `==` checks first); a change copies what it touches.
-    func update<T>(_ body: (inout State) -> T) -> T {
-        var changed = false
-        let result = box.withLock { b in
-            let before = b.state
-            let r = body(&b.state)
-            if b.state != before {
-                b.version &+= 1
-                changed = true
-            }
-            return r
-        }
-        if changed { onChange() }
-        return result
-    }
+    func update<T>(_ body: (inout State) -> T) -> T { locked(body) }
 
     /// The state and its change counter. Copy-on-write: O(1) under the lock; the first change
     /// after it copies the collection it touches once.

@@ -16,6 +16,15 @@ struct GitSourceCLITests {
         return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// A temporary directory holding `files`, committed on `main` of a repository there.
+    static func committed(_ files: [String: String]) throws -> URL {
+        let dir = try Support.tempDir(files)
+        _ = try git(dir, "init", "-q", "-b", "main")
+        _ = try git(dir, "add", ".")
+        _ = try git(dir, "commit", "-q", "-m", "one")
+        return dir
+    }
+
     @Test("a commit of a repository is validated; diagnostics are repository-relative; the summary names the revision")
     func validateRepoAtRef() throws {
         let dir = try Support.tempDir([
@@ -55,11 +64,8 @@ struct GitSourceCLITests {
 
     @Test("an unknown ref or unreachable repository is one located error, exit 1")
     func unreadableRepo() throws {
-        let dir = try Support.tempDir(["a.yaml": Support.channel("a")])
+        let dir = try Self.committed(["a.yaml": Support.channel("a")])
         defer { Support.cleanup(dir) }
-        _ = try Self.git(dir, "init", "-q", "-b", "main")
-        _ = try Self.git(dir, "add", ".")
-        _ = try Self.git(dir, "commit", "-q", "-m", "one")
         let state = dir.appendingPathComponent(".state").path
         let (s, _, err) = try Support.run(["validate", "--repo", dir.path, "--ref", "nope", "--state-dir", state])
         #expect(s == 1)
@@ -134,11 +140,8 @@ struct GitSourceCLITests {
 
     @Test("an https source behind a private CA validates with SSL_CERT_FILE or GIT_SSL_CAINFO or --ca-file; without, a TLS error naming the host")
     func httpsWithPrivateCA() throws {
-        let dir = try Support.tempDir(["a.yaml": Support.channel("a")])
+        let dir = try Self.committed(["a.yaml": Support.channel("a")])
         defer { Support.cleanup(dir) }
-        _ = try Self.git(dir, "init", "-q", "-b", "main")
-        _ = try Self.git(dir, "add", ".")
-        _ = try Self.git(dir, "commit", "-q", "-m", "one")
         let served = dir.appendingPathComponent("served").path
         try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
         _ = try Processes.run(["git", "clone", "-q", "--bare", dir.path, served + "/empire.git"], env: Self.gitEnv)
