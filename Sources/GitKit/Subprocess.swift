@@ -34,6 +34,8 @@ public enum Subprocess {
         case null
         /// Appended to this file (created 0600 when missing).
         case file(String)
+        /// This descriptor of the caller (a socket, for an inetd-style child).
+        case descriptor(Int32)
     }
 
     /// Runs `arguments` to completion (`arguments[0]` looked up on PATH unless it has a `/`).
@@ -101,15 +103,18 @@ public enum Subprocess {
         return Output(status: killed ? 124 : decode(status), stdout: out, stderr: err)
     }
 
-    /// Starts `arguments` in the background: stdin from /dev/null, stdout and stderr to the sinks.
+    /// Starts `arguments` in the background: stdin from /dev/null (or the descriptor `stdin`),
+    /// stdout and stderr to the sinks.
     public static func start(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
-                             stdout: Sink = .null, stderr: Sink = .null) throws -> Child {
+                             stdin: Int32? = nil, stdout: Sink = .null, stderr: Sink = .null) throws -> Child {
         let pid = try spawn(arguments, environment: environment, directory: directory) { actions in
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            if let stdin { posix_spawn_file_actions_adddup2(&actions, stdin, 0) }
+            else { posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
             for (fd, sink) in [(Int32(1), stdout), (Int32(2), stderr)] {
                 switch sink {
                 case .null: posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", O_WRONLY, 0)
                 case .file(let path): posix_spawn_file_actions_addopen(&actions, fd, path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+                case .descriptor(let d): posix_spawn_file_actions_adddup2(&actions, d, fd)
                 }
             }
         }

@@ -42,10 +42,10 @@ public enum Processes {
     }
 
     /// Starts `args` in the background (stdin /dev/null; stdout and stderr to /dev/null or a file).
-    public static func start(_ args: [String], cwd: String? = nil, env: [String: String] = [:],
+    public static func start(_ args: [String], cwd: String? = nil, env: [String: String] = [:], stdin: Int32? = nil,
                              stdout: Subprocess.Sink = .null, stderr: Subprocess.Sink = .null) throws -> Child {
         do {
-            return try Subprocess.start(args, environment: env, directory: cwd, stdout: stdout, stderr: stderr)
+            return try Subprocess.start(args, environment: env, directory: cwd, stdin: stdin, stdout: stdout, stderr: stderr)
         } catch {
             throw Failure(description: "\(args.joined(separator: " ")): \(error)")
         }
@@ -99,32 +99,16 @@ extension Subprocess.Child {
 public final class GitDaemon: Sendable {
     public let port: Int
     public let baseDir: String
-    private let process: Processes.Child
+    private let server: InetdServer
 
+    /// `git daemon --inetd` per connection behind a port this process binds (port 0), so the
+    /// port cannot be taken by someone else between choosing and binding.
     public init(baseDir: String) throws {
-        var lastError: Error?
-        // git daemon cannot bind port 0 and report it: a port is chosen, and taken again if
-        // another process bound it first.
-        for _ in 0..<5 {
-            let port = try Processes.freePort()
-            // The daemon binary itself, not the `git` wrapper, so that a signal reaches it.
-            let p: Processes.Child
-            do {
-                p = try Processes.start([GitDaemon.executable, "--reuseaddr", "--base-path=\(baseDir)", "--export-all", "--enable=receive-pack",
-                                         "--listen=127.0.0.1", "--port=\(port)", baseDir])
-            } catch { lastError = error; continue }
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline && p.isRunning && !Processes.accepts(port: port) { usleep(20_000) }
-            if p.isRunning && Processes.accepts(port: port) {
-                self.port = port
-                self.baseDir = baseDir
-                self.process = p
-                return
-            }
-            p.stop(grace: 1)
-            lastError = Processes.Failure(description: "git daemon did not start on port \(port)")
-        }
-        throw lastError ?? Processes.Failure(description: "git daemon did not start")
+        // The daemon binary itself, not the `git` wrapper, so that a signal reaches it.
+        server = try InetdServer([GitDaemon.executable, "--inetd", "--log-destination=none", "--base-path=\(baseDir)",
+                                  "--export-all", "--enable=receive-pack", baseDir])
+        port = server.port
+        self.baseDir = baseDir
     }
 
     /// `git://127.0.0.1:<port>/<name>`.
@@ -135,13 +119,8 @@ public final class GitDaemon: Sendable {
         return (out?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? "/usr/lib/git-core") + "/git-daemon"
     }()
 
-    /// SIGTERM, then SIGKILL after a second; never waits unboundedly.
-    public func stop() {
-        process.stop(grace: 1)
-        let hard = Date().addingTimeInterval(2)
-        // Wait until the port is closed so "unreachable" tests see a closed port.
-        while Processes.accepts(port: port) && Date() < hard { usleep(10_000) }
-    }
+    /// Closes the port (connections refused from now on) and stops the children serving it.
+    public func stop() { server.stop() }
 
     deinit { stop() }
 }

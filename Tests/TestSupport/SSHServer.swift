@@ -3,6 +3,7 @@ import Foundation
 /// An OpenSSH server on 127.0.0.1 for tests: its own host key, config and authorized_keys
 /// in a temporary directory, accepting only the given public key for the current user.
 /// `git-upload-pack` / `git-receive-pack` run through the user's shell as with any git host.
+/// One `sshd -i` per connection, behind ``InetdServer``.
 ///
 /// Started with posix_spawn (``Subprocess``), never Foundation's Process: sshd closes its
 /// inherited descriptors at start, which made Process's monitoring thread wait for sshd's
@@ -15,7 +16,7 @@ public final class SSHServer: Sendable {
     public let user: String
     /// The `known_hosts` line for this server.
     public let knownHostsLine: String
-    private let process: Processes.Child
+    private let server: InetdServer
 
     public init(directory: String, authorizedKey: String) throws {
         user = try Processes.run(["id", "-un"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -26,43 +27,29 @@ public final class SSHServer: Sendable {
             try? FileManager.default.createDirectory(atPath: "/run/sshd", withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         }
         let hostPub = try String(contentsOfFile: directory + "/host_ed25519.pub", encoding: .utf8).split(separator: " ")
-        var lastError: Error = Processes.Failure(description: "sshd did not start")
-        for _ in 0..<3 {
-            let port = try Processes.freePort()
-            let config = """
-            ListenAddress 127.0.0.1
-            Port \(port)
-            HostKey \(directory)/host_ed25519
-            AuthorizedKeysFile \(directory)/authorized_keys
-            PubkeyAuthentication yes
-            PasswordAuthentication no
-            KbdInteractiveAuthentication no
-            PermitRootLogin prohibit-password
-            StrictModes no
-            UsePAM no
-            PidFile \(directory)/sshd.pid
-            LogLevel ERROR
+        // sshd -i per connection (inetd mode) behind a port this process binds: ListenAddress
+        // and Port are not used, and no port is picked, released and raced for.
+        let config = """
+        HostKey \(directory)/host_ed25519
+        AuthorizedKeysFile \(directory)/authorized_keys
+        PubkeyAuthentication yes
+        PasswordAuthentication no
+        KbdInteractiveAuthentication no
+        PermitRootLogin prohibit-password
+        StrictModes no
+        UsePAM no
+        LogLevel ERROR
 
-            """
-            try config.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
-            let p = try Processes.start([SSHServer.sshd, "-D", "-e", "-f", directory + "/sshd_config"], stderr: .file(directory + "/sshd.log"))
-            let deadline = Date().addingTimeInterval(10)
-            while p.isRunning && !Processes.accepts(port: port) && Date() < deadline { usleep(20_000) }
-            if p.isRunning && Processes.accepts(port: port) {
-                self.port = port
-                self.process = p
-                self.knownHostsLine = "[127.0.0.1]:\(port) \(hostPub[0]) \(hostPub[1])"
-                return
-            }
-            p.stop(grace: 1)
-            lastError = Processes.Failure(description: "sshd did not start on port \(port)")
-        }
-        throw lastError
+        """
+        try config.write(toFile: directory + "/sshd_config", atomically: true, encoding: .utf8)
+        server = try InetdServer([SSHServer.sshd, "-i", "-e", "-f", directory + "/sshd_config"], log: .file(directory + "/sshd.log"))
+        port = server.port
+        knownHostsLine = "[127.0.0.1]:\(port) \(hostPub[0]) \(hostPub[1])"
     }
 
     public func url(_ absolutePath: String) -> String { "ssh://\(user)@127.0.0.1:\(port)\(absolutePath)" }
 
-    public func stop() { process.stop() }
+    public func stop() { server.stop() }
 
     deinit { stop() }
 }
