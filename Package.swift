@@ -135,6 +135,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
+                "DriverKit",
                 "EmpireModel",
                 "GitKit",
                 .product(name: "NIOCore", package: "swift-nio"),

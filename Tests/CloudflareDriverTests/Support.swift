@@ -117,7 +117,7 @@ final class Rig: Sendable {
     let fake: FakeCloudflare
     let driver: CloudflareDriver
     let index: DesiredIndex
-    let externals = Mutex<[ResourceID: [String: String]]>([:])
+    let loop: DriverLoop<CloudflareDriver>
     let logs = Mutex<[String]>([])
 
     static let token = "sandbox-cloudflare-token"
@@ -128,12 +128,13 @@ final class Rig: Sendable {
         self.fake = fake ?? FakeCloudflare()
         driver = CloudflareDriver(config: CloudflareDriverConfig(endpoint: FakeCloudflare.base, token: .literal("integrations.cloudflare.token", token),
                                                                  accountId: accountId))
+        loop = DriverLoop(driver)
     }
 
     /// The same fake and recorded ids, another revision of the repository.
     func with(_ resources: [Resource], files: RepositoryFiles = Example.files()) -> Rig {
         let r = Rig(resources: resources, files: files, fake: fake)
-        r.externals.withLock { $0 = externals.withLock { $0 } }
+        r.loop.externals.withLock { $0 = loop.externals.withLock { $0 } }
         return r
     }
 
@@ -147,59 +148,33 @@ final class Rig: Sendable {
 
     /// The targets: every desired CDNZone, plus `gone` (names recorded but no longer desired).
     func targets(gone: [String] = []) -> [ObserveTarget] {
-        let ext = externals.withLock { $0 }
+        let ext = loop.externals.withLock { $0 }
         var t = index.all(.cdnZone).map { r in ObserveTarget(id: ResourceID(r), desired: driver.desired(r, in: index), external: ext[ResourceID(r)] ?? [:]) }
         t += gone.map { n in ObserveTarget(id: ResourceID(.cdnZone, n), desired: nil, external: ext[ResourceID(.cdnZone, n)] ?? [:]) }
         return t
     }
 
+    /// Observes; an id already recorded wins over one the observation reports.
     func observe(_ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] {
-        var states: [ResourceID: JSONValue] = [:]
-        for (id, o) in try await driver.observe(targets, context: context) {
-            switch o {
-            case .observed(let s, let ext):
-                states[id] = s
-                externals.withLock { e in for (k, v) in ext where e[id]?[k] == nil { e[id, default: [:]][k] = v } }
-            case .failed(let m): throw RigError(message: "\(id): \(m)")
-            }
-        }
-        return states
+        try await loop.observe(targets, context: context, keepRecorded: true)
     }
 
-    func diff(_ targets: [ObserveTarget], _ states: [ResourceID: JSONValue]) -> [Action] {
-        let ext = externals.withLock { $0 }
-        return targets.flatMap { t in
-            driver.diff(DiffInput(id: t.id, desired: t.desired, observed: states[t.id] ?? .null, external: ext[t.id] ?? [:], pricing: pricing))
-        }
-    }
+    func diff(_ targets: [ObserveTarget], _ states: [ResourceID: JSONValue]) -> [Action] { loop.diff(targets, states, pricing: pricing) }
 
     /// Applies in the engine's order (forward actions, then deletes).
     func apply(_ actions: [Action], _ states: [ResourceID: JSONValue]) async throws -> [ResourceID: JSONValue] {
-        var states = states
-        let ordered = actions.filter { $0.operation != .delete } + actions.filter { $0.operation == .delete }
-        for a in ordered {
-            let ext = externals.withLock { $0[a.resource] ?? [:] }
-            let out = try await driver.apply(a, observed: states[a.resource] ?? .null, external: ext, context: context)
-            externals.withLock { e in for (k, v) in out.external { e[a.resource, default: [:]][k] = v } }
-            if let o = out.observed { states[a.resource] = o }
-        }
-        return states
+        try await loop.apply(actions, states, context: context)
     }
 
     /// Observe, diff, apply; returns the actions.
     @discardableResult
     func converge(gone: [String] = []) async throws -> [Action] {
-        let t = targets(gone: gone)
-        let s = try await observe(t)
-        let a = diff(t, s)
-        _ = try await apply(a, s)
-        return a
+        try await loop.converge(targets(gone: gone), context: context, keepRecorded: true)
     }
 
-    func external(_ name: String) -> [String: String] { externals.withLock { $0[ResourceID(.cdnZone, name)] ?? [:] } }
+    func external(_ name: String) -> [String: String] { loop.externals.withLock { $0[ResourceID(.cdnZone, name)] ?? [:] } }
 }
 
-struct RigError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
 extension Array where Element == Action {
     var keys: [String] { map { "\($0.resource.name):\($0.operation.rawValue):\($0.key)" } }

@@ -243,7 +243,7 @@ struct ConvergeTests {
         let rig = Rig()
         try await rig.converge()
         let changed = Rig(resources: modified("content-generation") { $0.timeout = .seconds(90) })
-        changed.externals.withLock { $0 = rig.externals.withLock { $0 } }
+        changed.loop.externals.withLock { $0 = rig.loop.externals.withLock { $0 } }
         let fake = rig.fake
         let t = changed.targets()
         let states = try await observeWith(changed, fake: fake, t)
@@ -261,7 +261,7 @@ struct ConvergeTests {
         // active: false → one deactivate, nothing else.
         let off = Rig(resources: modified("content-generation") { $0.timeout = .seconds(90); $0.active = false })
         let t2 = off.targets(["content-generation"])
-        off.externals.withLock { $0 = rig.externals.withLock { $0 } }
+        off.loop.externals.withLock { $0 = rig.loop.externals.withLock { $0 } }
         let s2 = try await observeWith(off, fake: fake, off.targets(["content-generation"]))
         let a2 = off.diff(off.targets(["content-generation"]), s2)
         #expect(a2.keys() == ["content-generation:update:activation"])
@@ -294,7 +294,7 @@ struct ConvergeTests {
         try await rig.converge()
         let manual = rig.fake.addWorkflow("Manual backup")
         let gone = Rig(resources: withoutSchedule("analytics-hourly"))
-        gone.externals.withLock { $0 = rig.externals.withLock { $0 } }
+        gone.loop.externals.withLock { $0 = rig.loop.externals.withLock { $0 } }
         let orphan = ObserveTarget(id: ResourceID(.schedule, "analytics-hourly"), desired: nil,
                                    external: [N8nDriver.ExternalKey.workflowId: rig.external("analytics-hourly")!])
         let targets = gone.targets() + [orphan]
@@ -359,7 +359,7 @@ struct ConvergeTests {
         let actions = rig.diff(t, states)
         await #expect(throws: N8nError.self) { _ = try await rig.apply(actions, states) }
         // The id was never recorded (the apply failed); the engine plans again from scratch.
-        rig.externals.withLock { $0 = [:] }
+        rig.loop.externals.withLock { $0 = [:] }
         let t2 = rig.targets(["content-generation"])
         let s2 = try await rig.observe(t2)
         #expect(rig.external("content-generation") == "wf1")
@@ -389,7 +389,7 @@ struct ObservationTests {
         let dailyId = rig.external("analytics-daily")!
         let resources = modified("analytics-hourly") { $0.workflow = .file("missing.json") }.filter { !($0.kind == .schedule && $0.name == "analytics-daily") }
         let other = Rig(resources: resources)
-        other.externals.withLock { $0 = rig.externals.withLock { $0 } }
+        other.loop.externals.withLock { $0 = rig.loop.externals.withLock { $0 } }
         let targets = other.targets() + [ObserveTarget(id: ResourceID(.schedule, "analytics-daily"), desired: nil,
                                                        external: [N8nDriver.ExternalKey.workflowId: dailyId])]
         let planned = other.driver.observationCalls(targets, pricing: other.pricing)
@@ -460,7 +460,7 @@ struct ErrorTests {
 
         // A recorded id that no longer exists: nothing exists (the plan creates it again).
         let rig3 = Rig()
-        rig3.externals.withLock { $0[ResourceID(.schedule, "content-generation")] = [N8nDriver.ExternalKey.workflowId: "gone"] }
+        rig3.loop.externals.withLock { $0[ResourceID(.schedule, "content-generation")] = [N8nDriver.ExternalKey.workflowId: "gone"] }
         let t3 = rig3.targets(["content-generation"])
         let s3 = try await rig3.observe(t3)
         #expect(s3[t3[0].id]?["workflow"] == .null)
@@ -490,24 +490,9 @@ struct ErrorTests {
 
 /// Observes with `rig`'s driver and desired state against another rig's fake.
 func observeWith(_ rig: Rig, fake: FakeN8n, _ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] {
-    let ctx = DriverContext(desired: rig.index, pricing: rig.pricing, cache: MemoryCache(), client: { _ in fake })
-    var states: [ResourceID: JSONValue] = [:]
-    for (id, o) in try await rig.driver.observe(targets, context: ctx) {
-        guard case .observed(let s, let ext) = o else { throw RigError(message: "\(id): \(o)") }
-        states[id] = s
-        rig.externals.withLock { e in for (k, v) in ext { e[id, default: [:]][k] = v } }
-    }
-    return states
+    try await rig.loop.observe(targets, context: DriverContext(desired: rig.index, pricing: rig.pricing, cache: MemoryCache(), client: { _ in fake }))
 }
 
 func applyWith(_ rig: Rig, fake: FakeN8n, _ actions: [Action], _ states: [ResourceID: JSONValue]) async throws -> [ResourceID: JSONValue] {
-    let ctx = DriverContext(desired: rig.index, pricing: rig.pricing, cache: MemoryCache(), client: { _ in fake })
-    var states = states
-    for a in actions {
-        let ext = rig.externals.withLock { $0[a.resource] ?? [:] }
-        let out = try await rig.driver.apply(a, observed: states[a.resource] ?? .null, external: ext, context: ctx)
-        rig.externals.withLock { e in for (k, v) in out.external { e[a.resource, default: [:]][k] = v } }
-        if let o = out.observed { states[a.resource] = o }
-    }
-    return states
+    try await rig.loop.apply(actions, states, context: DriverContext(desired: rig.index, pricing: rig.pricing, cache: MemoryCache(), client: { _ in fake }))
 }

@@ -201,7 +201,7 @@ final class Rig: Sendable {
     let driver: N8nDriver
     let index: DesiredIndex
     let pricing: Pricing
-    let externals = Mutex<[ResourceID: [String: String]]>([:])
+    let loop: DriverLoop<N8nDriver>
 
     init(resources: [Resource] = Example.resources, files: RepositoryFiles = .none, postgres: Bool = false, credential: String? = "ytempire-postgres",
          key: String = FakeN8n.key) {
@@ -209,6 +209,7 @@ final class Rig: Sendable {
         pricing = Pricing(index)
         driver = N8nDriver(config: N8nDriverConfig(endpoint: "https://n8n.test/", apiKey: .literal("integrations.n8n.apiKey", key),
                                                    credential: credential, configStoreIsPostgres: postgres))
+        loop = DriverLoop(driver)
     }
 
     var context: DriverContext {
@@ -217,7 +218,7 @@ final class Rig: Sendable {
     }
 
     func targets(_ names: [String]? = nil, desired: Bool = true) -> [ObserveTarget] {
-        let ext = externals.withLock { $0 }
+        let ext = loop.externals.withLock { $0 }
         return index.all(.schedule).filter { names?.contains($0.name) ?? true }.map { r in
             ObserveTarget(id: ResourceID(r), desired: desired ? driver.desired(r, in: index) : nil, external: ext[ResourceID(r)] ?? [:])
         }
@@ -226,52 +227,21 @@ final class Rig: Sendable {
     func desired(_ name: String) -> JSONValue { driver.desired(index.resource(.schedule, name)!, in: index) }
 
     /// Observes and records adopted ids; throws when a target failed.
-    func observe(_ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] {
-        var states: [ResourceID: JSONValue] = [:]
-        for (id, o) in try await driver.observe(targets, context: context) {
-            switch o {
-            case .observed(let state, let ext):
-                states[id] = state
-                externals.withLock { e in for (k, v) in ext { e[id, default: [:]][k] = v } }
-            case .failed(let m):
-                throw RigError(message: "\(id): \(m)")
-            }
-        }
-        return states
-    }
+    func observe(_ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] { try await loop.observe(targets, context: context) }
 
-    func diff(_ targets: [ObserveTarget], _ observed: [ResourceID: JSONValue]) -> [Action] {
-        let ext = externals.withLock { $0 }
-        return targets.flatMap { t in
-            driver.diff(DiffInput(id: t.id, desired: t.desired, observed: observed[t.id] ?? .null, external: ext[t.id] ?? [:], pricing: pricing))
-        }
-    }
+    func diff(_ targets: [ObserveTarget], _ observed: [ResourceID: JSONValue]) -> [Action] { loop.diff(targets, observed, pricing: pricing) }
 
     func apply(_ actions: [Action], _ states: [ResourceID: JSONValue]) async throws -> [ResourceID: JSONValue] {
-        var states = states
-        for a in actions {
-            let ext = externals.withLock { $0[a.resource] ?? [:] }
-            let out = try await driver.apply(a, observed: states[a.resource] ?? .null, external: ext, context: context)
-            externals.withLock { e in for (k, v) in out.external { e[a.resource, default: [:]][k] = v } }
-            if let o = out.observed { states[a.resource] = o }
-        }
-        return states
+        try await loop.apply(actions, states, context: context)
     }
 
     /// Observe, diff and apply everything.
     @discardableResult
-    func converge(_ names: [String]? = nil) async throws -> [Action] {
-        let t = targets(names)
-        let observed = try await observe(t)
-        let actions = diff(t, observed)
-        _ = try await apply(actions, observed)
-        return actions
-    }
+    func converge(_ names: [String]? = nil) async throws -> [Action] { try await loop.converge(targets(names), context: context) }
 
-    func external(_ name: String) -> String? { externals.withLock { $0[ResourceID(.schedule, name)]?[N8nDriver.ExternalKey.workflowId] } }
+    func external(_ name: String) -> String? { loop.externals.withLock { $0[ResourceID(.schedule, name)]?[N8nDriver.ExternalKey.workflowId] } }
 }
 
-struct RigError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
 extension Array where Element == Action {
     func keys() -> [String] { map { "\($0.resource.name):\($0.operation.rawValue):\($0.key)" } }

@@ -3,6 +3,7 @@ import DriverKit
 import EmpireModel
 import Foundation
 import Synchronization
+import TestSupport
 @testable import YouTubeDriver
 
 /// A driver over the fake, with an engine-like loop (observe → diff → apply every action,
@@ -14,7 +15,7 @@ final class Rig: Sendable {
     let driver: YouTubeDriver
     let index: DesiredIndex
     let pricing: Pricing
-    let externals = Mutex<[ResourceID: [String: String]]>([:])
+    let loop: DriverLoop<YouTubeDriver>
 
     static func config(endpoint: String = "https://yt.test/youtube/v3", tokenEndpoint: String = "https://oauth.test/token") -> YouTubeDriverConfig {
         YouTubeDriverConfig(endpoint: endpoint, tokenEndpoint: tokenEndpoint,
@@ -31,6 +32,7 @@ final class Rig: Sendable {
         fake = FakeYouTube(clock: clock, refreshTokens: tokens)
         self.cache = cache
         self.driver = driver ?? YouTubeDriver(config: Self.config())
+        loop = DriverLoop(self.driver)
     }
 
     var context: DriverContext {
@@ -53,7 +55,7 @@ final class Rig: Sendable {
     }
 
     func targets(_ names: [String]? = nil, desired: Bool = true) -> [ObserveTarget] {
-        let ext = externals.withLock { $0 }
+        let ext = loop.externals.withLock { $0 }
         let all = index.all(.channel).filter { names?.contains($0.name) ?? true }
         return all.map { r in
             ObserveTarget(id: ResourceID(r), desired: desired ? driver.desired(r, in: index) : Optional<JSONValue>.none, external: ext[ResourceID(r)] ?? [:])
@@ -64,23 +66,10 @@ final class Rig: Sendable {
 
     /// Observes, records adopted ids (as the engine does when the plan is applied) and returns
     /// the observed states; throws when a target failed.
-    func observe(_ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] {
-        let out = try await driver.observe(targets, context: context)
-        var states: [ResourceID: JSONValue] = [:]
-        for (id, o) in out {
-            switch o {
-            case .observed(let state, let ext):
-                states[id] = state
-                externals.withLock { e in for (k, v) in ext { e[id, default: [:]][k] = v } }
-            case .failed(let m):
-                throw RigError(message: "\(id): \(m)")
-            }
-        }
-        return states
-    }
+    func observe(_ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] { try await loop.observe(targets, context: context) }
 
     func diff(_ t: ObserveTarget, _ observed: JSONValue) -> [Action] {
-        driver.diff(DiffInput(id: t.id, desired: t.desired, observed: observed, external: externals.withLock { $0[t.id] ?? [:] }, pricing: pricing))
+        driver.diff(DiffInput(id: t.id, desired: t.desired, observed: observed, external: loop.externals.withLock { $0[t.id] ?? [:] }, pricing: pricing))
     }
 
     /// Applies every action of every target; returns the actions and the states after them.
@@ -90,9 +79,9 @@ final class Rig: Sendable {
         for t in targets {
             for a in diff(t, observed[t.id] ?? .null) {
                 all.append(a)
-                let ext = externals.withLock { $0[t.id] ?? [:] }
+                let ext = loop.externals.withLock { $0[t.id] ?? [:] }
                 let outcome = try await driver.apply(a, observed: states[t.id] ?? .null, external: ext, context: context)
-                externals.withLock { e in
+                loop.externals.withLock { e in
                     for (k, v) in outcome.external { e[t.id, default: [:]][k] = v }
                 }
                 if let o = outcome.observed { states[t.id] = o }
@@ -101,13 +90,12 @@ final class Rig: Sendable {
         return (all, states)
     }
 
-    func external(_ name: String) -> [String: String] { externals.withLock { $0[ResourceID(.channel, name)] ?? [:] } }
+    func external(_ name: String) -> [String: String] { loop.externals.withLock { $0[ResourceID(.channel, name)] ?? [:] } }
     func setExternal(_ name: String, _ key: String, _ value: String?) {
-        externals.withLock { $0[ResourceID(.channel, name), default: [:]][key] = value }
+        loop.externals.withLock { $0[ResourceID(.channel, name), default: [:]][key] = value }
     }
 }
 
-struct RigError: Error, CustomStringConvertible { var message: String; var description: String { message } }
 
 extension Array where Element == Action {
     func keys(_ op: DriverKit.ActionOperation? = nil) -> [String] { filter { op == nil || $0.operation == op }.map { "\($0.resource.name):\($0.operation.rawValue):\($0.key)" } }

@@ -19,7 +19,7 @@ final class SandboxRig: Sendable {
     let driver: YouTubeDriver
     let cache = MemoryCache()
     let index = Example.index
-    let externals = Mutex<[ResourceID: [String: String]]>([:])
+    let loop: DriverLoop<YouTubeDriver>
 
     init(_ sb: SandboxServer) throws {
         self.sb = sb
@@ -39,42 +39,23 @@ final class SandboxRig: Sendable {
                                          clientSecret: .literal("integrations.youtube.clientSecret", creds.youtubeClientSecret),
                                          credentials: { name in refresh[name].map { .literal("secrets.\(name)", $0) } })
         driver = YouTubeDriver(config: config)
+        loop = DriverLoop(driver)
         context = DriverContext(desired: index, pricing: pricing, cache: cache, client: { $0 == "oauth" ? oauth : youtube })
     }
 
     func targets(desired: Bool = true, only: String? = nil) -> [ObserveTarget] {
-        let ext = externals.withLock { $0 }
+        let ext = loop.externals.withLock { $0 }
         return index.all(.channel).filter { only == nil || $0.name == only }.map { r in
             ObserveTarget(id: ResourceID(r), desired: desired ? driver.desired(r, in: index) : Optional<JSONValue>.none, external: ext[ResourceID(r)] ?? [:])
         }
     }
 
-    func observe(_ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] {
-        var states: [ResourceID: JSONValue] = [:]
-        for (id, o) in try await driver.observe(targets, context: context) {
-            guard case .observed(let s, let ext) = o else { throw RigError(message: "\(id): \(o)") }
-            states[id] = s
-            externals.withLock { e in for (k, v) in ext { e[id, default: [:]][k] = v } }
-        }
-        return states
-    }
+    func observe(_ targets: [ObserveTarget]) async throws -> [ResourceID: JSONValue] { try await loop.observe(targets, context: context) }
 
-    func diff(_ targets: [ObserveTarget], _ states: [ResourceID: JSONValue]) -> [Action] {
-        let ext = externals.withLock { $0 }
-        return targets.flatMap { t in
-            driver.diff(DiffInput(id: t.id, desired: t.desired, observed: states[t.id] ?? .null, external: ext[t.id] ?? [:], pricing: context.pricing))
-        }
-    }
+    func diff(_ targets: [ObserveTarget], _ states: [ResourceID: JSONValue]) -> [Action] { loop.diff(targets, states, pricing: context.pricing) }
 
     func apply(_ actions: [Action], _ states: [ResourceID: JSONValue]) async throws -> [ResourceID: JSONValue] {
-        var states = states
-        for a in actions {
-            let ext = externals.withLock { $0[a.resource] ?? [:] }
-            let out = try await driver.apply(a, observed: states[a.resource] ?? .null, external: ext, context: context)
-            externals.withLock { e in for (k, v) in out.external { e[a.resource, default: [:]][k] = v } }
-            if let o = out.observed { states[a.resource] = o }
-        }
-        return states
+        try await loop.apply(actions, states, context: context)
     }
 
     func count(_ key: String) -> Int { sb.callCounts[key] ?? 0 }
@@ -126,11 +107,11 @@ struct YouTubeSandboxTests {
             #expect(science.changes.map(\.path) == ["branding.description", "branding.keywords"])
             // The seeded first playlists were adopted by title (space-in-ten already matches: adopted, no action).
             for name in ["tech-daily", "finance-focus", "science-simplified"] {
-                let ext = rig.externals.withLock { $0[ResourceID(.channel, name)] ?? [:] }
+                let ext = rig.loop.externals.withLock { $0[ResourceID(.channel, name)] ?? [:] }
                 #expect(ext.keys.filter { $0.hasPrefix("playlists/") }.count == 1, "\(name)")
             }
             for a in actions where a.key.hasPrefix("playlist/") && a.operation == .update {
-                #expect(rig.externals.withLock { $0[a.resource]?["playlists/" + a.payload["name"]!.string!] } == a.payload["id"]?.string)
+                #expect(rig.loop.externals.withLock { $0[a.resource]?["playlists/" + a.payload["name"]!.string!] } == a.payload["id"]?.string)
             }
             for a in actions { #expect(!a.payload.canonicalString.contains("sandbox-refresh") && !a.payload.canonicalString.contains("sandbox-client-secret")) }
             planned += actions.reduce(0) { $0 + $1.units }
@@ -188,7 +169,7 @@ struct YouTubeSandboxTests {
             let after = try await rig.apply(deletes, leftState)
             #expect(rig.count("youtube DELETE /youtube/v3/playlists") == 2)
             #expect(after[leaving[0].id]?["playlists"] == [:])
-            #expect(rig.externals.withLock { $0[leaving[0].id] ?? [:] }.keys.filter { $0.hasPrefix("playlists/") }.isEmpty)
+            #expect(rig.loop.externals.withLock { $0[leaving[0].id] ?? [:] }.keys.filter { $0.hasPrefix("playlists/") }.isEmpty)
             #expect(rig.sb.youtubeQuotaUsed == planned)
             // Applying a delete again (a retried plan): the 404 through the resilient stack means done.
             let again2 = try await rig.driver.apply(deletes[0], observed: after[leaving[0].id]!, external: [:], context: rig.context)
