@@ -171,7 +171,7 @@ func expectCurlError(_ kind: CurlHTTPError.Kind, _ body: () async throws -> Void
 
     @Test func connectionRefusedAndErrorsCarryNoSecrets() async throws {
         // A port bound but not listening (held for the whole test, so no other test can take it): connect is refused.
-        let (fd, port) = TLSFixture.boundPort()
+        let (fd, port) = try Processes.loopbackSocket()
         defer { close(fd) }
         let client = CurlHTTPClient()
         defer { client.shutdown() }

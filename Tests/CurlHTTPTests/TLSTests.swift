@@ -38,25 +38,6 @@ final class TLSFixture {
         try Processes.run(["/bin/sh", "-c", command], cwd: dir.path).stdout
     }
 
-    static func freePort() -> Int {
-        let (fd, port) = boundPort()
-        close(fd)
-        return port
-    }
-
-    /// A socket bound to an ephemeral port of 127.0.0.1, not listening.
-    static func boundPort() -> (Int32, Int) {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
-    }
-
     /// Waits (at most 60 s: the machine may be loaded) until something accepts connections on the port.
     static func waitForListener(_ port: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(60)
@@ -170,7 +151,7 @@ struct HTTP2Tests {
     }
 
     func withNghttpd<T>(tls: Bool, _ body: (Int) async throws -> T) async throws -> T {
-        let port = TLSFixture.freePort()
+        let port = try Processes.freePort()
         var args = ["/usr/sbin/nghttpd", "--address=127.0.0.1", "-d", fixture.dir.path]
         args += tls ? [String(port), fixture.key, fixture.cert] : ["--no-tls", String(port)]
         let pid = try TLSFixture.spawn(args)

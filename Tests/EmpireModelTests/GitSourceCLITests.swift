@@ -143,11 +143,9 @@ struct GitSourceCLITests {
         let dir = try Self.committed(["a.yaml": Support.channel("a")])
         defer { Support.cleanup(dir) }
         let served = dir.appendingPathComponent("served").path
-        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
-        _ = try Processes.run(["git", "clone", "-q", "--bare", dir.path, served + "/empire.git"], env: Self.gitEnv)
         let ca = try TestCA(in: dir.appendingPathComponent("pki").path)
         let token = "tok_\(UUID().uuidString)"
-        let server = try GitHTTPServer(root: served, token: token, tls: (ca.certificate, ca.key))
+        let server = try GitHTTPServer.serving(dir.path, at: served, token: token, tls: (ca.certificate, ca.key))
         defer { server.stop() }
         let url = server.url("empire.git")
         func validate(_ extra: [String], env: [String: String], state: String) throws -> (Int32, String, String) {

@@ -178,9 +178,7 @@ struct CanaryTests {
         let token = "CANARY-git-token-\(tag)", inURL = "CANARY-url-query-\(tag)"
         try await Empire.with { e in
             let served = e.tmp.sub("served")
-            try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
-            try Processes.run(["git", "clone", "-q", "--bare", e.repo.path, served + "/empire.git"])
-            let server = try GitHTTPServer(root: served, token: token)
+            let server = try GitHTTPServer.serving(e.repo.path, at: served, token: token)
             defer { server.stop() }
             let url = server.url("empire.git") + "?token=\(inURL)"
             let lines = e.configText.components(separatedBy: "\n")

@@ -315,10 +315,8 @@ struct SourceTests {
         let s = try Scratch()
         let c1 = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
         let served = s.dir.sub("http")
-        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
-        try Processes.run(["git", "clone", "-q", "--bare", s.repo.path, served + "/empire.git"])
         let token = "tok_\(UUID().uuidString)"
-        let server = try GitHTTPServer(root: served, token: token)
+        let server = try GitHTTPServer.serving(s.repo.path, at: served, token: token)
         defer { server.stop() }
         func source(_ auth: GitAuth, state: String) throws -> GitSource {
             try GitSource(GitSourceConfig(url: server.url("empire.git"), stateDir: s.dir.sub(state), auth: auth))
@@ -359,10 +357,8 @@ struct SourceTests {
         let s = try Scratch()
         _ = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
         let served = s.dir.sub("http")
-        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
-        try Processes.run(["git", "clone", "-q", "--bare", s.repo.path, served + "/empire.git"])
         let token = "tok_\(UUID().uuidString)"
-        let target = try GitHTTPServer(root: served, token: token)
+        let target = try GitHTTPServer.serving(s.repo.path, at: served, token: token)
         defer { target.stop() }
         let redirector = try await HTTPTestServer.start()
         redirector.route("/empire.git/info/refs", .text(302, "", headers: [("Location", target.url("empire.git") + "/info/refs?service=git-upload-pack")]))

@@ -19,10 +19,8 @@ struct GitTLSTests {
             s = try Scratch()
             head = try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
             let served = s.dir.sub("https")
-            try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
-            try Processes.run(["git", "clone", "-q", "--bare", s.repo.path, served + "/empire.git"])
             ca = try TestCA(in: s.dir.sub("pki"))
-            server = try GitHTTPServer(root: served, token: token, tls: (ca.certificate, ca.key))
+            server = try GitHTTPServer.serving(s.repo.path, at: served, token: token, tls: (ca.certificate, ca.key))
         }
 
         func source(url: String? = nil, caFile: String?, state: String) throws -> GitSource {

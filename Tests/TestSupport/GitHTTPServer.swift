@@ -89,6 +89,14 @@ server.serve_forever()
         port = found
     }
 
+    /// Serves a bare clone of `repository` as `<root>/empire.git` (`url("empire.git")`).
+    public static func serving(_ repository: String, at root: String, token: String,
+                               tls: (certificate: String, key: String)? = nil) throws -> GitHTTPServer {
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try Processes.run(["git", "clone", "-q", "--bare", repository, root + "/empire.git"])
+        return try GitHTTPServer(root: root, token: token, tls: tls)
+    }
+
     /// `http://127.0.0.1:<port>/<name>`, or `https://localhost:<port>/<name>` with TLS
     /// (libgit2's mbedTLS checks DNS names only, so the certificate names localhost).
     public func url(_ name: String) -> String {

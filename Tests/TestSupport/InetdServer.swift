@@ -22,18 +22,7 @@ public final class InetdServer: Sendable {
     public init(_ command: [String], log: Subprocess.Sink = .null) throws {
         self.command = command
         self.log = log
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Processes.Failure(description: "socket failed") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard ok else { close(fd); throw Processes.Failure(description: "bind/listen on 127.0.0.1:0 failed") }
-        listener = fd
-        port = Int(UInt16(bigEndian: addr.sin_port))
+        (listener, port) = try Processes.loopbackSocket(listening: 64)
         let t = Thread { [self] in
             acceptLoop()
             accepting.store(false, ordering: .releasing)

@@ -51,23 +51,40 @@ public enum Processes {
         }
     }
 
-    /// A free TCP port on 127.0.0.1 (bound, then released).
-    public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "socket failed") }
-        defer { close(fd) }
+    /// A TCP socket (close-on-exec) bound to a free port of 127.0.0.1, listening with `backlog`
+    /// when given (else bound only: connecting to it is refused). `reuseAddress`: SO_REUSEADDR,
+    /// inherited by accepted connections, so another listener can bind the port later.
+    public static func loopbackSocket(listening backlog: Int32? = nil, reuseAddress: Bool = false) throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "socket failed: \(String(cString: strerror(errno)))") }
+        if reuseAddress {
+            var one: Int32 = 1
+            _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = 0
         addr.sin_addr.s_addr = inet_addr("127.0.0.1")
         var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let rc = withUnsafeMutablePointer(to: &addr) { p in
+        let ok = withUnsafeMutablePointer(to: &addr) { p in
             p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp in
-                bind(fd, sp, len) == 0 ? getsockname(fd, sp, &len) : -1
+                bind(fd, sp, len) == 0 && (backlog.map { listen(fd, $0) == 0 } ?? true) && getsockname(fd, sp, &len) == 0
             }
         }
-        guard rc == 0 else { throw Failure(description: "bind failed") }
-        return Int(UInt16(bigEndian: addr.sin_port))
+        guard ok else {
+            let why = String(cString: strerror(errno))
+            close(fd)
+            throw Failure(description: "bind/listen on 127.0.0.1:0 failed: \(why)")
+        }
+        return (fd, Int(UInt16(bigEndian: addr.sin_port)))
+    }
+
+    /// A free TCP port on 127.0.0.1 (bound, then released: only for servers that cannot bind
+    /// port 0 themselves and report the port, or for a port nothing listens on).
+    public static func freePort() throws -> Int {
+        let (fd, port) = try loopbackSocket()
+        close(fd)
+        return port
     }
 
     /// Whether 127.0.0.1:port accepts connections.

@@ -32,24 +32,8 @@ public final class SilentListener: Sendable {
     public let fd: Int32
     public let port: Int
 
-    public struct Failure: Error { public var message: String }
-
     public init() throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw Failure(message: "socket failed") }
-        // Inherited by accepted connections, so that another listener can bind the port later.
-        var one: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && listen(fd, 64) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { Glibc.close(fd); throw Failure(message: "bind/listen failed") }
-        self.fd = fd
-        self.port = Int(UInt16(bigEndian: addr.sin_port))
+        (fd, port) = try Processes.loopbackSocket(listening: 64, reuseAddress: true)
     }
 
     public func close() { Glibc.close(fd) }
