@@ -116,6 +116,11 @@ public final class GitSource: Sendable {
         let result = await perform(timeout: networkDeadline) { [self] (op) throws(GitError) -> SyncResult in
             syncBlocking(lastApplied: lastApplied, abandoned: { op.isCancelled })
         }
+        return outcome(result, lastApplied: lastApplied)
+    }
+
+    /// A sync that failed as a whole (timed out, abandoned) keeps the last good revision.
+    private func outcome(_ result: Result<SyncResult, GitError>, lastApplied: Revision?) -> SyncResult {
         switch result {
         case .success(let r): return r
         case .failure(let e):
@@ -132,11 +137,7 @@ public final class GitSource: Sendable {
         let result = Self.runBlocking(timeout: networkDeadline) { [self] (op) throws(GitError) -> SyncResult in
             syncBlocking(lastApplied: lastApplied, abandoned: { op.isCancelled })
         }
-        switch result {
-        case .success(let r): return r
-        case .failure(let e):
-            return SyncResult(revision: lastGood.withLock { $0 } ?? lastApplied, latest: nil, error: e, rewriteAccepted: false, recloned: false)
-        }
+        return outcome(result, lastApplied: lastApplied)
     }
 
     /// `abandoned` is true once the caller stopped waiting: the result is then dropped and
@@ -241,14 +242,16 @@ public final class GitSource: Sendable {
     static func runBlocking<T>(timeout: Duration,
                                _ body: (BlockingOperation) throws(GitError) -> T) -> Result<T, GitError> {
         let op = BlockingOperation()
-        guard op.begin() else { return .failure(GitError(.timeout, "git operation abandoned before it started")) }
-        let ns = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: ns))) { op.cancel() }
-        let r: Result<T, GitError>
-        do throws(GitError) { r = .success(try body(op)) } catch { r = .failure(error) }
-        op.end()
+        after(timeout) { op.cancel() }
+        let r = op.run(body)
         if op.isCancelled { return .failure(GitError(.timeout, "git operation did not finish within \(timeout)")) }
         return r
+    }
+
+    /// Runs `work` on a global queue once `delay` has passed.
+    static func after(_ delay: Duration, _ work: @escaping @Sendable () -> Void) {
+        let ns = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
+        DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(clamping: ns)), execute: work)
     }
 
     /// Runs blocking work on `queue` and suspends until it finishes, or until `timeout`.
@@ -263,18 +266,11 @@ public final class GitSource: Sendable {
         return await withCheckedContinuation { (c: CheckedContinuation<Result<T, GitError>, Never>) in
             once.withLock { $0 = c }
             queue.async {
-                let r: Result<T, GitError>
-                if op.begin() {
-                    defer { op.end() }
-                    do throws(GitError) { r = .success(try body(op)) } catch { r = .failure(error) }
-                } else {
-                    r = .failure(GitError(.timeout, "git operation abandoned before it started"))
-                }
+                let r = op.run(body)
                 once.withLock { $0.take() }?.resume(returning: r)
             }
             if let timeout {
-                let ns = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
-                DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(ns))) {
+                after(timeout) {
                     guard let c = once.withLock({ $0.take() }) else { return }
                     op.cancel()
                     onTimeout?()
@@ -348,6 +344,14 @@ final class BlockingOperation: Sendable {
         #else
         state.withLock { $0.running = false }
         #endif
+    }
+
+    /// Runs `body` between `begin` and `end` on this thread; abandoned before it started, it
+    /// does not run.
+    func run<T>(_ body: (BlockingOperation) throws(GitError) -> T) -> Result<T, GitError> {
+        guard begin() else { return .failure(GitError(.timeout, "git operation abandoned before it started")) }
+        defer { end() }
+        do throws(GitError) { return .success(try body(self)) } catch { return .failure(error) }
     }
 
     /// Abandons the work: skipped if not started, interrupted until it returns otherwise.

@@ -8,11 +8,6 @@ public enum Processes {
     /// A background child (GitKit's posix_spawn helper; see ``Subprocess`` for why not Foundation's Process).
     public typealias Child = Subprocess.Child
 
-    /// SIGTERM, then SIGKILL if the child is still running after `grace` seconds.
-    public static func stop(_ child: Child, grace: TimeInterval = 2) {
-        child.stop(grace: grace)
-    }
-
     public struct Output: Sendable {
         public var status: Int32
         public var stdout: String
