@@ -36,7 +36,7 @@ final class LinkedClock: ResilienceClock {
 struct CloudflareSandboxTests {
     static func withSandbox(token: String? = nil, _ body: (SandboxServer, LinkedClock, (EngineOptions) throws -> Engine) async throws -> Void) async throws {
         var o = SandboxOptions()
-        o.seedFrom = Paths.examples
+        o.seedFrom = Repo.examples
         let sb = try await SandboxServer.start(o)
         let dir = NSTemporaryDirectory() + "ytempire-cf-" + UUID().uuidString
         do {

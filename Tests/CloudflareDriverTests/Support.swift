@@ -8,14 +8,9 @@ import Testing
 @testable import CloudflareDriver
 @testable import Sandbox
 
-enum Paths {
-    static var packageRoot: URL { Repo.root }
-    static var examples: String { Repo.examples }
-}
-
 /// The example repository, loaded as `ytempire validate` does, and its files.
 enum Example {
-    static let resources: [Resource] = load(Paths.examples)
+    static let resources: [Resource] = load(Repo.examples)
 
     static func load(_ dir: String) -> [Resource] {
         let listing = DirectorySource.list(root: dir, displayRoot: "")
@@ -26,7 +21,7 @@ enum Example {
         return report.resources
     }
 
-    static func files(_ dir: String = Paths.examples, overrides: [String: String] = [:]) -> RepositoryFiles {
+    static func files(_ dir: String = Repo.examples, overrides: [String: String] = [:]) -> RepositoryFiles {
         RepositoryFiles { path in
             if let o = overrides[path] { return Array(o.utf8) }
             guard !path.contains(".."), let d = FileManager.default.contents(atPath: dir + "/" + path) else { return nil }
@@ -36,7 +31,7 @@ enum Example {
 
     static var zones: [Resource] { resources.filter { $0.kind == .cdnZone }.sorted { $0.name < $1.name } }
     static func script(_ name: String) -> String {
-        String(decoding: FileManager.default.contents(atPath: Paths.examples + "/cdn/workers/\(name).js") ?? Data(), as: UTF8.self)
+        String(decoding: FileManager.default.contents(atPath: Repo.examples + "/cdn/workers/\(name).js") ?? Data(), as: UTF8.self)
     }
 }
 
@@ -44,21 +39,13 @@ enum Example {
 /// The example's CDNZones with `edit` applied to their YAML text (for one-field changes).
 func examples(editing file: String, _ edit: (String) -> String) -> [Resource] {
     let others = Example.resources.filter { $0.kind != .cdnZone }
-    let cdn = try! FileManager.default.contentsOfDirectory(atPath: Paths.examples + "/cdn").filter { $0.hasSuffix(".yaml") }.sorted()
+    let cdn = try! FileManager.default.contentsOfDirectory(atPath: Repo.examples + "/cdn").filter { $0.hasSuffix(".yaml") }.sorted()
     var texts: [String] = []
     for f in cdn {
-        let t = String(decoding: FileManager.default.contents(atPath: Paths.examples + "/cdn/" + f)!, as: UTF8.self)
+        let t = String(decoding: FileManager.default.contents(atPath: Repo.examples + "/cdn/" + f)!, as: UTF8.self)
         texts.append(f == file ? edit(t) : t)
     }
     return others + decode(texts.joined(separator: "\n---\n"))
-}
-
-final class MemoryCache: DriverCache {
-    let values = Mutex<[String: (value: String, expires: Date?)]>([:])
-    func value(_ key: String) throws -> (value: String, expires: Date?)? { values.withLock { $0[key] } }
-    func setValue(_ key: String, _ value: String?, expires: Date?) throws {
-        values.withLock { v in if let value { v[key] = (value, expires) } else { v[key] = nil } }
-    }
 }
 
 /// One call the fake saw.

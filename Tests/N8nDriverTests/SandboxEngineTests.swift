@@ -49,7 +49,7 @@ final class EngineRig: Sendable {
 
     static func with(_ body: (EngineRig) async throws -> Void) async throws {
         var o = SandboxOptions()
-        o.seedFrom = Paths.examples
+        o.seedFrom = Repo.examples
         let sb = try await SandboxServer.start(o)
         let rig: EngineRig
         do { rig = try EngineRig(sb) } catch { await sb.stop(); throw error }

@@ -7,26 +7,12 @@ import TestSupport
 import Testing
 @testable import N8nDriver
 
-/// The repository's folders.
-enum Paths {
-    static var packageRoot: URL { Repo.root }
-    static var examples: String { Repo.examples }
-}
-
 /// The example repository, loaded as `ytempire validate` does.
 enum Example {
     static var resources: [Resource] { ExampleEmpire.resources }
     static var index: DesiredIndex { DesiredIndex(resources) }
 }
 
-
-final class MemoryCache: DriverCache {
-    let values = Mutex<[String: (value: String, expires: Date?)]>([:])
-    func value(_ key: String) throws -> (value: String, expires: Date?)? { values.withLock { $0[key] } }
-    func setValue(_ key: String, _ value: String?, expires: Date?) throws {
-        values.withLock { v in if let value { v[key] = (value, expires) } else { v[key] = nil } }
-    }
-}
 
 struct Seen: Sendable {
     var method: String

@@ -66,11 +66,6 @@ groups:
 
 """
 
-final class MemoryCache: DriverCache {
-    func value(_ key: String) throws -> (value: String, expires: Date?)? { nil }
-    func setValue(_ key: String, _ value: String?, expires: Date?) throws {}
-}
-
 /// A fake Prometheus behind `ServiceClient`: `POST /-/reload` loads the rule file's ytempire
 /// group as it is on disk, `GET /api/v1/rules` shows it; answers can be scripted once per path.
 final class FakePrometheus: ServiceClient {

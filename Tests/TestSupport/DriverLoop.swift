@@ -1,6 +1,17 @@
 import DriverKit
 import EmpireModel
+import Foundation
 import Synchronization
+
+/// A driver cache in memory (the state store keeps it in the real engine).
+public final class MemoryCache: DriverCache {
+    public let values = Mutex<[String: (value: String, expires: Date?)]>([:])
+    public init() {}
+    public func value(_ key: String) throws -> (value: String, expires: Date?)? { values.withLock { $0[key] } }
+    public func setValue(_ key: String, _ value: String?, expires: Date?) throws {
+        values.withLock { v in if let value { v[key] = (value, expires) } else { v[key] = nil } }
+    }
+}
 
 /// What the engine does with one driver, for driver tests that drive it without the engine:
 /// observe (recording the external ids the driver reports, as a plan's adoption does), diff,

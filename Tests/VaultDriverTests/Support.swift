@@ -8,11 +8,6 @@ import Sandbox
 import Synchronization
 @testable import VaultDriver
 
-enum Paths {
-    static var packageRoot: URL { Repo.root }
-    static var examples: String { Repo.examples }
-}
-
 /// The example repository, loaded as `ytempire validate` does.
 enum Example {
     static var resources: [Resource] { ExampleEmpire.resources }
@@ -92,7 +87,7 @@ final class VaultRig: Sendable {
 
     static func with(token: String? = nil, _ body: (VaultRig) async throws -> Void) async throws {
         var o = SandboxOptions()
-        o.seedFrom = Paths.examples
+        o.seedFrom = Repo.examples
         let sb = try await SandboxServer.start(o)
         do { try await body(try VaultRig(sb, token: token)) } catch {
             await sb.stop()

@@ -70,7 +70,7 @@ final class SandboxRig: Sendable {
 struct YouTubeSandboxTests {
     static func withSandbox(_ body: (SandboxRig) async throws -> Void) async throws {
         var o = SandboxOptions()
-        o.seedFrom = Paths.examples
+        o.seedFrom = Repo.examples
         let sb = try await SandboxServer.start(o)
         do {
             try await body(try SandboxRig(sb))

@@ -7,11 +7,6 @@ import TestSupport
 import Testing
 @testable import YouTubeDriver
 
-enum Paths {
-    static var packageRoot: URL { Repo.root }
-    static var examples: String { Repo.examples }
-}
-
 /// The example repository, loaded as `ytempire validate` does.
 enum Example {
     static var resources: [Resource] { ExampleEmpire.resources }
@@ -21,14 +16,6 @@ enum Example {
     static func channel(_ name: String) -> Resource { index.resource(.channel, name)! }
 }
 
-
-final class MemoryCache: DriverCache {
-    let values = Mutex<[String: (value: String, expires: Date?)]>([:])
-    func value(_ key: String) throws -> (value: String, expires: Date?)? { values.withLock { $0[key] } }
-    func setValue(_ key: String, _ value: String?, expires: Date?) throws {
-        values.withLock { v in if let value { v[key] = (value, expires) } else { v[key] = nil } }
-    }
-}
 
 /// A settable clock for contexts.
 final class TestClock: Sendable {

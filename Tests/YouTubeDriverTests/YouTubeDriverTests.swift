@@ -8,7 +8,7 @@ import Testing
 
 /// `count` channels governed by youtube-api (plus the example's youtube-api RateLimit).
 func manyChannels(_ count: Int) -> [Resource] {
-    let rl = (try? String(contentsOfFile: Paths.examples + "/ratelimits/youtube-api.yaml", encoding: .utf8)) ?? ""
+    let rl = (try? String(contentsOfFile: Repo.examples + "/ratelimits/youtube-api.yaml", encoding: .utf8)) ?? ""
     var docs = [rl]
     for i in 1...count {
         let id = "UC" + String(format: "%022d", i)
