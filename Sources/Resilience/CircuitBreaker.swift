@@ -97,7 +97,10 @@ public final class CircuitBreaker: Sendable {
 
     /// Whether a failure counts toward opening the breaker.
     public func isMonitored(_ f: ServiceFailure) -> Bool {
-        guard let monitored = settings.monitoredErrors else { return true }
+        // Without a list, what says the service is unwell: 5xx, timeouts, lost connections,
+        // rate and quota answers. A 4xx answer (a rule set not made yet, a bad request) is the
+        // service working as it should and never opens the breaker.
+        guard let monitored = settings.monitoredErrors else { return f.category != .validationError }
         var names = [f.category.rawValue, f.category.rawValue + "_exceeded", f.category.rawValue + "_error"]
         if let r = f.reason { names += [r, Self.snake(r)] }
         if let s = f.status, s >= 500 { names.append("server_error") }

@@ -62,6 +62,16 @@ import Testing
         #expect(throws: CircuitOpenError.self) { _ = try b.acquire() }
     }
 
+    @Test func clientErrorsNeverOpenABreakerWithoutAList() throws {
+        // A rule set not made yet (404) is the service answering as it should: a plan that
+        // observes twenty such zones leaves the breaker closed for the apply that follows.
+        let b = CircuitBreaker(service: "cloudflare", settings: CircuitBreaker.Settings(nil), clock: ManualClock())
+        for _ in 0..<20 { b.recordFailure(try b.acquire(), f(.validationError, status: 404)) }
+        #expect(b.snapshot.state == .closed)
+        for _ in 0..<5 { b.recordFailure(try b.acquire(), f(.networkError, status: nil)) }
+        #expect(b.snapshot.state == .open)
+    }
+
     @Test func registryUsesTheServiceSettings() throws {
         let yt = try exampleRateLimit("youtube-api"), global = try exampleRateLimit("global")
         let reg = BreakerRegistry(clock: ManualClock()) { s in
