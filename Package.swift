@@ -57,7 +57,8 @@ let package = Package(
             ]
         ),
         // One target per integration; drivers never import each other.
-        .target(name: "YouTubeDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP"], path: "Sources/Drivers/YouTube"),
+        .target(name: "YouTubeDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+                path: "Sources/Drivers/YouTube"),
         .target(
             name: "ConfigStoreDriver",
             dependencies: [
@@ -91,11 +92,20 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
+        // One home for a reconcile run: configuration, state store, source, drivers, engine —
+        // what the CLI commands and `serve` call (neither wires these itself).
+        .target(
+            name: "Workspace",
+            dependencies: [
+                "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience",
+                "YouTubeDriver", "ConfigStoreDriver", "N8nDriver", "CloudflareDriver", "VaultDriver", "PrometheusDriver",
+            ]
+        ),
         // `serve`: the reconcile loop, webhooks, /metrics, the status page (Hummingbird, swift-metrics, swift-prometheus).
         .target(
             name: "Service",
             dependencies: [
-                "Webhooks", "Reconciler", "DriverKit", "EmpireModel", "Resilience",
+                "Webhooks", "Workspace", "Reconciler", "DriverKit", "EmpireModel", "Resilience",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -114,15 +124,8 @@ let package = Package(
                 "Sandbox",
                 "DriverKit",
                 "Reconciler",
-                "YouTubeDriver",
-                "ConfigStoreDriver",
-                "N8nDriver",
-                "CloudflareDriver",
-                "VaultDriver",
-                "PrometheusDriver",
+                "Workspace",
                 "Service",
-                "CurlHTTP",
-                "Resilience",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -148,7 +151,7 @@ let package = Package(
         .testTarget(name: "YAMLKitTests", dependencies: ["YAMLKit"]),
         .testTarget(
             name: "EmpireModelTests",
-            dependencies: ["EmpireModel", "YAMLKit", "YTEmpireCLI", "TestSupport", "Sandbox"],
+            dependencies: ["EmpireModel", "YAMLKit", "Workspace", "TestSupport", "Sandbox"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),

@@ -74,7 +74,11 @@ public enum StatusBook {
             }
             if let d = deferrals.first {
                 let deferral = d.deferral ?? plan.actions.first { $0.action.id == d.action.id }?.deferred
-                let reason = deferral?.reason == "syncWindow" ? "SyncWindow" : "Quota"
+                let reason = switch deferral?.reason {
+                case Plan.Deferral.syncWindow?: "SyncWindow"
+                case Plan.Deferral.outcomeUnknown?: "OutcomeUnknown"
+                default: "Quota"
+                }
                 set("Deferred", "True", reason, (d.message ?? "deferred") + (deferral?.eta.map { "; eta \(iso($0))" } ?? ""))
             } else { drop("Deferred") }
             let terminal = failures.first { f in f.calls.last.map { ($0.status ?? 0) >= 400 && ($0.status ?? 0) < 500 && $0.status != 429 && $0.status != 401 } ?? false }
@@ -87,7 +91,9 @@ public enum StatusBook {
                     let mine = rc.findings.filter { $0.condition == type }
                     if let f = mine.first {
                         set(type, "True", f.reason, mine.map(\.message).joined(separator: "; "))
-                    } else { drop(type) }
+                        // A resource held back by a finding is not ready, whatever else held.
+                        if type == "Stalled" { set("Ready", "False", f.reason, f.message) }
+                    } else if !(type == "Stalled" && terminal != nil) { drop(type) }
                 }
             }
             conditions.sort { (order($0.type), $0.type) < (order($1.type), $1.type) }
@@ -186,8 +192,8 @@ public enum StatusBook {
         let summary: YAMLValue = .mapping([
             ("apiVersion", .string(apiVersionV1)), ("kind", .string("Summary")),
             ("status", .mapping([
-                ("lastAppliedRevision", (try store.meta("lastAppliedRevision")).map(YAMLValue.string) ?? .null),
-                ("lastAttemptedRevision", (try store.meta("lastAttemptedRevision")).map(YAMLValue.string) ?? .null),
+                ("lastAppliedRevision", (try store.meta(.lastAppliedRevision)).map(YAMLValue.string) ?? .null),
+                ("lastAttemptedRevision", (try store.meta(.lastAttemptedRevision)).map(YAMLValue.string) ?? .null),
                 ("resources", .mapping([("total", .int(all.count)), ("ready", .int(count("Ready", "True"))),
                                         ("drifted", .int(count("Drifted", "True"))), ("deferred", .int(count("Deferred", "True"))),
                                         ("stalled", .int(count("Stalled", "True"))), ("failed", .int(all.count { s in s.conditions.contains { $0.type == "Ready" && $0.reason == "ApplyFailed" } }))])),

@@ -3,6 +3,7 @@ import DriverKit
 import EmpireModel
 import Foundation
 import Reconciler
+import Workspace
 
 struct ApplyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -39,27 +40,21 @@ struct ApplyCommand: ParsableCommand {
     func run() throws {
         let cmd = self
         try runBlocking {
-            let r = try Reconcile(configPath: cmd.options.config)
+            let ws = try Workspace.open(cmd.options.config)
             let tty = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
             if !tty && !cmd.autoApprove {
                 throw CLIFailure("apply needs confirmation and there is no terminal to ask on; pass --auto-approve")
             }
-            let targets = try parseTargets(cmd.options.target)
-            let engine = try r.engine { o in o.targets = targets; o.refresh = cmd.options.refresh.mode; o.ignoreSyncWindows = cmd.force }
+            let engine = try ws.engine(.init(targets: try parseTargets(cmd.options.target), refresh: cmd.options.refresh.mode,
+                                             ignoreSyncWindows: cmd.force))
             let loaded: LoadedRevision
             let plan: Plan
             if let file = cmd.planFile {
-                guard let data = FileManager.default.contents(atPath: file) else { throw CLIFailure("\(file): cannot read") }
-                let p = try Plan.read(Array(data), file: file)
-                loaded = try await r.load(path: nil, ref: cmd.options.ref)
-                guard loaded.revision == p.revision else {
-                    throw CLIFailure("plan is stale: it was made for \(p.revision), the source is now at \(loaded.revision); run plan again")
-                }
-                try await engine.checkFresh(p, desired: loaded.resources, files: loaded.files)
-                plan = p
+                loaded = try await ws.loadPrinting(path: nil, ref: cmd.options.ref)
+                plan = try await ws.readPlan(file: file, loaded: loaded, engine: engine)
             } else {
-                loaded = try await r.load(path: cmd.path, ref: cmd.options.ref)
-                plan = try await engine.plan(loaded.resources, revision: loaded.revision, files: loaded.files)
+                loaded = try await ws.loadPrinting(path: cmd.path, ref: cmd.options.ref)
+                plan = try await ws.plan(loaded, engine: engine)
             }
             let color = Terminal.useColor(STDOUT_FILENO)
             if cmd.planFile != nil {
@@ -73,8 +68,9 @@ struct ApplyCommand: ParsableCommand {
                 throw CLIFailure("apply refused by the safety thresholds (see above); --force applies anyway")
             }
             if plan.runnable.isEmpty {
-                let (_, status) = try await r.converge(plan, loaded: loaded, engine: engine, force: cmd.force)
+                let (_, status) = try await ws.converge(plan, loaded: loaded, engine: engine, force: cmd.force)
                 Terminal.write("Nothing to apply. " + status + "\n", to: .standardOutput)
+                try failUnobserved(plan)
                 return
             }
             if tty && !cmd.autoApprove {
@@ -85,7 +81,7 @@ struct ApplyCommand: ParsableCommand {
                 }
             }
             let progress = Progress(tty: tty && isatty(STDERR_FILENO) == 1)
-            let (report, status) = try await r.converge(plan, loaded: loaded, engine: engine, force: cmd.force, onEvent: { progress.event($0) })
+            let (report, status) = try await ws.converge(plan, loaded: loaded, engine: engine, force: cmd.force, onEvent: { progress.event($0) })
             progress.finish()
             var line = "Apply complete: \(report.succeeded) succeeded, \(report.failed) failed, \(report.deferred) deferred"
             let units = report.outcomes.reduce(0) { $0 &+ $1.units }
@@ -95,6 +91,7 @@ struct ApplyCommand: ParsableCommand {
             for o in report.outcomes where o.result == .failed {
                 Terminal.write("error: \(o.action.resource) \(o.action.driver) \(o.action.operation.rawValue) \(TextEscape.escape(o.action.summary)): \(TextEscape.escape(o.message ?? "failed"))\n", to: .standardError)
             }
+            try failUnobserved(plan)
             if report.failed > 0 { throw ExitCode(1) }
         }
     }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Workspace
 import GitKit
 
 /// Internal tools for benchmarks and debugging; hidden from help and not a stable interface.

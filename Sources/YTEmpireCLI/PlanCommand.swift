@@ -1,7 +1,9 @@
 import ArgumentParser
 import DriverKit
+import EmpireModel
 import Foundation
 import Reconciler
+import Workspace
 
 enum PlanOutput: String, ExpressibleByArgument, CaseIterable { case text, json, markdown }
 
@@ -51,11 +53,10 @@ struct PlanCommand: ParsableCommand {
     func run() throws {
         let cmd = self
         try runBlocking {
-            let r = try Reconcile(configPath: cmd.options.config)
-            let loaded = try await r.load(path: cmd.path, ref: cmd.options.ref)
-            let targets = try parseTargets(cmd.options.target)
-            let engine = try r.engine { o in o.targets = targets; o.refresh = cmd.options.refresh.mode }
-            let plan = try await engine.plan(loaded.resources, revision: loaded.revision, files: loaded.files)
+            let ws = try Workspace.open(cmd.options.config)
+            let loaded = try await ws.loadPrinting(path: cmd.path, ref: cmd.options.ref)
+            let engine = try ws.engine(.init(targets: try parseTargets(cmd.options.target), refresh: cmd.options.refresh.mode))
+            let plan = try await ws.plan(loaded, engine: engine)
             if let out = cmd.out {
                 try writePrivateFile(out, Array(plan.json().utf8))
             }
@@ -65,9 +66,20 @@ struct PlanCommand: ParsableCommand {
             case .markdown: Terminal.write(PlanRenderer.markdown(plan), to: .standardOutput)
             }
             if let out = cmd.out, cmd.output == .text { Terminal.write("Plan written to \(out); apply it with `ytempire apply \(out)`.\n", to: .standardOutput) }
+            try failUnobserved(plan)
             if cmd.detailedExitcode && plan.hasChanges { throw ExitCode(2) }
         }
     }
+}
+
+/// A plan that could not observe some resource is not a success: each is named, exit 1.
+func failUnobserved(_ plan: Plan) throws {
+    let failed = plan.unobserved
+    guard !failed.isEmpty else { return }
+    var err = "error: \(failed.count) resource\(failed.count == 1 ? "" : "s") could not be observed, so nothing is known or planned for \(failed.count == 1 ? "it" : "them"):\n"
+    for r in failed { err += "  \(r.id): \(TextEscape.escape(r.observationError ?? ""))\n" }
+    Terminal.write(err, to: .standardError)
+    throw ExitCode(1)
 }
 
 /// Writes a file that only its owner may read, replacing a regular file (never a link or device).

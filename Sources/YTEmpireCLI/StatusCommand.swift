@@ -3,6 +3,7 @@ import DriverKit
 import EmpireModel
 import Foundation
 import Reconciler
+import Workspace
 
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -20,10 +21,7 @@ struct StatusCommand: ParsableCommand {
     func run() throws {
         let cmd = self
         try runBlocking {
-            let r = try Reconcile(configPath: cmd.config, lock: false)
-            let all = try r.store.allStatus()
-            let lastApplied = try r.store.meta("lastAppliedRevision")
-            let lastAttempted = try r.store.meta("lastAttemptedRevision")
+            let (lastApplied, lastAttempted, all) = try Workspace.open(cmd.config, lock: false).status()
             switch cmd.output {
             case .json:
                 struct Out: Encodable {

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmpireModel
 import YAMLKit
-import YTEmpireCLI
+import Workspace
 
 /// The bad-input corpus: every file must fail with a located diagnostic of the expected
 /// code, without crashing, hanging or taking long.

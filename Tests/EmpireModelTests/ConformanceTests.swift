@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 @testable import EmpireModel
-import YTEmpireCLI
+import Workspace
 
 /// The JSON Schemas in schemas/ and `ytempire validate` express the same per-document
 /// contract: one shared set of fixtures, fed to both, must get the same verdicts.

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import EmpireModel
-import YTEmpireCLI
+import Workspace
 
 @Suite("Cross-resource rules")
 struct CrossResourceTests {

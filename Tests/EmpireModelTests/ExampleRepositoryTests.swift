@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import EmpireModel
-import YTEmpireCLI
+import Workspace
 
 /// examples/empire must be valid and carry the seed's concrete values.
 @Suite("examples/empire")

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import EmpireModel
 import YAMLKit
-import YTEmpireCLI
+import Workspace
 import TestSupport
 
 /// Paths and helpers shared by the model tests.
