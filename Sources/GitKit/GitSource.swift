@@ -111,20 +111,28 @@ public final class GitSource: Sendable {
     }
 
     /// Fetches and resolves the configured ref. `lastApplied` (from the state store) is the
-    /// revision the rewrite check compares against.
-    public func sync(lastApplied: Revision? = nil) async -> SyncResult {
+    /// revision the rewrite check compares against; `lastGood` (also from the state store: a
+    /// process that did not sync yet has none in memory) is what a failed sync falls back to.
+    public func sync(lastApplied: Revision? = nil, lastGood stored: Revision? = nil) async -> SyncResult {
         let result = await perform(timeout: networkDeadline) { [self] (op) throws(GitError) -> SyncResult in
-            syncBlocking(lastApplied: lastApplied, abandoned: { op.isCancelled })
+            syncBlocking(lastApplied: lastApplied, stored: stored, abandoned: { op.isCancelled })
         }
-        return outcome(result, lastApplied: lastApplied)
+        return outcome(result, fallback: fallbackRevision(lastApplied: lastApplied, stored: stored))
+    }
+
+    /// What a failed sync answers with: the last good revision of this process, else the stored
+    /// one, else the last applied one — only while the mirror still holds its commit.
+    private func fallbackRevision(lastApplied: Revision?, stored: Revision?) -> Revision? {
+        guard let r = lastGood.withLock({ $0 }) ?? stored ?? lastApplied else { return nil }
+        return mirror.contains(commit: r.commit) ? r : nil
     }
 
     /// A sync that failed as a whole (timed out, abandoned) keeps the last good revision.
-    private func outcome(_ result: Result<SyncResult, GitError>, lastApplied: Revision?) -> SyncResult {
+    private func outcome(_ result: Result<SyncResult, GitError>, fallback: Revision?) -> SyncResult {
         switch result {
         case .success(let r): return r
         case .failure(let e):
-            return SyncResult(revision: lastGood.withLock { $0 } ?? lastApplied, latest: nil, error: e, rewriteAccepted: false, recloned: false)
+            return SyncResult(revision: fallback, latest: nil, error: e, rewriteAccepted: false, recloned: false)
         }
     }
 
@@ -133,23 +141,23 @@ public final class GitSource: Sendable {
 
     /// `sync` for callers on their own thread (the CLI), with the same deadline: the work
     /// runs on the calling thread and is interrupted there when the deadline passes.
-    public func syncBlocking(lastApplied: Revision? = nil) -> SyncResult {
+    public func syncBlocking(lastApplied: Revision? = nil, lastGood stored: Revision? = nil) -> SyncResult {
         let result = Self.runBlocking(timeout: networkDeadline) { [self] (op) throws(GitError) -> SyncResult in
-            syncBlocking(lastApplied: lastApplied, abandoned: { op.isCancelled })
+            syncBlocking(lastApplied: lastApplied, stored: stored, abandoned: { op.isCancelled })
         }
-        return outcome(result, lastApplied: lastApplied)
+        return outcome(result, fallback: fallbackRevision(lastApplied: lastApplied, stored: stored))
     }
 
     /// `abandoned` is true once the caller stopped waiting: the result is then dropped and
     /// must not replace the last good revision (a newer sync may have set it meanwhile).
-    private func syncBlocking(lastApplied: Revision?, abandoned: () -> Bool) -> SyncResult {
-        let previous = lastGood.withLock { $0 } ?? lastApplied
+    private func syncBlocking(lastApplied: Revision?, stored: Revision?, abandoned: () -> Bool) -> SyncResult {
+        // The rewrite check compares with what was applied; without that, with what this process used last.
+        let base = lastApplied ?? lastGood.withLock { $0 }
         var recloned = false
         func fallback(_ e: GitError, latest: Revision? = nil) -> SyncResult {
             // The last good revision stays in use only if the mirror can still serve it.
-            var usable = previous
-            if let p = previous, !mirror.contains(commit: p.commit) { usable = nil }
-            return SyncResult(revision: usable, latest: latest, error: e, rewriteAccepted: false, recloned: recloned)
+            SyncResult(revision: fallbackRevision(lastApplied: lastApplied, stored: stored), latest: latest, error: e,
+                       rewriteAccepted: false, recloned: recloned)
         }
         do throws(GitError) {
             recloned = try mirror.fetch().recloned
@@ -173,7 +181,7 @@ public final class GitSource: Sendable {
             return fallback(error)
         }
         var rewriteAccepted = false
-        if let p = previous, p.commit != rev.commit, rev.reference != nil {
+        if let p = base, p.commit != rev.commit, rev.reference != nil {
             let descends = (try? mirror.isDescendant(rev.commit, of: p.commit)) ?? false
             if !descends {
                 if config.allowRewrite {
@@ -194,7 +202,7 @@ public final class GitSource: Sendable {
             }
         }
         if abandoned() {
-            return SyncResult(revision: previous, latest: rev, error: GitError(.timeout, "sync abandoned at its deadline"),
+            return SyncResult(revision: fallbackRevision(lastApplied: lastApplied, stored: stored), latest: rev, error: GitError(.timeout, "sync abandoned at its deadline"),
                               rewriteAccepted: false, recloned: recloned)
         }
         lastGood.withLock { $0 = rev }

@@ -27,7 +27,7 @@ struct SourceSettingsTests {
         }
     }
 
-    @Test("source.caFile: an https source behind a private CA plans; without the CA, a TLS error naming the host")
+    @Test("source.caFile: an https source behind a private CA plans; without the CA, a TLS error naming the host (answered from the last good revision)")
     func caFileReachesTheSource() async throws {
         try await Empire.with { e in
             let ca = try TestCA(in: e.tmp.sub("pki"))
@@ -43,10 +43,17 @@ struct SourceSettingsTests {
             #expect(ok.status == 0, "\(ok)")
             #expect(ok.stdout.contains("Plan: "), "\(ok)")
             try Self.withSource(e, source, base: rendered)
+            // The source refuses now: the plan answers from the last good revision, with a warning that says why.
             let refused = try await e.run(["plan"], env: env)
-            #expect(refused.status == 1, "\(refused)")
+            #expect(refused.status == 0, "\(refused)")
+            #expect(refused.stderr.contains("warning: source: "), "\(refused)")
             #expect(refused.stderr.contains("TLS certificate of localhost is not trusted"), "\(refused)")
-            #expect(refused.stderr.contains("[tls]"), "\(refused)")
+            #expect(refused.stderr.contains("[tls]; using the last good revision main@sha1:"), "\(refused)")
+            // With no last good revision (a new state directory) there is nothing to answer from: an error.
+            try Self.withSource(e, source, base: rendered.replacingOccurrences(of: e.stateDir, with: e.stateDir + "-fresh"))
+            let fresh = try await e.run(["plan"], env: env)
+            #expect(fresh.status == 1, "\(fresh)")
+            #expect(fresh.stderr.contains("error: source: ") && fresh.stderr.contains("TLS certificate of localhost is not trusted"), "\(fresh)")
         }
     }
 }
