@@ -1,6 +1,9 @@
 import DriverKit
 import EmpireModel
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The outcome of planning one revision: what apply would do, what it costs, and what it
 /// would not do (deferred, held back, refused, unreconciled). Written by `plan --out` as
@@ -10,8 +13,14 @@ public struct Plan: Sendable, Codable, Equatable {
 
     /// Why an action will not run now.
     public struct Deferral: Sendable, Codable, Equatable {
-        /// quota | syncWindow
+        /// Why an action waits: one of the reasons below.
         public var reason: String
+        /// The quota cannot pay for it before its reset.
+        public static let quota = "quota"
+        /// A sync window holds it.
+        public static let syncWindow = "syncWindow"
+        /// An earlier attempt's answer was lost; the service may still execute it.
+        public static let outcomeUnknown = "outcomeUnknown"
         public var message: String
         /// When it can run (the quota's reset, the window's opening).
         public var eta: Date?
@@ -145,6 +154,8 @@ public struct Plan: Sendable, Codable, Equatable {
     }
 
     public var runnable: [PlannedAction] { actions.filter { $0.deferred == nil } }
+    /// Resources that could not be observed: nothing is planned for them, and the run is not a success.
+    public var unobserved: [ResourceChange] { resources.filter { $0.observationError != nil } }
     public var hasChanges: Bool { !actions.isEmpty }
 
     public func count(_ c: ResourceChange.Change) -> Int { resources.count { $0.change == c } }
@@ -158,19 +169,51 @@ public struct Plan: Sendable, Codable, Equatable {
         return e
     }
 
-    /// Fills in `digest`.
-    public mutating func seal() {
+    /// Fills in `digest`: HMAC-SHA256 of this plan (with `digest` empty), keyed by the state
+    /// store's plan key, so a plan edited and re-hashed, or made against another state
+    /// directory, does not verify.
+    public mutating func seal(key: [UInt8]) {
         digest = ""
-        digest = Digest.sha256Hex(Array((try? Self.encoder().encode(self)) ?? Data()))
+        let body = Array((try? Self.encoder().encode(self)) ?? Data())
+        digest = "hmac-sha256:" + Digest.hmacSHA256Hex(key: key, body)
     }
 
     public func json() -> String {
         String(decoding: (try? Self.encoder().encode(self)) ?? Data(), as: UTF8.self)
     }
 
-    /// Reads a plan file: the version must be known and the digest must match the content.
-    public static func read(_ bytes: [UInt8], file: String) throws -> Plan {
-        guard bytes.count <= 64 << 20 else { throw PlanError("\(file): plan file larger than 64 MiB") }
+    /// The largest plan file read.
+    public static let maxFileBytes = 64 << 20
+
+    /// Reads the plan file at `path`: a regular file (not followed through a link), its size
+    /// checked before anything is read, then read with that bound.
+    public static func read(path: String, key: [UInt8]) throws -> Plan {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else {
+            let why = errno == ELOOP ? "is a symbolic link; give the plan file itself" : String(cString: strerror(errno))
+            throw PlanError("\(path): cannot read the plan file: \(why)")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw PlanError("\(path): not a regular file") }
+        guard st.st_size <= maxFileBytes else {
+            throw PlanError("\(path): plan file of \(st.st_size) bytes, larger than the 64 MiB a plan may have")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
+        var off = 0
+        while off < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, $0.count - off) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { break }
+            off += n
+        }
+        // A file that grew while it was read is cut at its size when opened: the digest then fails.
+        return try read(Array(bytes[..<off]), file: path, key: key)
+    }
+
+    /// Reads a plan file: the version must be known and the keyed digest must match the content.
+    public static func read(_ bytes: [UInt8], file: String, key: [UInt8]) throws -> Plan {
+        guard bytes.count <= maxFileBytes else { throw PlanError("\(file): plan file larger than 64 MiB") }
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601
         struct Head: Decodable { var version: Int? }
@@ -183,8 +226,10 @@ public struct Plan: Sendable, Codable, Equatable {
             throw PlanError("\(file): not a ytempire plan: \(PlanError.describe(error))")
         }
         let claimed = p.digest
-        p.seal()
-        guard p.digest == claimed else { throw PlanError("\(file): the plan's digest does not match its content (edited or damaged)") }
+        p.seal(key: key)
+        guard Digest.constantTimeEqual(p.digest, claimed) else {
+            throw PlanError("\(file): plan was not made here or was edited: its digest does not verify with this state directory's plan key (make a new plan with `ytempire plan --out`)")
+        }
         return p
     }
 }

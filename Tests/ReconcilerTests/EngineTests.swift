@@ -167,23 +167,75 @@ import YAMLKit
     @Test func planFilesRoundTripAndRefuseTamperingAndStaleness() async throws {
         let rig = try Rig()
         let e = rig.engine()
+        let key = try rig.store.planKey()
+        #expect(try rig.store.planKey() == key, "one key per state store")
         let desired = try resources(memoryLimit() + monitor("a"))
         let p = try await e.plan(desired, revision: "r1")
+        #expect(p.digest.hasPrefix("hmac-sha256:"))
         let bytes = Array(p.json().utf8)
-        let back = try Plan.read(bytes, file: "plan.json")
+        let back = try Plan.read(bytes, file: "plan.json", key: key)
         #expect(back == p)
         // Null values in changes (a driver's "none") and nested nulls read back to the same digest.
         var withNulls = p
         withNulls.actions[0].action.changes.append(FieldChange(path: "x.sha256", old: .null, new: ["a": .null, "b": [.null, .double(1.5)]]))
-        withNulls.seal()
-        #expect(try Plan.read(Array(withNulls.json().utf8), file: "plan.json").digest == withNulls.digest)
+        withNulls.seal(key: key)
+        #expect(try Plan.read(Array(withNulls.json().utf8), file: "plan.json", key: key).digest == withNulls.digest)
         let tampered = p.json().replacingOccurrences(of: "\"r1\"", with: "\"r9\"")
-        #expect(throws: PlanError.self) { try Plan.read(Array(tampered.utf8), file: "plan.json") }
-        #expect(throws: PlanError.self) { try Plan.read(Array("{\"version\": 7}".utf8), file: "plan.json") }
-        #expect(throws: PlanError.self) { try Plan.read(Array("nonsense".utf8), file: "plan.json") }
-        try await e.checkFresh(back, desired: desired)
+        #expect(throws: PlanError.self) { try Plan.read(Array(tampered.utf8), file: "plan.json", key: key) }
+        #expect(throws: PlanError.self) { try Plan.read(Array("{\"version\": 7}".utf8), file: "plan.json", key: key) }
+        #expect(throws: PlanError.self) { try Plan.read(Array("nonsense".utf8), file: "plan.json", key: key) }
+        // Edited and sealed again by someone without this state's key (or made against another state).
+        var resealed = p
+        resealed.actions[0].action.summary = "edited"
+        resealed.seal(key: Array(repeating: 7, count: 32))
+        let refused = #expect(throws: PlanError.self) { try Plan.read(Array(resealed.json().utf8), file: "plan.json", key: key) }
+        #expect(refused?.message.contains("plan was not made here or was edited") == true)
+        try await e.checkPlan(back, desired: desired)
         rig.driver.setObject(ResourceID(.monitor, "a"), ["summary": "made by hand"])
-        await #expect(throws: EngineError.self) { try await e.checkFresh(back, desired: desired) }
+        await #expect(throws: EngineError.self) { try await e.checkPlan(back, desired: desired) }
+    }
+
+    @Test func applyRechecksAPlanFileAgainstTheDesiredStateAndTheStore() async throws {
+        // A plan sealed with the right key (a leaked key, a bug) still asks nothing the desired
+        // state and the store do not call for.
+        let rig = try Rig()
+        let e = rig.engine()
+        let key = try rig.store.planKey()
+        let desired = try resources(memoryLimit() + monitor("a") + monitor("b"))
+        _ = try await e.apply(try await e.plan(desired, revision: "r1"), desired: desired)
+        let v2 = try resources(memoryLimit() + monitor("a", summary: "new") + monitor("b"))
+        let p = try await e.plan(v2, revision: "r2")
+        try await e.checkPlan(p, desired: v2)
+        #expect(p.actions.count == 1)
+
+        func forged(_ edit: (inout Plan) -> Void) -> Plan {
+            var f = p
+            edit(&f)
+            f.seal(key: key)
+            return f
+        }
+        // Another payload for the planned action.
+        let payload = forged { $0.actions[0].action.payload = ["summary": "attacker's text"] }
+        let why = await #expect(throws: EngineError.self) { try await e.checkPlan(payload, desired: v2) }
+        #expect(why?.message.contains("not one the desired state and the state store call for") == true, "\(String(describing: why))")
+        // A delete of something the store does not record as owned.
+        var delete = p.actions[0]
+        delete.action.operation = .delete
+        delete.action.resource = ResourceID(.monitor, "not-ours")
+        let extra = forged { $0.actions.append(delete) }
+        await #expect(throws: EngineError.self) { try await e.checkPlan(extra, desired: v2) }
+        // A delete of an owned, still desired resource.
+        var deleteB = p.actions[0]
+        deleteB.action.operation = .delete
+        deleteB.action.resource = ResourceID(.monitor, "b")
+        await #expect(throws: EngineError.self) { try await e.checkPlan(forged { $0.actions.append(deleteB) }, desired: v2) }
+        // Marking a resource applied at a digest it does not have.
+        let digests = forged { $0.desiredDigests = $0.desiredDigests.mapValues { _ in String(repeating: "0", count: 64) } }
+        await #expect(throws: EngineError.self) { try await e.checkPlan(digests, desired: v2) }
+        // Adopting an id observation does not find.
+        let adopt = forged { $0.adopted["memory|Monitor/b"] = ["object": "someone-elses"] }
+        await #expect(throws: EngineError.self) { try await e.checkPlan(adopt, desired: v2) }
+        #expect(rig.driver.objects[ResourceID(.monitor, "b")] != nil)
     }
 
     @Test func targetsLimitThePlan() async throws {
