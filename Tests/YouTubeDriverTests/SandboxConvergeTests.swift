@@ -37,7 +37,7 @@ final class SandboxRig: Sendable {
         let config = YouTubeDriverConfig(endpoint: sb.youtubeURL, tokenEndpoint: sb.tokenURL,
                                          clientId: .literal("integrations.youtube.clientId", creds.youtubeClientId),
                                          clientSecret: .literal("integrations.youtube.clientSecret", creds.youtubeClientSecret),
-                                         credentials: { name in refresh[name].map { .literal("secrets.\(name)", $0) } })
+                                         credentials: { name in refresh[name].map { .literal("secrets.\(name)", $0) } }, cache: cache)
         driver = YouTubeDriver(config: config)
         loop = DriverLoop(driver)
         context = DriverContext(desired: index, pricing: pricing, cache: cache, client: { $0 == "oauth" ? oauth : youtube })
@@ -86,10 +86,12 @@ struct YouTubeSandboxTests {
         try await Self.withSandbox { rig in
             let targets = rig.targets()
             var planned = rig.driver.observationCalls(targets, pricing: rig.context.pricing).reduce(0) { $0 + $1.units }
-            #expect(planned == 4)   // one channels.list for the three, one playlists.list each
+            // One channels.list for the three, one playlists.list each, and once per credential
+            // `channels.list?mine=true` to learn which channel it acts for.
+            #expect(planned == 4 + 3)
 
             let observed = try await rig.observe(targets)
-            #expect(rig.count("youtube GET /youtube/v3/channels") == 1)
+            #expect(rig.count("youtube GET /youtube/v3/channels") == 1 + 3)
             #expect(rig.count("youtube GET /youtube/v3/playlists") == 3)
             #expect(rig.count("oauth POST /token") == 3)
 
@@ -115,7 +117,7 @@ struct YouTubeSandboxTests {
             }
             for a in actions { #expect(!a.payload.canonicalString.contains("sandbox-refresh") && !a.payload.canonicalString.contains("sandbox-client-secret")) }
             planned += actions.reduce(0) { $0 + $1.units }
-            #expect(planned == 4 + 3 * 50 + 2 * 50 + 4 * 50)
+            #expect(planned == 4 + 3 + 3 * 50 + 2 * 50 + 4 * 50)
 
             let applied = try await rig.apply(actions, observed)
             #expect(rig.count("youtube PUT /youtube/v3/channels") == 3)
@@ -130,7 +132,8 @@ struct YouTubeSandboxTests {
             planned += rig.driver.observationCalls(targets2, pricing: rig.context.pricing).reduce(0) { $0 + $1.units }
             let again = try await rig.observe(targets2)
             #expect(rig.diff(targets2, again).isEmpty)
-            #expect(rig.count("youtube GET /youtube/v3/channels") == 2)
+            // The credentials' channels are remembered: not asked again.
+            #expect(rig.count("youtube GET /youtube/v3/channels") == 1 + 3 + 1)
             #expect(rig.sb.youtubeQuotaUsed == planned)
             #expect(rig.ledger.snapshot.spent == planned)
             for (id, s) in again { #expect(s == applied[id], "\(id)") }
@@ -184,7 +187,8 @@ struct YouTubeSandboxTests {
             try rig.cache.setValue("youtube.token.youtube-tech-daily", "ya29.revoked-long-ago", expires: Date().addingTimeInterval(3000))
             let observed = try await rig.observe(rig.targets(only: "tech-daily"))
             #expect(observed.count == 1)
-            #expect(rig.count("youtube GET /youtube/v3/channels") == 2)   // the 401, then the retry
+            // The 401, then the retry; then which channel the credentials act for (with the fresh token).
+            #expect(rig.count("youtube GET /youtube/v3/channels") == 3)
             #expect(rig.count("oauth POST /token") == 1)
             let cached = try #require(try rig.cache.value("youtube.token.youtube-tech-daily"))
             #expect(cached.value != "ya29.revoked-long-ago")

@@ -16,11 +16,14 @@ public struct YouTubeDriverConfig: Sendable {
     public var credentials: @Sendable (String) -> LazySecret?
     /// An access token is refreshed this many seconds before it expires.
     public var tokenMargin: TimeInterval
+    /// Where the channel each credential acts for is remembered (the state store), so the
+    /// observation's price includes asking only for what is not known yet.
+    public var cache: (any DriverCache)?
 
     public init(endpoint: String, tokenEndpoint: String, clientId: LazySecret, clientSecret: LazySecret,
-                credentials: @escaping @Sendable (String) -> LazySecret?, tokenMargin: TimeInterval = 60) {
+                credentials: @escaping @Sendable (String) -> LazySecret?, tokenMargin: TimeInterval = 60, cache: (any DriverCache)? = nil) {
         self.endpoint = endpoint; self.tokenEndpoint = tokenEndpoint; self.clientId = clientId
-        self.clientSecret = clientSecret; self.credentials = credentials; self.tokenMargin = tokenMargin
+        self.clientSecret = clientSecret; self.credentials = credentials; self.tokenMargin = tokenMargin; self.cache = cache
     }
 }
 
@@ -108,6 +111,8 @@ public final class YouTubeDriver: Driver {
         var calls = p.batches.map { b in pricing.call("youtube", "channels.list", rateLimit: b[0].rateLimit, channel: b[0].name) }
         // One page of playlists per channel (a channel with more than 50 playlists pays one unit per further page).
         calls += p.entries.map { e in pricing.call("youtube", "playlists.list", rateLimit: e.rateLimit, channel: e.name) }
+        // Which channel a credential acts for, once per credential not known yet.
+        calls += unknownIdentities(p.entries, cache: config.cache).map { pricing.call("youtube", "channels.list", rateLimit: $0.payer.rateLimit, channel: $0.payer.name) }
         return calls
     }
 
@@ -159,6 +164,7 @@ public final class YouTubeDriver: Driver {
         // Each channel's playlists, a few channels at a time (the resilient client still applies
         // the RateLimit's concurrency and rate limits underneath).
         let pending = p.entries.filter { out[$0.id] == nil }
+        let actsFor = try await identities(pending, context: context)
         let found = channels
         try await withThrowingTaskGroup(of: (ResourceID, ObservationOutcome).self) { group in
             var next = 0
@@ -173,6 +179,14 @@ public final class YouTubeDriver: Driver {
                 out[id] = outcome
                 start()
             }
+        }
+        // A desired channel whose credentials act for another: the diff plans nothing for it.
+        for e in pending where e.desired != nil {
+            guard let c = e.credentials, let other = actsFor[c], other != e.channelId,
+                  case .observed(var state, let ext)? = out[e.id], var fields = state.object else { continue }
+            fields[Self.actsForField] = .string(other)
+            state = .object(fields)
+            out[e.id] = .observed(state: state, external: ext)
         }
         return out
     }
@@ -279,8 +293,14 @@ public final class YouTubeDriver: Driver {
     // MARK: diff
 
     public func diff(_ input: DiffInput) -> [Action] {
-        YouTubeDiff.actions(input, driver: name)
+        // Credentials that act for another channel: no write is attempted (see `findings`).
+        if !Self.credentialFindings(input).isEmpty { return [] }
+        return YouTubeDiff.actions(input, driver: name)
     }
+
+    public var findingTypes: [String] { [Self.stalled] }
+
+    public func findings(_ input: DiffInput, now: Date) -> [Finding] { Self.credentialFindings(input) }
 
     // MARK: apply
 
