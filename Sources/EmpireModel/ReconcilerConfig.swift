@@ -180,6 +180,9 @@ public struct ReconcilerConfig: Sendable {
         public var minExisting: Int
         public var observeMaxAge: ModelDuration
         public var syncWindows: [SyncWindow]
+        /// How long a service may still execute a create whose answer was lost; that resource's
+        /// creates wait this long from when it was sent, then it is observed and adopted.
+        public var unknownOutcomeWait: ModelDuration = ReconcilerConfigLoader.Defaults.unknownOutcomeWait
     }
 
     public struct Webhooks: Sendable {
@@ -238,6 +241,7 @@ public enum ReconcilerConfigLoader {
         public static let driftInterval = ModelDuration.seconds(6 * 3600)
         public static let driftBudget = 0.10
         public static let observeMaxAge = ModelDuration.seconds(3600)
+        public static let unknownOutcomeWait = ModelDuration.seconds(120)
         public static let maxDeletePercent = 30.0
         public static let maxUpdatePercent = 50.0
         public static let minExisting = 10

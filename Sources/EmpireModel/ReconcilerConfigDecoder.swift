@@ -530,12 +530,13 @@ extension NodeDecoder {
         var p = ReconcilerConfig.Policy(prune: true, maxDeletePercent: D.maxDeletePercent, maxUpdatePercent: D.maxUpdatePercent,
                                         minExisting: D.minExisting, observeMaxAge: D.observeMaxAge, syncWindows: [])
         guard let node, let f = mapping(node, path, known: ["prune", "maxDeletePercent", "maxUpdatePercent", "minExisting",
-                                                               "observeMaxAge", "syncWindows"]) else { return p }
+                                                               "observeMaxAge", "syncWindows", "unknownOutcomeWait"]) else { return p }
         p.prune = bool(f, "prune") ?? true
         p.maxDeletePercent = number(f, "maxDeletePercent", min: 0, max: 100) ?? D.maxDeletePercent
         p.maxUpdatePercent = number(f, "maxUpdatePercent", min: 0, max: 100) ?? D.maxUpdatePercent
         p.minExisting = int(f, "minExisting", min: 0, max: 1_000_000) ?? D.minExisting
         p.observeMaxAge = duration(f, "observeMaxAge") ?? D.observeMaxAge
+        p.unknownOutcomeWait = duration(f, "unknownOutcomeWait") ?? D.unknownOutcomeWait
         for (ip, item) in list(f, "syncWindows") ?? [] {
             if let w = syncWindow(item, ip) { p.syncWindows.append(w) }
         }

@@ -29,6 +29,9 @@ public struct EngineOptions: Sendable {
     /// `policy.syncWindows`; `--force` sets `ignoreSyncWindows`.
     public var syncWindows: SyncWindows = .none
     public var ignoreSyncWindows = false
+    /// How long after a create was sent the service may still execute it although its answer
+    /// was lost (`policy.unknownOutcomeWait`): until then that resource's creates are not sent again.
+    public var unknownOutcomeWait: Duration = .seconds(120)
     public init() {}
 }
 
@@ -95,6 +98,20 @@ public final class Engine: Sendable {
 
     static func key(_ driver: String, _ id: ResourceID) -> String { "\(driver)|\(id)" }
 
+    /// One resilience registry per run: planning, checking a plan file and applying a revision
+    /// share its limiters, breakers and ledgers (a revision's RateLimits are fixed).
+    private let registries = Mutex<(revision: String, registry: ServiceRegistry)?>(nil)
+
+    /// The registry of the run at `revision`, made on first use.
+    public func registry(for revision: String, _ index: DesiredIndex) throws -> ServiceRegistry {
+        try registries.withLock { cached in
+            if let c = cached, c.revision == revision { return c.registry }
+            let r = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+            cached = (revision, r)
+            return r
+        }
+    }
+
     /// Kinds converged in this order; deletes run in the reverse order.
     static let kindOrder: [Kind] = [.rateLimit, .providerChain, .securityPolicy, .channel, .schedule, .cdnZone, .monitor]
 
@@ -113,7 +130,7 @@ public final class Engine: Sendable {
     public func plan(_ desired: [Resource], revision: String, files: RepositoryFiles = .none) async throws -> Plan {
         let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
-        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let registry = try self.registry(for: revision, index)
         let now = clock.wallNow
         let open = Set(try store.openJournalEntries().map { Self.key($0.driver, $0.resource) })
         let budgetsBefore = registry.ledgers.mapValues(\.budget)
@@ -148,7 +165,12 @@ public final class Engine: Sendable {
             items += orphans.sorted { $0.id < $1.id }.map { Item(id: $0.id, desired: nil, record: $0, resource: nil, digest: nil) }
             for it in items { if let d = it.digest { digests[Self.key(driver.name, it.id)] = d } }
 
-            // Which to observe now, which to take from the store.
+            // Which to observe now, which to take from the store. An observation that costs no
+            // quota unit (n8n, Cloudflare, Vault, Prometheus, the config store: only rate limits
+            // apply) is made every time; quota-priced ones follow the refresh rules.
+            let free = options.refresh == .changed && Self.observationIsFree(driver, items.map {
+                ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:])
+            }, pricing)
             var toObserve: [Item] = []
             var stored: [ResourceID: JSONValue] = [:]
             for it in items {
@@ -160,7 +182,7 @@ public final class Engine: Sendable {
                 case .all: must = true
                 case .none: must = !hasStored
                 case .changed:
-                    must = !hasStored || rec?.appliedDigest != it.digest || (age ?? .infinity) > options.observeMaxAge.timeInterval
+                    must = free || !hasStored || rec?.appliedDigest != it.digest || (age ?? .infinity) > options.observeMaxAge.timeInterval
                 }
                 if open.contains(Self.key(driver.name, it.id)) { must = true }  // an interrupted apply touched it
                 if must { toObserve.append(it) } else if let o = rec?.observed {
@@ -249,15 +271,16 @@ public final class Engine: Sendable {
         }
 
         actions = Self.order(actions)
+        try deferUnsettledCreates(&actions, now: now)
 
         // Price the actions against what the ledgers allow now (after the observation).
         var budgets = registry.ledgers.mapValues(\.budget)
         let shares = Self.channelShares(index)
         var actionUnits: [String: Int] = [:], deferredUnits: [String: Int] = [:]
-        for i in actions.indices {
+        for i in actions.indices where actions[i].deferred == nil {
             // A sync window holds it back: not priced, not attempted.
             if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(actions[i].action.resource, at: now) {
-                actions[i].deferred = Plan.Deferral(reason: "syncWindow", message: why, eta: eta)
+                actions[i].deferred = Plan.Deferral(reason: Plan.Deferral.syncWindow, message: why, eta: eta)
                 continue
             }
             let calls = actions[i].action.calls
@@ -281,7 +304,7 @@ public final class Engine: Sendable {
                 for (q, u) in byQuota { actionUnits[q, default: 0] &+= u }
             } else if let (q, need, avail) = blocking {
                 let eta = budgets[q]?.resetsAt
-                actions[i].deferred = Plan.Deferral(reason: "quota", message: "needs \(need) units of the \(q) quota, \(avail) available until it resets", eta: eta)
+                actions[i].deferred = Plan.Deferral(reason: Plan.Deferral.quota, message: "needs \(need) units of the \(q) quota, \(avail) available until it resets", eta: eta)
                 for (q, u) in byQuota { deferredUnits[q, default: 0] &+= u }
             }
         }
@@ -318,9 +341,36 @@ public final class Engine: Sendable {
                         quotas: quotas, unreconciled: unreconciled, safety: safety, targets: options.targets.sorted(),
                         desiredDigests: digests, adopted: adopted)
         plan.findingTypes = Array(Set(drivers.flatMap(\.findingTypes))).sorted()
-        plan.seal()
+        plan.seal(key: try store.planKey())
         try? store.rememberPlan(digest: plan.digest, revision: revision, at: now)
         return plan
+    }
+
+    /// A create whose earlier attempt's answer was lost may still be executed by the service
+    /// until the journal's `settleBy`: it is not sent again before then (Deferred,
+    /// OutcomeUnknown); afterwards the resource is observed and what landed is adopted.
+    func deferUnsettledCreates(_ actions: inout [Plan.PlannedAction], now: Date) throws {
+        let unsettled = try store.unsettledEntries(now: now)
+        guard !unsettled.isEmpty else { return }
+        // By action id: only the create that went unanswered waits (the resource's other creates were never sent).
+        var latest: [String: JournalEntry] = [:]
+        for e in unsettled {
+            if let have = latest[e.actionID], (have.settleBy ?? .distantPast) >= (e.settleBy ?? .distantPast) { continue }
+            latest[e.actionID] = e
+        }
+        for i in actions.indices where actions[i].action.operation == .create {
+            let a = actions[i].action
+            guard let e = latest[a.id], let until = e.settleBy else { continue }
+            actions[i].deferred = Plan.Deferral(
+                reason: Plan.Deferral.outcomeUnknown,
+                message: "an earlier \(e.operation) of \(a.summary) sent at \(PlanRenderer.iso(e.startedAt)) got no answer; the service may still execute it until \(PlanRenderer.iso(until)), then it is observed and adopted if it landed",
+                eta: until)
+        }
+    }
+
+    /// Whether observing `targets` through `driver` costs no quota unit.
+    static func observationIsFree(_ driver: any Driver, _ targets: [ObserveTarget], _ pricing: Pricing) -> Bool {
+        !targets.isEmpty && driver.observationCalls(targets, pricing: pricing).allSatisfy { $0.units == 0 }
     }
 
     static func merge(_ a: Plan.ResourceChange.Change, _ b: Plan.ResourceChange.Change) -> Plan.ResourceChange.Change {
@@ -370,36 +420,81 @@ public final class Engine: Sendable {
 
     // MARK: staleness
 
-    /// Re-observes the resources a plan file acts on and refuses it when what they look like
-    /// has moved since the plan was made.
-    public func checkFresh(_ plan: Plan, desired: [Resource], files: RepositoryFiles = .none) async throws {
+    /// Checks a plan read from a file before it is applied. Its keyed digest proves it was
+    /// made against this state; this proves it still holds and asks nothing the desired state
+    /// and the state store do not call for: every resource it marks applied has that desired
+    /// digest now, every id it adopts is what observing finds, and every action is one the
+    /// driver plans again from the desired state, the stored ids and a fresh observation (so a
+    /// delete is only of what the store records as owned, and ids come from the store).
+    /// Refuses it as stale when the observed state has moved since it was made.
+    public func checkPlan(_ plan: Plan, desired: [Resource], files: RepositoryFiles = .none) async throws {
         let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
-        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let registry = try self.registry(for: plan.revision, index)
+        let byName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        func refuse(_ why: String) -> EngineError { EngineError(.stale, "plan does not hold: \(why); run plan again") }
+        for (key, digest) in plan.desiredDigests {
+            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let driver = byName[parts[0]], let id = ResourceID(parsing: parts[1]) else {
+                throw refuse("it names \(key), which no configured driver converges")
+            }
+            let now = index[id].map { Digest.sha256Hex(driver.desired($0, in: index).canonicalBytes) }
+            guard now == digest else { throw refuse("\(id) is not at its desired state of \(plan.revision)") }
+        }
         var observed: [String: JSONValue] = [:]
         let byDriver = Dictionary(grouping: plan.actions.map(\.action), by: \.driver)
+        for name in byDriver.keys where byName[name] == nil { throw refuse("it has actions for \(name), which is not configured") }
+        for name in plan.adopted.keys where byName[String(name.split(separator: "|").first ?? "")] == nil {
+            throw refuse("it adopts ids for \(name), which no configured driver converges")
+        }
+        var rechecks: [(driver: any Driver, target: ObserveTarget, state: JSONValue, external: [String: String])] = []
         for driver in drivers {
-            guard let acts = byDriver[driver.name] else { continue }
-            let ids = Array(Set(acts.map(\.resource))).sorted()
+            let acts = byDriver[driver.name] ?? []
+            let adoptedIDs = plan.adopted.keys.filter { $0.hasPrefix(driver.name + "|") }.compactMap { ResourceID(parsing: String($0.dropFirst(driver.name.count + 1))) }
+            let ids = Array(Set(acts.map(\.resource) + adoptedIDs)).sorted()
+            guard !ids.isEmpty else { continue }
+            var stored: [ResourceID: [String: String]] = [:]
             let targets = try ids.map { id -> ObserveTarget in
                 let rec = try store.record(driver: driver.name, id: id)
-                let d = index[id].map { driver.desired($0, in: index) }
-                var ext = rec?.external ?? [:]
-                for (k, v) in plan.adopted[Self.key(driver.name, id)] ?? [:] where ext[k] == nil { ext[k] = v }
-                return ObserveTarget(id: id, desired: d, external: ext)
+                stored[id] = rec?.external ?? [:]
+                return ObserveTarget(id: id, desired: index[id].map { driver.desired($0, in: index) }, external: rec?.external ?? [:])
             }
             let results = try await driver.observe(targets, context: context(index, pricing, registry, nil))
             for t in targets {
-                guard case .observed(let s, _)? = results[t.id] else {
+                guard case .observed(let state, let found)? = results[t.id] else {
                     throw EngineError(.stale, "plan is stale: \(t.id) could not be observed again to check the plan")
                 }
-                observed[Self.key(driver.name, t.id)] = s
+                observed[Self.key(driver.name, t.id)] = state
+                var external = stored[t.id] ?? [:]
+                for (k, v) in found where external[k] == nil { external[k] = v }
+                rechecks.append((driver, t, state, external))
             }
         }
-        let digest = Digest.sha256Hex(JSONValue.object(observed).canonicalBytes)
+        let acting = Set(plan.actions.map { Self.key($0.action.driver, $0.action.resource) })
+        let digest = Digest.sha256Hex(JSONValue.object(observed.filter { acting.contains($0.key) }).canonicalBytes)
         guard digest == plan.observation.digest else {
             throw EngineError(.stale, "plan is stale: the observed state of the resources it changes has moved since it was made; run plan again")
         }
+        // Unmoved: the driver plans the same again from the desired state and the store's ids.
+        for (driver, t, state, external) in rechecks {
+            for (k, v) in plan.adopted[Self.key(driver.name, t.id)] ?? [:] where external[k] != v {
+                throw refuse("it adopts \(k) of \(t.id), which is not what observing finds")
+            }
+            let again = Set(driver.diff(DiffInput(id: t.id, desired: t.desired, observed: state, external: external, pricing: pricing)).map(Self.canonical))
+            for a in byDriver[driver.name] ?? [] where a.resource == t.id && !again.contains(Self.canonical(a)) {
+                throw refuse("its action \(a.id) is not one the desired state and the state store call for")
+            }
+        }
+    }
+
+    /// An action as its file form has it (a planned action round-trips through JSON).
+    static func canonical(_ a: Action) -> String {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        guard let once = try? e.encode(a), let back = try? JSONDecoder().decode(Action.self, from: once), let twice = try? e.encode(back) else {
+            return a.id
+        }
+        return String(decoding: twice, as: UTF8.self)
     }
 
     // MARK: apply
@@ -416,7 +511,7 @@ public final class Engine: Sendable {
         }
         let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
-        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let registry = try self.registry(for: plan.revision, index)
         let recovered = try store.closeInterrupted(at: clock.wallNow)
         let run = UUID().uuidString.lowercased()
         let driversByName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -435,7 +530,7 @@ public final class Engine: Sendable {
         var runnable: [Action] = []
         for a in plan.runnable.map(\.action) {
             if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(a.resource, at: applyTime) {
-                let d = Plan.Deferral(reason: "syncWindow", message: why, eta: eta)
+                let d = Plan.Deferral(reason: Plan.Deferral.syncWindow, message: why, eta: eta)
                 outcomes.append(ActionOutcome(action: a, result: .deferred, message: why, calls: [], deferral: d))
             } else {
                 runnable.append(a)
@@ -489,9 +584,9 @@ public final class Engine: Sendable {
                 if try store.record(driver: d.name, id: r.id) != nil { try store.forget(driver: d.name, id: r.id) }
             }
         }
-        try store.setMeta("lastAttemptedRevision", plan.revision)
+        try store.setMeta(.lastAttemptedRevision, plan.revision)
         let clean = all.allSatisfy { $0.result == .ok } && plan.resources.allSatisfy { $0.observationError == nil }
-        if clean { try store.setMeta("lastAppliedRevision", plan.revision) }
+        if clean { try store.setMeta(.lastAppliedRevision, plan.revision) }
         return ApplyReport(revision: plan.revision, outcomes: all, interruptedRecovered: recovered, breakers: registry.breakers.states)
     }
 
@@ -523,7 +618,10 @@ public final class Engine: Sendable {
             let recorder = CallRecorder()
             var outcome: ActionOutcome
             do {
-                let seq = try store.beginAction(run: run, action: a, at: clock.wallNow)
+                let sent = clock.wallNow
+                // A create is not idempotent: should its answer be lost, the service may still execute it until then.
+                let settleBy = a.operation == .create ? sent.addingTimeInterval(options.unknownOutcomeWait.timeInterval) : nil
+                let seq = try store.beginAction(run: run, action: a, at: sent, settleBy: settleBy)
                 do {
                     let r = try await driver.apply(a, observed: observed, external: external, context: context(index, pricing, registry, recorder))
                     for (k, v) in r.external { external[k] = v }
@@ -536,6 +634,14 @@ public final class Engine: Sendable {
                                              externalChanges: [:], observed: nil, at: clock.wallNow)
                     outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records)
                     blocked = "an earlier action of \(a.resource) was deferred"
+                } catch let e as OutcomeUnknown {
+                    // Not repeated: the resource is observed once the service can no longer execute it.
+                    let eta = settleBy ?? clock.wallNow
+                    try store.completeAction(journal: seq, result: "outcomeUnknown", message: e.description, driver: driver.name, id: a.resource,
+                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records,
+                                            deferral: Plan.Deferral(reason: Plan.Deferral.outcomeUnknown, message: e.description, eta: eta))
+                    blocked = "an earlier action of \(a.resource) has an unknown outcome"
                 } catch where Self.isQuotaAnswer(error) {
                     // The service itself said its quota is spent: defer to the reset, do not fail.
                     let message = "\(error)"

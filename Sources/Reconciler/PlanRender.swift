@@ -56,7 +56,11 @@ public enum PlanRenderer {
 
     /// `Plan: 2 to create, 3 to update, 0 to delete, 41 unchanged. YouTube quota: 150 units (1.5% of daily).`
     public static func summaryLine(_ p: Plan) -> String {
-        var s = "Plan: \(p.count(.create)) to create, \(p.count(.update)) to update, \(p.count(.delete)) to delete, \(p.count(.none)) unchanged."
+        // A resource that could not be observed is not "unchanged": nothing is known of it.
+        let unobserved = p.unobserved.count
+        let unchanged = p.resources.count { $0.change == .none && $0.observationError == nil }
+        var s = "Plan: \(p.count(.create)) to create, \(p.count(.update)) to update, \(p.count(.delete)) to delete, \(unchanged) unchanged"
+        s += unobserved > 0 ? ", \(unobserved) not observed." : "."
         for q in p.quotas where q.actionUnits > 0 || q.observationUnits > 0 || q.deferredUnits > 0 || p.quotas.count == 1 {
             let label = p.quotas.filter({ $0.service == q.service }).count > 1 ? "\(serviceName(q.service)) quota (\(q.rateLimit))" : "\(serviceName(q.service)) quota"
             s += " \(label): \(q.actionUnits) unit\(q.actionUnits == 1 ? "" : "s") (\(percent(q.actionUnits, of: q.units)) of daily)"

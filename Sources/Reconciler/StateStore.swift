@@ -35,9 +35,12 @@ public struct JournalEntry: Sendable, Equatable {
     public var operation: String
     public var startedAt: Date
     public var finishedAt: Date?
-    /// ok, failed, interrupted (found open after a crash); nil while open.
+    /// ok, failed, deferred, outcomeUnknown (the answer was lost), interrupted (found open after a crash); nil while open.
     public var result: String?
     public var message: String?
+    /// For a call that is not idempotent (a create): until when the service may still execute
+    /// it although its answer never came. Its resource's creates wait until then.
+    public var settleBy: Date? = nil
 }
 
 /// The status the engine keeps per resource (rendered into status files).
@@ -89,8 +92,11 @@ public protocol StateStore: QuotaWindowStore, DriverCache {
     /// Adds ids found by observation (adoption) to what is recorded; recorded ids win.
     func adopt(driver: String, id: ResourceID, external: [String: String]) throws
 
-    func beginAction(run: String, action: Action, at: Date) throws -> Int64
+    func beginAction(run: String, action: Action, at: Date, settleBy: Date?) throws -> Int64
     func openJournalEntries() throws -> [JournalEntry]
+    /// Entries whose outcome is unknown (open, interrupted, or the answer was lost) and may
+    /// still be executed by the service after `now`.
+    func unsettledEntries(now: Date) throws -> [JournalEntry]
     func closeInterrupted(at: Date) throws -> Int
     func journal(limit: Int) throws -> [JournalEntry]
 
@@ -198,6 +204,10 @@ public final class SQLiteStateStore: StateStore {
         m.registerMigration("v2-quota-channels") { db in
             // A charge writes the window's total and one channel's row, not the whole map.
             try db.execute(sql: "CREATE TABLE quota_channels (service TEXT NOT NULL, channel TEXT NOT NULL, spent INTEGER NOT NULL, PRIMARY KEY (service, channel))")
+        }
+        m.registerMigration("v3-journal-settle") { db in
+            // When a create whose answer may have been lost can no longer be executed by the service.
+            try db.execute(sql: "ALTER TABLE journal ADD COLUMN settle_by REAL")
         }
         return m
     }
@@ -317,24 +327,34 @@ public final class SQLiteStateStore: StateStore {
 
     // MARK: journal
 
-    public func beginAction(run: String, action: Action, at: Date) throws -> Int64 {
+    public func beginAction(run: String, action: Action, at: Date, settleBy: Date? = nil) throws -> Int64 {
         try db.write { db in
             let digest = Digest.sha256Hex(action.payload.canonicalBytes)
             try db.execute(sql: """
-                INSERT INTO journal (run, action_id, driver, kind, name, operation, payload_digest, started_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO journal (run, action_id, driver, kind, name, operation, payload_digest, started_at, settle_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [run, action.id, action.driver, action.resource.kind.rawValue, action.resource.name,
-                                 action.operation.rawValue, digest, at.timeIntervalSince1970])
+                                 action.operation.rawValue, digest, at.timeIntervalSince1970, settleBy?.timeIntervalSince1970])
             return db.lastInsertedRowID
+        }
+    }
+
+    public func unsettledEntries(now: Date) throws -> [JournalEntry] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM journal WHERE settle_by > ? AND (result IS NULL OR result IN ('interrupted', 'outcomeUnknown')) ORDER BY seq
+                """, arguments: [now.timeIntervalSince1970]).compactMap(Self.entry)
         }
     }
 
     private static func entry(_ r: Row) -> JournalEntry? {
         guard let kindRaw: String = r["kind"], let kind = Kind(rawValue: kindRaw) else { return nil }
         let fin: Double? = r["finished_at"]
+        let settle: Double? = r["settle_by"]
         return JournalEntry(seq: r["seq"], run: r["run"], actionID: r["action_id"], driver: r["driver"], resource: ResourceID(kind, r["name"]),
                             operation: r["operation"], startedAt: Date(timeIntervalSince1970: r["started_at"]),
-                            finishedAt: fin.map { Date(timeIntervalSince1970: $0) }, result: r["result"], message: r["message"])
+                            finishedAt: fin.map { Date(timeIntervalSince1970: $0) }, result: r["result"], message: r["message"],
+                            settleBy: settle.map { Date(timeIntervalSince1970: $0) })
     }
 
     public func openJournalEntries() throws -> [JournalEntry] {

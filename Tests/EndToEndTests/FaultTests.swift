@@ -117,17 +117,25 @@ struct ChaosTests {
         return s
     }
 
+    /// Every round spends about 500 units: a quota far larger than YouTube's default, in
+    /// the sandbox's and in the test repository's RateLimit, so 200 rounds never run out.
+    static func largeQuota(_ repo: GitFixture) throws {
+        try fastRetries(repo)
+        let path = repo.path + "/ratelimits/youtube-api.yaml"
+        let y = try String(contentsOfFile: path, encoding: .utf8)
+        guard y.contains("units: 10000\n") else { throw E2EFailure("youtube-api.yaml: no units: 10000") }
+        try y.replacingOccurrences(of: "units: 10000\n", with: "units: 100000000\n").write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    /// `policy.unknownOutcomeWait` set to `wait` in the rendered configuration.
+    static func settle(_ wait: String) -> (String) -> String {
+        { $0.replacingOccurrences(of: "minExisting: 10}", with: "minExisting: 10, unknownOutcomeWait: \(wait)}") }
+    }
+
     @Test("kill -9 at random points of apply, then restart: converges, no duplicate playlist, no open journal entry")
     func killAndRestart() async throws {
-        // Every round spends about 500 units: a quota far larger than YouTube's default, in
-        // the sandbox and in the test repository's RateLimit, so 200 rounds never run out.
-        try await Empire.with(faults: "youtube=latency:50ms", faultSeed: 3, dailyUnits: 100_000_000, edit: { repo in
-            try fastRetries(repo)
-            let path = repo.path + "/ratelimits/youtube-api.yaml"
-            let y = try String(contentsOfFile: path, encoding: .utf8)
-            guard y.contains("units: 10000\n") else { throw E2EFailure("youtube-api.yaml: no units: 10000") }
-            try y.replacingOccurrences(of: "units: 10000\n", with: "units: 100000000\n").write(toFile: path, atomically: true, encoding: .utf8)
-        }) { e in
+        try await Empire.with(faults: "youtube=latency:50ms", faultSeed: 3, dailyUnits: 100_000_000, edit: Self.largeQuota,
+                              config: Self.settle("1s")) { e in
             let names = ["tech-daily", "science-simplified"]
             var bases: [String: String] = [:]
             for n in names { bases[n] = try e.channelFile(n) }
@@ -162,7 +170,12 @@ struct ChaosTests {
                 if wasRunning && landed > 0 { effective += 1 }
                 #expect(try await e.duplicatePlaylistTitles() == [], "after the kill of round \(round)")
 
-                let restart = try await e.run("apply", "--auto-approve")
+                var restart = try await e.run("apply", "--auto-approve")
+                if restart.stdout.contains("got no answer") {
+                    // A create the kill cut off may still be executed: it waits out unknownOutcomeWait (1s), then is adopted.
+                    try await Task.sleep(for: .milliseconds(1100))
+                    restart = try await e.run("apply", "--auto-approve")
+                }
                 #expect(restart.stdout.contains(", 0 failed, 0 deferred") || restart.stdout.contains("Nothing to apply"), "round \(round) restart: \(restart)")
                 log.append("round \(round): killed after \(String(format: "%.3f", delay))s (\(wasRunning ? "running" : "already done"), \(landed) writes landed); restart exit \(restart.status)")
                 #expect(restart.status == 0, "round \(round) restart: \(restart)")
@@ -188,6 +201,55 @@ struct ChaosTests {
             // At least some kills landed in the middle of the work.
             #expect(effective >= 1, "\(log.joined(separator: "\n"))")
             print("chaos: \(Self.kills) kill points, \(effective) mid-apply\n" + log.joined(separator: "\n"))
+        }
+    }
+
+    @Test("a create the service executes after its client was killed is not sent again: deferred until it settles, then adopted")
+    func lateExecutionIsNotDuplicated() async throws {
+        let rounds = max(3, Self.kills / 10)
+        // The sandbox holds every playlist insert 4 s before it executes it, whether or not the
+        // client is still there; a create's answer may be lost for 7 s.
+        try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=latency:4s", dailyUnits: 100_000_000, edit: Self.largeQuota,
+                              config: Self.settle("7s")) { e in
+            let base = try e.channelFile("tech-daily")
+            try await e.apply()
+            for round in 1...rounds {
+                try e.commit("Late round \(round)", ["channels/tech-daily.yaml": Self.manifest(base, channel: "tech-daily", round: round)])
+                let inserts = e.calls(Empire.playlistsInsert)
+                let p = try e.spawn(["apply", "--auto-approve"], log: "late-\(round)")
+                // Killed as soon as its first insert reached the sandbox (bounded against a hang).
+                let t0 = Date()
+                while e.calls(Empire.playlistsInsert) == inserts && p.isRunning && Date().timeIntervalSince(t0) < 120 {
+                    try await Task.sleep(for: .milliseconds(2))
+                }
+                let arrived = Date()
+                kill(p.processIdentifier, SIGKILL)
+                try await waitForExit(p)
+                #expect(e.calls(Empire.playlistsInsert) == inserts + 1, "round \(round): one insert in flight when killed")
+
+                // Restarted at once, while the sandbox still holds that insert: that create waits,
+                // the channel's other work goes on.
+                let restart = try await e.run("apply", "--auto-approve")
+                #expect(restart.status == 0, "round \(round) restart: \(restart)")
+                #expect(restart.stdout.contains("got no answer; the service may still execute it until"), "round \(round): the cut create waits: \(restart)")
+                #expect(restart.stdout.contains(", 0 failed, 1 deferred"), "round \(round) restart: \(restart)")
+                // The held insert lands: still one playlist of each title.
+                let landing = 4.5 - Date().timeIntervalSince(arrived)
+                if landing > 0 { try await Task.sleep(for: .milliseconds(Int(landing * 1000))) }
+                #expect(try await e.duplicatePlaylistTitles() == [], "round \(round), after the late execution")
+
+                // Once it settled, it is observed and adopted, not created again.
+                let settle = 7.5 - Date().timeIntervalSince(arrived)
+                if settle > 0 { try await Task.sleep(for: .milliseconds(Int(settle * 1000))) }
+                let before = e.calls(Empire.playlistsInsert)
+                let settled = try await e.run("apply", "--auto-approve")
+                #expect(settled.status == 0 && (settled.stdout.contains(", 0 failed, 0 deferred") || settled.stdout.contains("Nothing to apply")),
+                        "round \(round) settled: \(settled)")
+                #expect(e.calls(Empire.playlistsInsert) == before, "round \(round): adopted, no insert")
+                #expect(try await e.duplicatePlaylistTitles() == [], "round \(round)")
+                let plan = try await e.run("plan", "--detailed-exitcode")
+                #expect(plan.status == 0, "round \(round): \(plan)")
+            }
         }
     }
 }
