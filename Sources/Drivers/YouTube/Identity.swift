@@ -22,12 +22,15 @@ extension YouTubeDriver {
 
     /// The credentials among `entries` (desired channels only: only they get writes) whose
     /// channel is not known yet, each with the entry that pays for asking.
+    /// Without a cache to remember answers in, nothing is asked (it would cost a unit per
+    /// credential on every plan); the workspace always gives the state store.
     func unknownIdentities(_ entries: [Entry], cache: (any DriverCache)?) -> [(credentials: String, payer: Entry)] {
+        guard let cache else { return [] }
         var seen = Set<String>()
         var out: [(String, Entry)] = []
         for e in entries where e.desired != nil {
             guard let c = e.credentials, seen.insert(c).inserted else { continue }
-            if let key = identityKey(c), let cache, (try? cache.value(key)) != nil { continue }
+            if let key = identityKey(c), (try? cache.value(key)) != nil { continue }
             out.append((c, e))
         }
         return out

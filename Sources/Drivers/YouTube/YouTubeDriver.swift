@@ -17,7 +17,7 @@ public struct YouTubeDriverConfig: Sendable {
     /// An access token is refreshed this many seconds before it expires.
     public var tokenMargin: TimeInterval
     /// Where the channel each credential acts for is remembered (the state store), so the
-    /// observation's price includes asking only for what is not known yet.
+    /// observation's price includes asking only for what is not known yet. nil: not checked.
     public var cache: (any DriverCache)?
 
     public init(endpoint: String, tokenEndpoint: String, clientId: LazySecret, clientSecret: LazySecret,
