@@ -29,6 +29,8 @@ public struct EngineOptions: Sendable {
     /// `policy.syncWindows`; `--force` sets `ignoreSyncWindows`.
     public var syncWindows: SyncWindows = .none
     public var ignoreSyncWindows = false
+    /// `--force`: delete owned objects that still hold content (a playlist's videos).
+    public var deleteNonEmpty = false
     public init() {}
 }
 
@@ -128,14 +130,16 @@ public final class Engine: Sendable {
         /// Resources some driver has applied (the safety thresholds' denominator).
         var managed = Set<ResourceID>()
         var adopted: [String: [String: String]] = [:]
+        let renames = Renames.map(desired)
 
         func change(_ id: ResourceID) -> Plan.ResourceChange {
             changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil, findings: [])
         }
 
         for driver in drivers {
-            let records = Dictionary(try store.records(driver: driver.name).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var records = Dictionary(try store.records(driver: driver.name).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             for r in records.values where r.appliedDigest != nil { managed.insert(r.id) }
+            let carried = Renames.carry(&records, renames)
             let mine = desired.filter { driver.kinds.contains($0.kind) && inTargets(ResourceID($0)) }
             let desiredIDs = Set(mine.map(ResourceID.init))
             let orphans = records.values.filter { !desiredIDs.contains($0.id) && inTargets($0.id) && ($0.appliedDigest != nil || !$0.external.isEmpty) }
@@ -163,6 +167,7 @@ public final class Engine: Sendable {
                     must = !hasStored || rec?.appliedDigest != it.digest || (age ?? .infinity) > options.observeMaxAge.timeInterval
                 }
                 if open.contains(Self.key(driver.name, it.id)) { must = true }  // an interrupted apply touched it
+                if carried[it.id] != nil { must = true }  // renamed: its objects are found where the old name put them
                 if must { toObserve.append(it) } else if let o = rec?.observed {
                     stored[it.id] = o
                     fromStore += 1
@@ -173,7 +178,7 @@ public final class Engine: Sendable {
             var observed: [ResourceID: JSONValue] = stored
             var failures: [ResourceID: String] = [:]
             if !toObserve.isEmpty {
-                let targets = toObserve.map { ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:]) }
+                let targets = toObserve.map { ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:], renamedFrom: carried[$0.id]?.name) }
                 let calls = driver.observationCalls(targets, pricing: pricing)
                 observationCalls += calls
                 let recorder = CallRecorder()
@@ -232,7 +237,7 @@ public final class Engine: Sendable {
                     let resourceChange: Plan.ResourceChange.Change =
                         it.desired == nil ? .delete : (it.record?.appliedDigest == nil && acts.allSatisfy { $0.operation == .create } ? .create : .update)
                     c.change = Self.merge(c.change, resourceChange)
-                    actions += acts.map { Plan.PlannedAction(action: $0, deferred: nil, fromGit: fromGit) }
+                    actions += acts.map { Plan.PlannedAction(action: $0, deferred: NonEmptyDeletes.block($0, annotations: annotations, options: options), fromGit: fromGit) }
                 }
                 changes[it.id] = c
             }
@@ -255,6 +260,7 @@ public final class Engine: Sendable {
         let shares = Self.channelShares(index)
         var actionUnits: [String: Int] = [:], deferredUnits: [String: Int] = [:]
         for i in actions.indices {
+            if actions[i].deferred != nil { continue }  // a blocked delete: not priced, not attempted
             // A sync window holds it back: not priced, not attempted.
             if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(actions[i].action.resource, at: now) {
                 actions[i].deferred = Plan.Deferral(reason: "syncWindow", message: why, eta: eta)
@@ -378,15 +384,16 @@ public final class Engine: Sendable {
         let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
         var observed: [String: JSONValue] = [:]
         let byDriver = Dictionary(grouping: plan.actions.map(\.action), by: \.driver)
+        let renames = Renames.map(desired)
         for driver in drivers {
             guard let acts = byDriver[driver.name] else { continue }
             let ids = Array(Set(acts.map(\.resource))).sorted()
             let targets = try ids.map { id -> ObserveTarget in
-                let rec = try store.record(driver: driver.name, id: id)
+                let (rec, renamedFrom) = try Renames.record(store, driver: driver.name, id: id, renames)
                 let d = index[id].map { driver.desired($0, in: index) }
                 var ext = rec?.external ?? [:]
                 for (k, v) in plan.adopted[Self.key(driver.name, id)] ?? [:] where ext[k] == nil { ext[k] = v }
-                return ObserveTarget(id: id, desired: d, external: ext)
+                return ObserveTarget(id: id, desired: d, external: ext, renamedFrom: renamedFrom)
             }
             let results = try await driver.observe(targets, context: context(index, pricing, registry, nil))
             for t in targets {
@@ -418,6 +425,7 @@ public final class Engine: Sendable {
         let pricing = Pricing(index)
         let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
         let recovered = try store.closeInterrupted(at: clock.wallNow)
+        try Renames.move(Renames.map(desired), in: store)
         let run = UUID().uuidString.lowercased()
         let driversByName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 

@@ -74,7 +74,7 @@ public enum StatusBook {
             }
             if let d = deferrals.first {
                 let deferral = d.deferral ?? plan.actions.first { $0.action.id == d.action.id }?.deferred
-                let reason = deferral?.reason == "syncWindow" ? "SyncWindow" : "Quota"
+                let reason = deferral?.reason == "syncWindow" ? "SyncWindow" : deferral?.reason == NonEmptyDeletes.reason ? "DeleteBlocked" : "Quota"
                 set("Deferred", "True", reason, (d.message ?? "deferred") + (deferral?.eta.map { "; eta \(iso($0))" } ?? ""))
             } else { drop("Deferred") }
             let terminal = failures.first { f in f.calls.last.map { ($0.status ?? 0) >= 400 && ($0.status ?? 0) < 500 && $0.status != 429 && $0.status != 401 } ?? false }
