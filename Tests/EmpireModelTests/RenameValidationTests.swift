@@ -36,17 +36,20 @@ struct RenameValidationTests {
     }
 
     @Test func renamedFromMayNotNameAKeyStillDeclaredNorBeUsedTwice() throws {
-        let r = Self.report(Self.channel("c", playlists: """
+        let yaml = Self.channel("c", playlists: """
               - {name: a, title: X}
               - {name: b, title: Y, renamedFrom: a}
               - {name: c, title: Z, renamedFrom: gone}
               - {name: d, title: W, renamedFrom: gone}
               - {name: e, title: V, renamedFrom: Not A Name}
-            """))
+            """)
+        let r = Self.report(yaml)
         #expect(!r.isValid)
+        let line11 = yaml.components(separatedBy: "\n")[10]
+        let column = line11.distance(from: line11.startIndex, to: try #require(line11.range(of: "renamedFrom: a")).upperBound)
         let rendered = r.diagnostics.map(\.rendered)
         let still = try #require(r.diagnostics.first { $0.code == "invalid-value" })
-        #expect(still.file == "c.yaml" && still.line == 11 && still.column == 42, "\(rendered)")
+        #expect(still.file == "c.yaml" && still.line == 11 && still.column == column, "\(rendered)")
         #expect(still.message.contains("'a' names a playlist this channel still declares"), "\(rendered)")
         #expect(still.notes.first?.line == 10)
         let twice = try #require(r.diagnostics.first { $0.code == "duplicate-entry" })
