@@ -52,6 +52,8 @@ import Testing
         let edited = try resources(memoryLimit() + monitor("newer", summary: "edited", annotations: "ytempire.io/renamed-from: new-name"))
         let p3 = try await e.plan(edited, revision: "r3")
         #expect(p3.actions.map { "\($0.action.resource) \($0.action.operation.rawValue)" } == ["Monitor/newer update"])
+        // A saved plan is checked against what its resources look like now: found through the old name's records too.
+        try await e.checkFresh(p3, desired: edited)
         _ = try await e.apply(p3, desired: edited)
         #expect(rig.driver.objects.keys.filter { $0.kind == .monitor } == [ResourceID(.monitor, "newer")])
         #expect(try rig.store.record(driver: "memory", id: ResourceID(.monitor, "newer"))?.external == ["object": "mem-newer"])
