@@ -60,17 +60,7 @@ struct ConfigStoreRenameTests {
             r.kind == .channel && r.name == "tech-daily" ? channel : r.kind == .securityPolicy && r.name == "ytempire" ? policy : r
         }
         // What the engine gives the driver for a rename not yet applied: the new name, the old one to find its rows by.
-        let idx = h.index
-        let targets = [ObserveTarget(id: ResourceID(channel), desired: h.driver.desired(channel, in: idx), external: [:], renamedFrom: "tech-daily"),
-                       ObserveTarget(id: ResourceID(policy), desired: h.driver.desired(policy, in: idx), external: [:], renamedFrom: "ytempire")]
-        let outcomes = try await h.driver.observe(targets, context: h.context)
-        var observed: [ResourceID: JSONValue] = [:]
-        var actions: [Action] = []
-        for t in targets {
-            guard case .observed(let s, _)? = outcomes[t.id] else { Issue.record("\(t.id): \(String(describing: outcomes[t.id]))"); continue }
-            observed[t.id] = s
-            actions += h.driver.diff(DiffInput(id: t.id, desired: t.desired, observed: s, external: [:], pricing: h.pricing))
-        }
+        let (actions, observed) = try await h.plan(renamedFrom: [ResourceID(channel): "tech-daily", ResourceID(policy): "ytempire"])
         #expect(actions.map(\.operation) == [.update, .update])
         #expect(actions.map(\.calls).map { $0.map(\.operation) } == [["update"], ["update"]])
         #expect(actions.first?.changes == [FieldChange(path: "name", old: "tech-daily", new: "tech-news")])
