@@ -1,7 +1,7 @@
 # ytempire — build, run, test and benchmark. Every target installs what it needs first.
 SWIFT ?= swift
 PYTHON ?= python3
-APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client openssh-server gnupg nghttp2-server postgresql prometheus chromium
+APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client openssh-server gnupg nghttp2-server postgresql prometheus chromium cmark-gfm
 BENCH_APT_PACKAGES := nginx-light
 
 .PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean chaos install fuzz fuzz-build fuzz-smoke

@@ -72,6 +72,10 @@ public struct Action: Sendable, Hashable, Codable {
     public var calls: [PlannedCall]
     /// What the driver needs to apply it (never a secret: plans are written to files).
     public var payload: JSONValue
+    /// What a delete would destroy with the object, as a person reads it (`3 videos`). The engine
+    /// blocks such a delete unless `apply --force` or the resource's `ytempire.io/delete-nonempty: "true"`
+    /// allows it. Nil: the object holds nothing (or the driver cannot tell).
+    public var holds: String? = nil
 
     public init(driver: String, resource: ResourceID, operation: ActionOperation, key: String, summary: String,
                 changes: [FieldChange], calls: [PlannedCall], payload: JSONValue = .null) {
@@ -219,8 +223,11 @@ public struct ObserveTarget: Sendable {
     public var desired: JSONValue?
     /// External ids recorded for it in the state store.
     public var external: [String: String]
-    public init(id: ResourceID, desired: JSONValue?, external: [String: String]) {
-        self.id = id; self.desired = desired; self.external = external
+    /// The name it had before (`ytempire.io/renamed-from`) when its records are that name's: the
+    /// driver finds its objects where the old name put them, and updates them in place.
+    public var renamedFrom: String?
+    public init(id: ResourceID, desired: JSONValue?, external: [String: String], renamedFrom: String? = nil) {
+        self.id = id; self.desired = desired; self.external = external; self.renamedFrom = renamedFrom
     }
 }
 

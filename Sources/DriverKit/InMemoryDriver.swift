@@ -17,6 +17,7 @@ public final class InMemoryDriver: Driver {
         var objects: [ResourceID: JSONValue] = [:]
         var failApply: [ResourceID: String] = [:]
         var failObserve: [ResourceID: String] = [:]
+        var holds: [ResourceID: String] = [:]
         var applied: [String] = []
         var observed: [ResourceID] = []
     }
@@ -36,6 +37,8 @@ public final class InMemoryDriver: Driver {
     public func setObject(_ id: ResourceID, _ v: JSONValue?) { state.withLock { $0.objects[id] = v } }
     public func failApply(_ id: ResourceID, _ message: String?) { state.withLock { $0.failApply[id] = message } }
     public func failObserve(_ id: ResourceID, _ message: String?) { state.withLock { $0.failObserve[id] = message } }
+    /// What the object of `id` holds (`2 videos`): its delete says so (`Action.holds`).
+    public func holds(_ id: ResourceID, _ what: String?) { state.withLock { $0.holds[id] = what } }
     /// Action ids applied, in order.
     public var applied: [String] { state.withLock { $0.applied } }
     /// Resources observed, in order.
@@ -55,7 +58,9 @@ public final class InMemoryDriver: Driver {
             var out: [ResourceID: ObservationOutcome] = [:]
             for t in targets {
                 s.observed.append(t.id)
-                if let f = s.failObserve[t.id] { out[t.id] = .failed(f) } else { out[t.id] = .observed(state: s.objects[t.id] ?? .null, external: [:]) }
+                // Found by its recorded id: a renamed resource's object keeps its old name until an action renames it.
+                let object = s.objects[t.id] ?? Self.recorded(t.external, kind: t.id.kind).flatMap { s.objects[$0] }
+                if let f = s.failObserve[t.id] { out[t.id] = .failed(f) } else { out[t.id] = .observed(state: object ?? .null, external: [:]) }
             }
             return out
         }
@@ -65,8 +70,10 @@ public final class InMemoryDriver: Driver {
         switch (input.desired, input.observed) {
         case (nil, .null): return []
         case (nil, let o):
-            return [Action(driver: name, resource: input.id, operation: .delete, key: "object", summary: "object",
-                           changes: JSONDiff.changes(o, nil), calls: [input.pricing.call(service, "objects.delete")])]
+            var delete = Action(driver: name, resource: input.id, operation: .delete, key: "object", summary: "object",
+                                changes: JSONDiff.changes(o, nil), calls: [input.pricing.call(service, "objects.delete")])
+            delete.holds = state.withLock { $0.holds[input.id] }
+            return [delete]
         case (let d?, .null):
             return [Action(driver: name, resource: input.id, operation: .create, key: "object", summary: "object",
                            changes: JSONDiff.changes(nil, d), calls: [input.pricing.call(service, "objects.put")], payload: d)]
@@ -86,9 +93,17 @@ public final class InMemoryDriver: Driver {
                 s.objects[action.resource] = nil
                 return ApplyOutcome(external: ["object": nil], observed: .null)
             }
+            // The object recorded under another name (a rename) is this one: it moves, in place.
+            if let recorded = Self.recorded(external, kind: action.resource.kind), recorded != action.resource { s.objects[recorded] = nil }
             s.objects[action.resource] = action.payload
             return ApplyOutcome(external: ["object": "mem-\(action.resource.name)"], observed: action.payload)
         }
+    }
+
+    /// The object an `external["object"]` id (`mem-<name>`) names.
+    static func recorded(_ external: [String: String], kind: Kind) -> ResourceID? {
+        guard let id = external["object"], id.hasPrefix("mem-") else { return nil }
+        return ResourceID(kind, String(id.dropFirst(4)))
     }
 
     /// Goes through the engine's client so that the quota ledger is charged as for a real call.

@@ -32,6 +32,8 @@ public struct ChannelSpec: Sendable {
         public var privacy: Privacy
         public var tags: [String]?
         public var mark: SourceMark
+        /// The key this playlist had before (`renamedFrom`): its playlist is re-keyed, never deleted and made again.
+        public var renamedFrom: String? = nil
     }
     public struct Content: Sendable {
         public var style: String?
@@ -100,20 +102,33 @@ extension NodeDecoder {
         }
 
         var playlists: [ChannelSpec.Playlist] = []
+        var renamedFrom: [(Reference, String)] = []
         if let items = list(f, "playlists") {
             for (p, n) in items {
-                guard let m = mapping(n, p, known: ["name", "title", "description", "privacy", "tags"]) else { continue }
+                guard let m = mapping(n, p, known: ["name", "title", "description", "privacy", "tags", "renamedFrom"]) else { continue }
                 requireFields(m, ["name", "title"])
                 let name = self.name(m, "name")
                 let title = string(m, "title", maxLength: 150, minLength: 1)
                 let desc = string(m, "description", maxLength: 5000)
                 let privacy = enumeration(m, "privacy", Privacy.self) ?? .public
                 let tags = stringList(m, "tags", maxLength: 100)
+                let from = self.name(m, "renamedFrom")
+                if let from { renamedFrom.append((from, m.sub("renamedFrom"))) }
                 if let name, let title {
-                    playlists.append(.init(name: name.name, title: title, description: desc, privacy: privacy, tags: tags, mark: name.mark))
+                    playlists.append(.init(name: name.name, title: title, description: desc, privacy: privacy, tags: tags, mark: name.mark,
+                                           renamedFrom: from?.name))
                 }
             }
             checkUnique(playlists.map { Reference(name: $0.name, mark: $0.mark) }, in: f.sub("playlists"))
+            // The old key of a rename is gone from the channel: naming a playlist it still declares would hand one playlist to two keys.
+            let declared = Dictionary(playlists.map { ($0.name, $0.mark) }, uniquingKeysWith: { a, _ in a })
+            for (from, path) in renamedFrom {
+                if let still = declared[from.name] {
+                    diags.error(.invalidValue, "\(path) '\(from.name)' names a playlist this channel still declares; renamedFrom is the key the playlist had before, which must be gone",
+                                at: from.mark, notes: [.init("'\(from.name)' is declared here", at: still)])
+                }
+            }
+            checkUnique(renamedFrom.map { $0.0 }, in: f.sub("playlists"), what: "renamedFrom")
         }
 
         var content: ChannelSpec.Content?

@@ -15,6 +15,20 @@ enum CrossValidator {
             }
             byKind[r.kind, default: [:]][r.name] = r
         }
+        // A rename's old name is gone: otherwise two resources would claim one set of records.
+        var renamedFrom: [ResourceKey: Resource] = [:]
+        for r in resources {
+            guard let old = r.metadata.annotations[Annotations.renamedFrom], old != r.name else { continue }
+            if let still = byKind[r.kind]?[old] {
+                bag.error(.invalidValue, "\(r.kind.rawValue) '\(r.name)' has \(Annotations.renamedFrom): \(old), but \(r.kind.rawValue) '\(old)' is still declared; the annotation names the resource's old name, which must be gone",
+                          at: r.nameMark, notes: [.init("\(r.kind.rawValue) '\(old)' is declared here", at: still.nameMark)])
+            } else if let first = renamedFrom[ResourceKey(kind: r.kind, name: old)] {
+                bag.error(.duplicateEntry, "\(r.kind.rawValue) '\(r.name)' and '\(first.name)' are both \(Annotations.renamedFrom): \(old); one resource can take its records",
+                          at: r.nameMark, notes: [.init("first renamed here", at: first.nameMark)])
+            } else {
+                renamedFrom[ResourceKey(kind: r.kind, name: old)] = r
+            }
+        }
         let chains = byKind[.providerChain] ?? [:]
         let limits = byKind[.rateLimit] ?? [:]
         let channels = byKind[.channel] ?? [:]

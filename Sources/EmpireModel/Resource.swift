@@ -59,6 +59,10 @@ public struct Resource: Sendable {
 public enum Annotations {
     public static let prune = "ytempire.io/prune"
     public static let drift = "ytempire.io/drift"
+    /// The name the resource had before: its records and external objects move to the new name.
+    public static let renamedFrom = "ytempire.io/renamed-from"
+    /// On a Channel: `"true"` lets apply delete its playlists that still hold videos.
+    public static let deleteNonEmpty = "ytempire.io/delete-nonempty"
 }
 
 extension NodeDecoder {
@@ -121,6 +125,14 @@ extension NodeDecoder {
             switch e.key {
             case Annotations.prune: allowed = ["true", "false"]
             case Annotations.drift: allowed = ["correct", "report"]
+            case Annotations.deleteNonEmpty: allowed = ["true", "false"]
+            case Annotations.renamedFrom:
+                if let v = a[e.key], !Names.isValid(v) {
+                    diags.error(.invalidName, "annotation \(e.key) '\(clip(v))' is not a valid name: \(Names.rule)", at: e.value.mark)
+                } else if let v = a[e.key], v == m.node["name"]?.scalarText {
+                    diags.error(.invalidValue, "annotation \(e.key) names the resource itself; it is the name the resource had before", at: e.value.mark)
+                }
+                continue
             default: continue
             }
             if let v = a[e.key], !allowed.contains(v) {

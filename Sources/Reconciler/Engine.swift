@@ -30,8 +30,10 @@ public struct EngineOptions: Sendable {
     public var syncWindows: SyncWindows = .none
     public var ignoreSyncWindows = false
     /// How long after a create was sent the service may still execute it although its answer
-    /// was lost (`policy.unknownOutcomeWait`): until then that resource's creates are not sent again.
+    /// was lost (`policy.unknownOutcomeWait`): until then that create is not sent again.
     public var unknownOutcomeWait: Duration = .seconds(120)
+    /// `--force`: delete owned objects that still hold content (a playlist's videos).
+    public var deleteNonEmpty = false
     public init() {}
 }
 
@@ -145,14 +147,16 @@ public final class Engine: Sendable {
         /// Resources some driver has applied (the safety thresholds' denominator).
         var managed = Set<ResourceID>()
         var adopted: [String: [String: String]] = [:]
+        let renames = Renames.map(desired)
 
         func change(_ id: ResourceID) -> Plan.ResourceChange {
             changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil, findings: [])
         }
 
         for driver in drivers {
-            let records = Dictionary(try store.records(driver: driver.name).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var records = Dictionary(try store.records(driver: driver.name).map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a })
             for r in records.values where r.appliedDigest != nil { managed.insert(r.id) }
+            let carried = Renames.carry(&records, renames)
             let mine = desired.filter { driver.kinds.contains($0.kind) && inTargets(ResourceID($0)) }
             let desiredIDs = Set(mine.map(ResourceID.init))
             let orphans = records.values.filter { !desiredIDs.contains($0.id) && inTargets($0.id) && ($0.appliedDigest != nil || !$0.external.isEmpty) }
@@ -185,6 +189,7 @@ public final class Engine: Sendable {
                     must = free || !hasStored || rec?.appliedDigest != it.digest || (age ?? .infinity) > options.observeMaxAge.timeInterval
                 }
                 if open.contains(Self.key(driver.name, it.id)) { must = true }  // an interrupted apply touched it
+                if carried[it.id] != nil { must = true }  // renamed: its objects are found where the old name put them
                 if must { toObserve.append(it) } else if let o = rec?.observed {
                     stored[it.id] = o
                     fromStore += 1
@@ -195,7 +200,7 @@ public final class Engine: Sendable {
             var observed: [ResourceID: JSONValue] = stored
             var failures: [ResourceID: String] = [:]
             if !toObserve.isEmpty {
-                let targets = toObserve.map { ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:]) }
+                let targets = toObserve.map { ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:], renamedFrom: carried[$0.id]?.name) }
                 let calls = driver.observationCalls(targets, pricing: pricing)
                 observationCalls += calls
                 let recorder = CallRecorder()
@@ -254,7 +259,7 @@ public final class Engine: Sendable {
                     let resourceChange: Plan.ResourceChange.Change =
                         it.desired == nil ? .delete : (it.record?.appliedDigest == nil && acts.allSatisfy { $0.operation == .create } ? .create : .update)
                     c.change = Self.merge(c.change, resourceChange)
-                    actions += acts.map { Plan.PlannedAction(action: $0, deferred: nil, fromGit: fromGit) }
+                    actions += acts.map { Plan.PlannedAction(action: $0, deferred: NonEmptyDeletes.block($0, annotations: annotations, options: options), fromGit: fromGit) }
                 }
                 changes[it.id] = c
             }
@@ -277,6 +282,7 @@ public final class Engine: Sendable {
         var budgets = registry.ledgers.mapValues(\.budget)
         let shares = Self.channelShares(index)
         var actionUnits: [String: Int] = [:], deferredUnits: [String: Int] = [:]
+        // A blocked delete or an unsettled create: not priced, not attempted.
         for i in actions.indices where actions[i].deferred == nil {
             // A sync window holds it back: not priced, not attempted.
             if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(actions[i].action.resource, at: now) {
@@ -448,6 +454,7 @@ public final class Engine: Sendable {
             throw refuse("it adopts ids for \(name), which no configured driver converges")
         }
         var rechecks: [(driver: any Driver, target: ObserveTarget, state: JSONValue, external: [String: String])] = []
+        let renames = Renames.map(desired)
         for driver in drivers {
             let acts = byDriver[driver.name] ?? []
             let adoptedIDs = plan.adopted.keys.filter { $0.hasPrefix(driver.name + "|") }.compactMap { ResourceID(parsing: String($0.dropFirst(driver.name.count + 1))) }
@@ -455,9 +462,11 @@ public final class Engine: Sendable {
             guard !ids.isEmpty else { continue }
             var stored: [ResourceID: [String: String]] = [:]
             let targets = try ids.map { id -> ObserveTarget in
-                let rec = try store.record(driver: driver.name, id: id)
+                // A renamed resource's records are still under its old name until apply moves them.
+                let (rec, renamedFrom) = try Renames.record(store, driver: driver.name, id: id, renames)
                 stored[id] = rec?.external ?? [:]
-                return ObserveTarget(id: id, desired: index[id].map { driver.desired($0, in: index) }, external: rec?.external ?? [:])
+                return ObserveTarget(id: id, desired: index[id].map { driver.desired($0, in: index) }, external: rec?.external ?? [:],
+                                     renamedFrom: renamedFrom)
             }
             let results = try await driver.observe(targets, context: context(index, pricing, registry, nil))
             for t in targets {
@@ -513,6 +522,7 @@ public final class Engine: Sendable {
         let pricing = Pricing(index)
         let registry = try self.registry(for: plan.revision, index)
         let recovered = try store.closeInterrupted(at: clock.wallNow)
+        try Renames.move(Renames.map(desired), in: store)
         let run = UUID().uuidString.lowercased()
         let driversByName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 

@@ -55,14 +55,17 @@ public enum PlanRenderer {
     }
 
     /// `Plan: 2 to create, 3 to update, 0 to delete, 41 unchanged. YouTube quota: 150 units (1.5% of daily).`
-    public static func summaryLine(_ p: Plan) -> String {
+    public static func summaryLine(_ p: Plan) -> String { summaryLine(p, value: { $0 }) }
+
+    /// `value` shows the names the plan took from the repository (markdown: as code).
+    static func summaryLine(_ p: Plan, value: (String) -> String) -> String {
         // A resource that could not be observed is not "unchanged": nothing is known of it.
         let unobserved = p.unobserved.count
         let unchanged = p.resources.count { $0.change == .none && $0.observationError == nil }
         var s = "Plan: \(p.count(.create)) to create, \(p.count(.update)) to update, \(p.count(.delete)) to delete, \(unchanged) unchanged"
         s += unobserved > 0 ? ", \(unobserved) not observed." : "."
         for q in p.quotas where q.actionUnits > 0 || q.observationUnits > 0 || q.deferredUnits > 0 || p.quotas.count == 1 {
-            let label = p.quotas.filter({ $0.service == q.service }).count > 1 ? "\(serviceName(q.service)) quota (\(q.rateLimit))" : "\(serviceName(q.service)) quota"
+            let label = p.quotas.filter({ $0.service == q.service }).count > 1 ? "\(value(serviceName(q.service))) quota (\(value(q.rateLimit)))" : "\(value(serviceName(q.service))) quota"
             s += " \(label): \(q.actionUnits) unit\(q.actionUnits == 1 ? "" : "s") (\(percent(q.actionUnits, of: q.units)) of daily)"
             var extra: [String] = []
             if q.observationUnits > 0 { extra.append("observing cost \(q.observationUnits)") }
@@ -70,19 +73,23 @@ public enum PlanRenderer {
             if !extra.isEmpty { s += ", " + extra.joined(separator: ", ") }
             s += "."
         }
-        let deferred = p.actions.count { $0.deferred != nil }
+        let deferred = p.actions.count { $0.deferred != nil && $0.deferred?.reason != NonEmptyDeletes.reason }
         if deferred > 0 { s += " \(deferred) action\(deferred == 1 ? "" : "s") deferred." }
+        let blocked = p.actions.count { $0.deferred?.reason == NonEmptyDeletes.reason }
+        if blocked > 0 { s += " \(blocked) delete\(blocked == 1 ? "" : "s") blocked." }
         return s
     }
 
-    public static func observationLine(_ p: Plan) -> String {
+    public static func observationLine(_ p: Plan) -> String { observationLine(p, value: { $0 }) }
+
+    static func observationLine(_ p: Plan, value: (String) -> String) -> String {
         let o = p.observation
         var s = "Observed \(o.observedNow) resource\(o.observedNow == 1 ? "" : "s") now"
         let units = o.calls.reduce(0) { $0 &+ $1.units }
         if !o.calls.isEmpty { s += " (\(o.calls.count) call\(o.calls.count == 1 ? "" : "s"), \(units) unit\(units == 1 ? "" : "s"))" }
         s += ", \(o.fromStore) from the state store"
         if let a = o.oldestStoredAge { s += " (oldest \(age(a)) old)" }
-        s += "; refresh=\(o.refresh)."
+        s += "; refresh=\(value(o.refresh))."
         return s
     }
 
@@ -106,7 +113,9 @@ public enum PlanRenderer {
                 var line = "    \(a.operation.symbol) \(a.driver): \(a.operation.rawValue) \(TextEscape.escape(a.summary))"
                 let calls = callsText(a.calls)
                 if !calls.isEmpty { line += "  [\(calls)]" }
-                if let d = pa.deferred {
+                if let d = pa.deferred, d.reason == NonEmptyDeletes.reason {
+                    line += "  " + style.paint(TextEscape.escape(d.message), "31")
+                } else if let d = pa.deferred {
                     line += "  " + style.paint("DEFERRED: \(d.message)\(d.eta.map { " (until \(iso($0)))" } ?? "")", "35")
                 }
                 out += line + "\n"
@@ -131,19 +140,23 @@ public enum PlanRenderer {
         return out
     }
 
+    /// Markdown for pull-request comments. Every value from the repository or an API is a code
+    /// span (``InertMarkdown``): only the plan's own words are markup.
     public static func markdown(_ p: Plan) -> String {
-        func cell(_ s: String) -> String { s.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ") }
-        var out = "### ytempire plan for `\(cell(p.revision))`\n\n"
-        out += "**\(summaryLine(p))**\n\n" + observationLine(p) + "\n\n"
+        func code(_ s: String) -> String { InertMarkdown.code(s) }
+        func cell(_ s: String) -> String { InertMarkdown.code(s, inTable: true) }
+        var out = "### ytempire plan for \(code(p.revision))\n\n"
+        out += "**\(summaryLine(p, value: code))**\n\n" + observationLine(p, value: code) + "\n\n"
         if p.hasChanges {
             out += "| | resource | integration | action | calls | fields |\n|---|---|---|---|---|---|\n"
             for pa in p.actions {
                 let a = pa.action
-                let fields = a.changes.map { "`\(cell($0.path))`: \(cell(show($0.old, sensitive: $0.sensitive))) → \(cell(show($0.new, sensitive: $0.sensitive)))" }.joined(separator: "<br>")
+                let fields = a.changes.map { "\(cell($0.path)): \(cell(show($0.old, sensitive: $0.sensitive))) → \(cell(show($0.new, sensitive: $0.sensitive)))" }.joined(separator: "<br>")
                 let op = a.operation == .create ? "➕" : a.operation == .update ? "✏️" : "➖"
                 var action = "\(a.operation.rawValue) \(cell(a.summary))"
-                if let d = pa.deferred { action += " — **deferred**: \(cell(d.message))" }
-                out += "| \(op) | `\(a.resource)` | \(a.driver) | \(action) | \(cell(callsText(a.calls))) | \(fields) |\n"
+                if let d = pa.deferred { action += " — **\(d.reason == NonEmptyDeletes.reason ? "blocked" : "deferred")**: \(cell(d.message))" }
+                let calls = callsText(a.calls)
+                out += "| \(op) | \(cell(a.resource.description)) | \(cell(a.driver)) | \(action) | \(calls.isEmpty ? "" : cell(calls)) | \(fields) |\n"
             }
         } else {
             out += "No changes.\n"
@@ -151,20 +164,20 @@ public enum PlanRenderer {
         let drift = p.resources.filter(\.driftReportOnly)
         if !drift.isEmpty {
             out += "\n**Drift reported (not corrected):**\n"
-            for r in drift { out += "- `\(r.id)`: \(r.driftedFields.map { "`\(cell($0))`" }.joined(separator: ", "))\n" }
+            for r in drift { out += "- \(code(r.id.description)): \(r.driftedFields.map(code).joined(separator: ", "))\n" }
         }
         let found = p.resources.filter { !$0.findings.isEmpty }
         if !found.isEmpty {
             out += "\n**Findings:**\n"
-            for r in found { for f in r.findings { out += "- `\(r.id)`: **\(f.condition)** \(cell(f.message))\n" } }
+            for r in found { for f in r.findings { out += "- \(code(r.id.description)): \(code(f.condition)) \(code(f.message))\n" } }
         }
         if !p.unreconciled.isEmpty {
             out += "\n<details><summary>Not reconciled: \(p.unreconciled.count)</summary>\n\n"
-            for u in p.unreconciled { out += "- `\(u.id)`: \(u.integration) — \(cell(u.reason))\n" }
+            for u in p.unreconciled { out += "- \(code(u.id.description)): \(code(u.integration)) — \(code(u.reason))\n" }
             out += "\n</details>\n"
         }
-        for v in p.safety { out += "\n> ⚠️ Refused by safety threshold: \(cell(v.message))\n" }
-        out += "\n<sub>plan digest sha256:\(p.digest)</sub>\n"
+        for v in p.safety { out += "\n> ⚠️ Refused by safety threshold: \(code(v.message))\n" }
+        out += "\n<sub>plan digest sha256:\(code(p.digest))</sub>\n"
         return out
     }
 

@@ -91,6 +91,10 @@ public protocol StateStore: QuotaWindowStore, DriverCache {
     func forget(driver: String, id: ResourceID) throws
     /// Adds ids found by observation (adoption) to what is recorded; recorded ids win.
     func adopt(driver: String, id: ResourceID, external: [String: String]) throws
+    /// Moves everything recorded under `old` — each driver's record (ids, observation, applied
+    /// digest), the journal, the status — to `new`, in one transaction (`ytempire.io/renamed-from`).
+    /// A driver whose record of `new` holds more than an observation keeps both.
+    func rename(from old: ResourceID, to new: ResourceID) throws
 
     func beginAction(run: String, action: Action, at: Date, settleBy: Date?) throws -> Int64
     func openJournalEntries() throws -> [JournalEntry]
@@ -316,6 +320,29 @@ public final class SQLiteStateStore: StateStore {
             for (k, v) in external where ext[k] == nil { ext[k] = v }
             try db.execute(sql: "UPDATE resources SET external = ? WHERE driver = ? AND kind = ? AND name = ?",
                            arguments: [Self.json(ext), driver, id.kind.rawValue, id.name])
+        }
+    }
+
+    public func rename(from old: ResourceID, to new: ResourceID) throws {
+        guard old != new, old.kind == new.kind else { return }
+        let kind = old.kind.rawValue
+        try db.write { db in
+            // A record of the new name that holds only an observation (a plan made before the rename) gives way.
+            try db.execute(sql: """
+                DELETE FROM resources WHERE kind = ? AND name = ? AND applied_digest IS NULL AND external = '{}'
+                  AND driver IN (SELECT driver FROM resources WHERE kind = ? AND name = ?)
+                """, arguments: [kind, new.name, kind, old.name])
+            try db.execute(sql: """
+                UPDATE resources SET name = ? WHERE kind = ? AND name = ?
+                  AND driver NOT IN (SELECT driver FROM resources WHERE kind = ? AND name = ?)
+                """, arguments: [new.name, kind, old.name, kind, new.name])
+            try db.execute(sql: "UPDATE journal SET name = ? WHERE kind = ? AND name = ?", arguments: [new.name, kind, old.name])
+            if try String.fetchOne(db, sql: "SELECT body FROM status WHERE kind = ? AND name = ?", arguments: [kind, new.name]) == nil,
+               var status = Self.decode(ResourceStatusRecord.self, try String.fetchOne(db, sql: "SELECT body FROM status WHERE kind = ? AND name = ?", arguments: [kind, old.name])) {
+                status.id = new
+                try db.execute(sql: "INSERT INTO status (kind, name, body) VALUES (?, ?, ?)", arguments: [kind, new.name, Self.json(status)])
+                try db.execute(sql: "DELETE FROM status WHERE kind = ? AND name = ?", arguments: [kind, old.name])
+            }
         }
     }
 

@@ -77,6 +77,7 @@ public enum StatusBook {
                 let reason = switch deferral?.reason {
                 case Plan.Deferral.syncWindow?: "SyncWindow"
                 case Plan.Deferral.outcomeUnknown?: "OutcomeUnknown"
+                case NonEmptyDeletes.reason?: "DeleteBlocked"
                 default: "Quota"
                 }
                 set("Deferred", "True", reason, (d.message ?? "deferred") + (deferral?.eta.map { "; eta \(iso($0))" } ?? ""))

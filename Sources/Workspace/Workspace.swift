@@ -84,8 +84,10 @@ public final class Workspace: Sendable {
         public var targets: [ResourceID] = []
         public var refresh: RefreshMode = .changed
         public var ignoreSyncWindows = false
-        public init(targets: [ResourceID] = [], refresh: RefreshMode = .changed, ignoreSyncWindows: Bool = false) {
-            self.targets = targets; self.refresh = refresh; self.ignoreSyncWindows = ignoreSyncWindows
+        /// `--force`: delete owned objects that still hold content (a playlist's videos).
+        public var deleteNonEmpty = false
+        public init(targets: [ResourceID] = [], refresh: RefreshMode = .changed, ignoreSyncWindows: Bool = false, deleteNonEmpty: Bool = false) {
+            self.targets = targets; self.refresh = refresh; self.ignoreSyncWindows = ignoreSyncWindows; self.deleteNonEmpty = deleteNonEmpty
         }
     }
 
@@ -103,6 +105,7 @@ public final class Workspace: Sendable {
         o.targets = run.targets
         o.refresh = run.refresh
         o.ignoreSyncWindows = run.ignoreSyncWindows
+        o.deleteNonEmpty = run.deleteNonEmpty
         let (drivers, missing) = try drivers()
         return Engine(drivers: drivers, store: store, transport: transport, unconfigured: missing, options: o, clock: clock, log: log)
     }

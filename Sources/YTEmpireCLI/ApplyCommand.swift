@@ -26,7 +26,7 @@ struct ApplyCommand: ParsableCommand {
     @Flag(name: .customLong("auto-approve"), help: "Apply without asking.")
     var autoApprove = false
 
-    @Flag(name: .long, help: "Apply even when the safety thresholds (maxDeletePercent, maxUpdatePercent) are exceeded, and outside the sync windows.")
+    @Flag(name: .long, help: "Apply even when the safety thresholds (maxDeletePercent, maxUpdatePercent) are exceeded, outside the sync windows, and delete playlists that still hold videos.")
     var force = false
 
     func validate() throws { _ = try parseTargets(options.target) }
@@ -46,7 +46,7 @@ struct ApplyCommand: ParsableCommand {
                 throw CLIFailure("apply needs confirmation and there is no terminal to ask on; pass --auto-approve")
             }
             let engine = try ws.engine(.init(targets: try parseTargets(cmd.options.target), refresh: cmd.options.refresh.mode,
-                                             ignoreSyncWindows: cmd.force))
+                                             ignoreSyncWindows: cmd.force, deleteNonEmpty: cmd.force))
             let loaded: LoadedRevision
             let plan: Plan
             if let file = cmd.planFile {

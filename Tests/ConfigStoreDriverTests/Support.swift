@@ -129,15 +129,16 @@ struct Harness {
                       now: { Date(timeIntervalSince1970: 1_790_000_000) }, log: { _ in })
     }
 
-    func targets(removed: [ResourceID] = []) -> [ObserveTarget] {
+    /// `renamedFrom`: the old names the engine passes for resources renamed with `ytempire.io/renamed-from`.
+    func targets(removed: [ResourceID] = [], renamedFrom: [ResourceID: String] = [:]) -> [ObserveTarget] {
         let idx = index
-        return ours.map { ObserveTarget(id: ResourceID($0), desired: driver.desired($0, in: idx), external: [:]) }
+        return ours.map { ObserveTarget(id: ResourceID($0), desired: driver.desired($0, in: idx), external: [:], renamedFrom: renamedFrom[ResourceID($0)]) }
             + removed.map { ObserveTarget(id: $0, desired: nil, external: [:]) }
     }
 
     /// Observes every target and diffs it; returns the actions and the observed states.
-    func plan(removed: [ResourceID] = []) async throws -> (actions: [Action], observed: [ResourceID: JSONValue]) {
-        let ts = targets(removed: removed)
+    func plan(removed: [ResourceID] = [], renamedFrom: [ResourceID: String] = [:]) async throws -> (actions: [Action], observed: [ResourceID: JSONValue]) {
+        let ts = targets(removed: removed, renamedFrom: renamedFrom)
         let outcomes = try await driver.observe(ts, context: context)
         var observed: [ResourceID: JSONValue] = [:]
         var actions: [Action] = []

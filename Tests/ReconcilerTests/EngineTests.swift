@@ -283,7 +283,7 @@ import YAMLKit
         #expect(!t.contains("\u{1B}["))
         #expect(PlanRenderer.text(p, style: .init(color: true)).contains("\u{1B}[32m"))
         let md = PlanRenderer.markdown(p)
-        #expect(md.contains("| ➕ | `Monitor/a` | memory |"))
+        #expect(md.contains("| ➕ | `Monitor/a` | `memory` |"))
     }
 }
 

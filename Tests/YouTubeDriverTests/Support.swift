@@ -184,7 +184,14 @@ final class FakeYouTube: ServiceClient {
             let per = min(Int(r.query["maxResults"] ?? "5") ?? 5, s.pageSize)
             let offset = Int(r.query["pageToken"]?.dropFirst(4) ?? "0") ?? 0
             let end = min(all.count, offset + per)
-            var o: [String: JSONValue] = ["kind": "youtube#playlistListResponse", "items": .array(Array(all[offset..<end]))]
+            // part=contentDetails: itemCount (the fake's playlists hold no videos unless a test says so).
+            let withCount = (r.query["part"] ?? "").split(separator: ",").contains("contentDetails")
+            let items = all[offset..<end].map { p -> JSONValue in
+                guard withCount, var o = p.object, o["contentDetails"] == nil else { return p }
+                o["contentDetails"] = ["itemCount": 0]
+                return .object(o)
+            }
+            var o: [String: JSONValue] = ["kind": "youtube#playlistListResponse", "items": .array(items)]
             if end < all.count { o["nextPageToken"] = .string("page\(end)") }
             return json(200, .object(o))
         case "playlists.insert":

@@ -93,7 +93,7 @@ struct YouTubeDriverUnitTests {
         let states = try await rig.observe(rig.targets(["tech-daily"]))
         let pages = rig.fake.seen.filter { $0.operation == "playlists.list" }
         #expect(pages.map { $0.query["pageToken"] } == [nil, "page50", "page100"])
-        #expect(pages.allSatisfy { $0.query["maxResults"] == "50" && $0.query["channelId"] == cid && $0.query["part"] == "snippet,status" })
+        #expect(pages.allSatisfy { $0.query["maxResults"] == "50" && $0.query["channelId"] == cid && $0.query["part"] == "snippet,status,contentDetails" })
         // The 110th playlist, on the third page, was found and adopted.
         let adopted = rig.external("tech-daily")["playlists/ai-explained"]
         #expect(adopted == "PLfake110")

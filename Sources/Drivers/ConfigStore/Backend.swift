@@ -17,7 +17,9 @@ protocol ConfigBackend: Sendable {
     /// In ONE transaction: makes the rows ytempire owns for `owner` in each table equal
     /// `desired[table]` (rows not owned are never touched; a desired row whose key an unowned
     /// row holds fails the whole transaction), and returns the owned rows afterwards.
-    func sync(owner: String, tables: [Table], desired: [String: [Row]], now: Date) async throws -> [String: [Row]]
+    /// `renamedFrom`: first, in the same transaction, the rows ytempire owns under that old owner
+    /// are re-keyed to `owner` by UPDATE (a rename keeps its rows; it neither deletes nor inserts them).
+    func sync(owner: String, tables: [Table], desired: [String: [Row]], now: Date, renamedFrom: String?) async throws -> [String: [Row]]
     func close() async
 }
 
@@ -97,6 +99,12 @@ struct SQLText {
             n += 1
             return "SELECT \(selectColumns(t)) FROM \(t.name) WHERE \(t.owner) = ANY($\(n)) ORDER BY \(t.keyColumns.joined(separator: ", "))"
         }
+    }
+
+    /// Re-keys the rows ytempire owns under an old owner name: binds the new name, then the old.
+    mutating func rename(_ t: Table) -> String {
+        let to = placeholder(.text), from = placeholder(.text)
+        return "UPDATE \(t.name) SET \(t.owner) = \(to) WHERE \(t.owner) = \(from) AND managed_by = '\(managedByValue)'"
     }
 
     /// The statement and the order of its arguments (`nil` name = updated_at).

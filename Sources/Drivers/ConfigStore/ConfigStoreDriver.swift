@@ -20,6 +20,9 @@ public final class ConfigStoreDriver: Driver {
 
     /// Key of the observed state listing desired rows held by rows ytempire does not own.
     static let unownedKey = "_unowned"
+    /// Key of the observed state (and of an update's payload) naming the owner whose rows a
+    /// renamed resource takes over (`ytempire.io/renamed-from`): they are re-keyed by UPDATE.
+    static let renamedKey = "_renamedFrom"
 
     /// Parses and checks `url` (`sqlite:///abs/path.sqlite` or
     /// `postgres://user[:password]@host[:port]/db[?sslmode=…]`); nothing is opened until first
@@ -72,18 +75,26 @@ public final class ConfigStoreDriver: Driver {
         let ours = targets.filter { kinds.contains($0.id.kind) }
         var out: [ResourceID: ObservationOutcome] = [:]
         var found: [ResourceID: [String: [StoredRow]]] = [:]
+        var renamed = Set<ResourceID>()
         for t in tablesTouched(ours) {
             let targetsHere = ours.filter { Schema.tables(for: $0.id.kind).contains(t) }
             // Table → the resources (by owner name) of the kinds mapped to it; one query per table.
             var byOwner: [String: ResourceID] = [:]
             for x in targetsHere { byOwner[x.id.name] = x.id }
+            // A renamed resource's rows are still under its old name until its update re-keys them.
+            for x in targetsHere { if let old = x.renamedFrom, byOwner[old] == nil { byOwner[old] = x.id } }
             let rows: [StoredRow]
             do { rows = try await backend.select(t, owners: byOwner.keys.sorted()) } catch {
                 for x in targetsHere { out[x.id] = .failed("\(error)") }
                 continue
             }
-            for r in rows {
+            for var r in rows {
                 guard let owner = r.row[t.owner]?.string, let id = byOwner[owner] else { continue }
+                if owner != id.name {
+                    guard r.owned else { continue }  // under the old name, only ytempire's rows are the resource's
+                    r.row[t.owner] = .string(id.name)
+                    renamed.insert(id)
+                }
                 found[id, default: [:]][t.name, default: []].append(r)
             }
         }
@@ -106,6 +117,11 @@ public final class ConfigStoreDriver: Driver {
                     state = .object(o)
                 }
             }
+            if renamed.contains(x.id), let old = x.renamedFrom {
+                var o = state.object ?? [:]
+                o[Self.renamedKey] = .string(old)
+                state = .object(o)
+            }
             out[x.id] = .observed(state: state, external: [:])
         }
         return out
@@ -116,6 +132,7 @@ public final class ConfigStoreDriver: Driver {
         guard !tables.isEmpty else { return [] }
         var observed = input.observed.object ?? [:]
         let conflicts = observed.removeValue(forKey: Self.unownedKey)?.object ?? [:]
+        let renamedFrom = observed.removeValue(forKey: Self.renamedKey)?.string
         let obs = JSONValue.object(observed.filter { !($0.value.object?.isEmpty ?? true) })
         let desiredRows = input.desired.map { d in tables.reduce(0) { $0 + (d[$1.name]?.object?.count ?? 0) } } ?? 0
         let observedRows = tables.reduce(0) { $0 + (obs[$1.name]?.object?.count ?? 0) }
@@ -136,7 +153,9 @@ public final class ConfigStoreDriver: Driver {
         } else {
             op = observedRows == 0 ? .create : .update
         }
-        let changes = JSONDiff.changes(part(obs) ?? .object([:]), op == .delete ? .object([:]) : (part(input.desired) ?? .object([:])))
+        var changes = JSONDiff.changes(part(obs) ?? .object([:]), op == .delete ? .object([:]) : (part(input.desired) ?? .object([:])))
+        let rekey = op == .update ? renamedFrom : nil
+        if let rekey { changes.insert(FieldChange(path: tables[0].owner, old: .string(rekey), new: .string(input.id.name)), at: 0) }
         guard !changes.isEmpty || (!conflicts.isEmpty && op != .delete) else { return [] }
 
         var summary: String
@@ -158,8 +177,10 @@ public final class ConfigStoreDriver: Driver {
             let held = conflicts.sorted { $0.key < $1.key }.flatMap { t, v in (v.array ?? []).compactMap(\.string).map { "\(t) '\($0)'" } }
             summary = "CONFLICT: \(held.joined(separator: ", ")) exist\(held.count == 1 ? "s" : "") and \(held.count == 1 ? "is" : "are") not managed by ytempire; apply will refuse to overwrite — " + summary
         }
+        if let rekey { summary += " (renamed from \(rekey))" }
         let operation = switch op { case .create: "insert"; case .update: "update"; case .delete: "delete" }
-        let payload: JSONValue = op == .delete ? .null : (input.desired ?? .null)
+        var payload: JSONValue = op == .delete ? .null : (input.desired ?? .null)
+        if let rekey, var o = payload.object { o[Self.renamedKey] = .string(rekey); payload = .object(o) }
         return [Action(driver: name, resource: input.id, operation: op, key: "row", summary: summary, changes: changes,
                        calls: [input.pricing.call("configStore", operation)], payload: payload)]
     }
@@ -170,7 +191,8 @@ public final class ConfigStoreDriver: Driver {
             throw ConfigStoreError("the config store driver cannot apply \(action.id)")
         }
         let desired = action.operation == .delete ? [:] : Canonical.rows(action.payload, tables: tables, owner: action.resource.name)
-        let after = try await backend.sync(owner: action.resource.name, tables: tables, desired: desired, now: context.now())
+        let after = try await backend.sync(owner: action.resource.name, tables: tables, desired: desired, now: context.now(),
+                                           renamedFrom: action.operation == .update ? action.payload[Self.renamedKey]?.string : nil)
         context.log("config store: \(action.operation.rawValue) \(action.resource) (\(action.summary))")
         return ApplyOutcome(observed: Canonical.state(after, tables: tables, includeEmpty: false))
     }

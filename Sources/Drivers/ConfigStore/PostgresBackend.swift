@@ -106,11 +106,18 @@ actor PostgresBackend: ConfigBackend {
         return try await exclusive { c in try await Self.select(c, table, owners: owners, logger: logger) }
     }
 
-    func sync(owner: String, tables: [Table], desired: [String: [Row]], now: Date) async throws -> [String: [Row]] {
+    func sync(owner: String, tables: [Table], desired: [String: [Row]], now: Date, renamedFrom: String?) async throws -> [String: [Row]] {
         try await exclusive { c in
             try await transaction(c) {
                 var after: [String: [Row]] = [:]
                 for t in tables {
+                    if let old = renamedFrom, old != owner {
+                        var text = SQLText(.postgres)
+                        var binds = PostgresBindings()
+                        binds.append(owner)
+                        binds.append(old)
+                        try await c.query(PostgresQuery(unsafeSQL: text.rename(t), binds: binds), logger: logger)
+                    }
                     let current = try await Self.select(c, t, owners: [owner], logger: logger)
                     for step in try SyncPlan.steps(t, owner: owner, current: current, desired: desired[t.name] ?? []) {
                         var text = SQLText(.postgres)

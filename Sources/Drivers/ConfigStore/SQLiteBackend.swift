@@ -56,12 +56,16 @@ final class SQLiteBackend: ConfigBackend {
         return try await wrap { try await db.read { try Self.select($0, table, owners: owners) } }
     }
 
-    func sync(owner: String, tables: [Table], desired: [String: [Row]], now: Date) async throws -> [String: [Row]] {
+    func sync(owner: String, tables: [Table], desired: [String: [Row]], now: Date, renamedFrom: String?) async throws -> [String: [Row]] {
         let db = try open()
         return try await wrap {
             try await db.write { db in
                 var after: [String: [Row]] = [:]
                 for t in tables {
+                    if let old = renamedFrom, old != owner {
+                        var text = SQLText(.sqlite)
+                        try db.execute(sql: text.rename(t), arguments: [owner, old])
+                    }
                     let current = try Self.select(db, t, owners: [owner])
                     for step in try SyncPlan.steps(t, owner: owner, current: current, desired: desired[t.name] ?? []) {
                         var text = SQLText(.sqlite)

@@ -8,14 +8,14 @@ import EmpireModel
 /// ```json
 /// {"channelId": "UC…", "credentials": "youtube-tech-daily", "rateLimit": "youtube-api",
 ///  "branding": {"title", "description"?, "keywords"?: [sorted, unique], "defaultLanguage"?, "country"?, "unsubscribedTrailer"?},
-///  "playlists": {"<name>": {"title", "description"?, "privacy", "tags"?: [sorted, unique]}}}
+///  "playlists": {"<name>": {"title", "description"?, "privacy", "tags"?: [sorted, unique], "renamedFrom"?}}}
 /// ```
 /// Observed (the same shape, every field present, plus what apply needs):
 /// ```json
 /// {"channelId": "UC…",
 ///  "branding": {"title", "description", "keywords": [sorted, unique], "defaultLanguage"?, "country"?, "unsubscribedTrailer"?},
 ///  "brandingSettings": {…the whole part as YouTube returned it…},
-///  "playlists": {"<name>": {"id": "PL…", "title", "description", "privacy", "tags": [sorted, unique], "defaultLanguage"?}}}
+///  "playlists": {"<name>": {"id": "PL…", "title", "description", "privacy", "tags": [sorted, unique], "defaultLanguage"?, "itemCount"?}}}
 /// ```
 /// Only owned playlists (recorded in `external`, or adopted by title) appear under `playlists`.
 enum Canonical {
@@ -56,6 +56,7 @@ enum Canonical {
             var o: [String: JSONValue] = ["title": .string(p.title), "privacy": .string(p.privacy.rawValue)]
             if let d = p.description { o["description"] = .string(text(d)) }
             if let t = p.tags { o["tags"] = set(t) }
+            if let from = p.renamedFrom { o["renamedFrom"] = .string(from) }
             playlists[p.name] = .object(o)
         }
         var out: [String: JSONValue] = [
@@ -84,7 +85,8 @@ enum Canonical {
         return .object(o)
     }
 
-    /// A playlist resource (`part=snippet,status`) in the canonical observed form.
+    /// A playlist resource (`part=snippet,status,contentDetails`) in the canonical observed form;
+    /// `itemCount` (the videos it holds) only when the answer has `contentDetails`.
     static func playlist(_ item: JSONValue) -> JSONValue? {
         guard let id = item["id"]?.string else { return nil }
         let s = item["snippet"]
@@ -96,6 +98,7 @@ enum Canonical {
             "tags": set(strings(s?["tags"])),
         ]
         if let l = s?["defaultLanguage"]?.string, !l.isEmpty { o["defaultLanguage"] = .string(l) }
+        if let n = item["contentDetails"]?["itemCount"]?.int { o["itemCount"] = .int(n) }
         return .object(o)
     }
 

@@ -45,12 +45,23 @@ enum YouTubeDiff {
         // Playlists, by their name in the manifest.
         let want = desired?["playlists"]?.object ?? [:]
         let have = observed["playlists"]?.object ?? [:]
+        // A key that changed keeps its playlist: re-keyed, and updated in place where fields differ.
+        let renames = PlaylistRenames.pairs(want: want, have: have)
         for name in want.keys.sorted() {
-            let w = want[name]!
+            let w = PlaylistRenames.fields(want[name]!)
             let key = playlistKey(name)
             let recorded = input.external[YouTubeDriver.ExternalKey.playlist(name)]
             let title = w["title"]?.string ?? name
-            if let h = have[name], let pid = h["id"]?.string {
+            if let old = renames[name], let h = have[old], let pid = h["id"]?.string {
+                let changes = JSONDiff.changes(Canonical.managed(h, by: w), w, prefix: "playlists.\(name)")
+                // Only the state store learns the new key; YouTube is called when a field differs.
+                var extra: [String: JSONValue] = ["name": .string(name), "renamedFrom": .string(old), "id": .string(pid)]
+                if !changes.isEmpty { extra["body"] = updateBody(w, observed: h, id: pid) }
+                actions.append(Action(driver: driver, resource: input.id, operation: .update, key: key,
+                                      summary: "playlist \"\(title)\" (\(pid)), renamed from \(old)",
+                                      changes: [FieldChange(path: "playlists.\(name).key", old: .string(old), new: .string(name))] + changes,
+                                      calls: changes.isEmpty ? [] : [price("playlists.update")], payload: payload(extra)))
+            } else if let h = have[name], let pid = h["id"]?.string {
                 let changes = JSONDiff.changes(Canonical.managed(h, by: w), w, prefix: "playlists.\(name)")
                 guard !changes.isEmpty else { continue }
                 // The engine passes ids adopted by the observation in `external`; when it does not, say so.
@@ -68,16 +79,21 @@ enum YouTubeDiff {
                                       payload: payload(["name": .string(name), "body": insertBody(w)])))
             }
         }
-        // Deletes: only playlists whose id is recorded (adoption never happens for an undesired name).
-        for name in have.keys.sorted() where want[name] == nil {
+        // Deletes: only playlists whose id is recorded (adoption never happens for an undesired name),
+        // and never one a new key took over.
+        let renamed = Set(renames.values)
+        for name in have.keys.sorted() where want[name] == nil && !renamed.contains(name) {
             let h = have[name]!
             guard let pid = h["id"]?.string, input.external[YouTubeDriver.ExternalKey.playlist(name)] == pid else { continue }
-            let fields = (h.object ?? [:]).filter { $0.key != "id" && $0.key != "defaultLanguage" }
+            let fields = (h.object ?? [:]).filter { $0.key != "id" && $0.key != "defaultLanguage" && $0.key != "itemCount" }
             let changes = fields.keys.sorted().map { k in FieldChange(path: "playlists.\(name).\(k)", old: fields[k], new: nil) }
-            actions.append(Action(driver: driver, resource: input.id, operation: .delete, key: playlistKey(name),
-                                  summary: "playlist \"\(h["title"]?.string ?? name)\" (\(pid))", changes: changes,
-                                  calls: [price("playlists.delete")],
-                                  payload: payload(["name": .string(name), "id": .string(pid)])))
+            var delete = Action(driver: driver, resource: input.id, operation: .delete, key: playlistKey(name),
+                                summary: "playlist \"\(h["title"]?.string ?? name)\" (\(pid))", changes: changes,
+                                calls: [price("playlists.delete")],
+                                payload: payload(["name": .string(name), "id": .string(pid)]))
+            // Its videos would leave with it: the engine blocks the delete unless forced or allowed.
+            if let n = h["itemCount"]?.int, n > 0 { delete.holds = "\(n) video\(n == 1 ? "" : "s")" }
+            actions.append(delete)
         }
         return actions
     }

@@ -242,7 +242,8 @@ public final class YouTubeDriver: Driver {
         var pageToken: String?
         var seenTokens = Set<String>()
         repeat {
-            var url = config.endpoint + "/playlists?part=snippet,status&channelId=" + Form.escape(e.channelId) + "&maxResults=50"
+            // contentDetails: itemCount, so a delete knows whether videos would leave with the playlist (same call, same unit).
+            var url = config.endpoint + "/playlists?part=snippet,status,contentDetails&channelId=" + Form.escape(e.channelId) + "&maxResults=50"
             if let pageToken { url += "&pageToken=" + Form.escape(pageToken) }
             let call = context.pricing.call("youtube", "playlists.list", rateLimit: e.rateLimit, channel: e.name)
             let json = try await send("playlists.list", method: "GET", url: url, body: nil, call: call,
@@ -271,7 +272,9 @@ public final class YouTubeDriver: Driver {
         // playlist of the channel with exactly its title, in the order YouTube lists them.
         var adopted: [String: String] = [:]
         if let want = desired?["playlists"]?.object {
-            for name in want.keys.sorted() where owned[name] == nil {
+            // A renamed key takes its old key's playlist (in the diff), not another with its title.
+            let renamed = PlaylistRenames.pairs(want: want, have: owned)
+            for name in want.keys.sorted() where owned[name] == nil && renamed[name] == nil {
                 guard let title = want[name]?["title"]?.string else { continue }
                 if let p = all.first(where: { $0["title"]?.string == title && !claimed.contains($0["id"]!.string!) }) {
                     let pid = p["id"]!.string!
@@ -339,15 +342,27 @@ public final class YouTubeDriver: Driver {
                                    message: "the inserted playlist came back without an id")
             }
             ext[ExternalKey.playlist(playlistName)] = pid
-            let canonical = Canonical.playlist(json.object?["snippet"] != nil ? json : Self.merge(body, id: pid))
+            // A new playlist holds no video (what observing it would say).
+            let canonical = Canonical.playlist(json.object?["snippet"] != nil ? json : Self.merge(body, id: pid)).map { Self.with($0, itemCount: 0) }
             Self.setPlaylist(&state, playlistName, canonical)
 
         case (.update, _):
-            guard let playlistName, let body = p["body"], let pid = body["id"]?.string else { throw malformed(action) }
-            let json = try await send("playlists.update", method: "PUT", url: config.endpoint + "/playlists?part=snippet,status",
-                                      body: body, call: call, credentials: credentials, channel: channelName, context: context)
+            // A rename (payload `renamedFrom`) without a changed field calls nothing: only the key moves.
+            let from = p["renamedFrom"]?.string
+            guard let playlistName, let pid = p["body"]?["id"]?.string ?? p["id"]?.string, p["body"] != nil || from != nil else { throw malformed(action) }
+            let before = observed["playlists"]?[from ?? playlistName]
+            var canonical = before
+            if let body = p["body"] {
+                let json = try await send("playlists.update", method: "PUT", url: config.endpoint + "/playlists?part=snippet,status",
+                                          body: body, call: call, credentials: credentials, channel: channelName, context: context)
+                // The videos stay: the count observed before is still the count.
+                canonical = Canonical.playlist(json?["snippet"] != nil ? json! : body).map { Self.with($0, itemCount: before?["itemCount"]?.int) }
+            }
             ext[ExternalKey.playlist(playlistName)] = pid
-            let canonical = Canonical.playlist(json?["snippet"] != nil ? json! : body)
+            if let from, from != playlistName {
+                ext[ExternalKey.playlist(from)] = .some(nil)
+                Self.setPlaylist(&state, from, nil)
+            }
             Self.setPlaylist(&state, playlistName, canonical)
 
         case (.delete, _):
@@ -369,6 +384,12 @@ public final class YouTubeDriver: Driver {
         var b = body.object ?? [:]
         b["id"] = .string(id)
         return .object(b)
+    }
+
+    private static func with(_ playlist: JSONValue, itemCount: Int64?) -> JSONValue {
+        guard let itemCount, var o = playlist.object else { return playlist }
+        o["itemCount"] = .int(itemCount)
+        return .object(o)
     }
 
     private static func setPlaylist(_ state: inout [String: JSONValue]?, _ name: String, _ value: JSONValue?) {
