@@ -62,7 +62,30 @@ public final class GitMirror: Sendable {
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
         defer { flock(fd, LOCK_UN) }
+        removeStaleRefLocks()
         return try body()
+    }
+
+    /// libgit2 updates a ref through `<ref>.lock` and renames it into place; a process killed
+    /// in between (SIGKILL during a status commit) leaves the `.lock`, and every later update
+    /// of that ref fails ("failed to lock file"). Only ytempire writes its mirror, and only
+    /// under the mirror's flock, which this process holds now: any such file is stale.
+    func removeStaleRefLocks() {
+        let fm = FileManager.default
+        var stale = ["HEAD.lock", "packed-refs.lock", "config.lock"].map { path + "/" + $0 }
+        if let walk = fm.enumerator(atPath: path + "/refs") {
+            var seen = 0
+            while let rel = walk.nextObject() as? String, seen < 100_000 {
+                seen += 1
+                if rel.hasSuffix(".lock") { stale.append(path + "/refs/" + rel) }
+            }
+        }
+        for p in stale {
+            var st = stat()
+            // Regular files only, never through a link.
+            guard lstat(p, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            unlink(p)
+        }
     }
 
     // MARK: Opening

@@ -111,6 +111,21 @@ struct SourceTests {
         #expect(throws: GitError.self) { try src.mirror.writeStatus(["../escape": []], push: false) }
     }
 
+    @Test("a ref lock a killed process left in the mirror does not block the next status commit")
+    func staleRefLock() async throws {
+        let s = try Scratch()
+        try s.repo.commit("one", files: ["a.yaml": channelYAML("a")])
+        let src = try s.source()
+        _ = await src.sync()
+        #expect(try await src.writeStatus(["summary.yaml": Array("n: 1\n".utf8)], push: false).committed)
+        // What libgit2 leaves when the process dies between writing the lock and renaming it.
+        let lock = src.mirror.path + "/refs/ytempire/status/ytempire/status.lock"
+        #expect(FileManager.default.createFile(atPath: lock, contents: Data("0000\n".utf8)))
+        let w = try await src.writeStatus(["summary.yaml": Array("n: 2\n".utf8)], push: false)
+        #expect(w.committed)
+        #expect(!FileManager.default.fileExists(atPath: lock))
+    }
+
     @Test("unreachable remote: the error is reported and the last good revision stays in use")
     func unreachable() async throws {
         let s = try Served()
