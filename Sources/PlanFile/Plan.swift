@@ -170,7 +170,7 @@ public struct Plan: Sendable, Codable, Equatable {
 
     /// Reads a plan file: the version must be known and the digest must match the content.
     public static func read(_ bytes: [UInt8], file: String) throws -> Plan {
-        guard bytes.count <= 64 << 20 else { throw PlanError("\(file): plan file larger than 64 MiB") }
+        guard bytes.count <= maxFileBytes else { throw PlanError("\(file): plan file larger than 64 MiB") }
         let d = JSONDecoder()
         d.dateDecodingStrategy = .iso8601
         struct Head: Decodable { var version: Int? }
@@ -201,5 +201,27 @@ public struct PlanError: Error, Sendable, CustomStringConvertible {
             return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
         default: return "unreadable"
         }
+    }
+}
+
+extension Plan {
+    /// The largest plan file read.
+    public static let maxFileBytes = 64 << 20
+
+    /// Reads and verifies the plan file at `path` (`apply PLAN.json`): a regular file whose size
+    /// is checked on the opened descriptor before anything is read, then read with that bound
+    /// (`RegularFile.read`), so a huge or sparse file is refused at once without being read.
+    public static func read(path: String) throws -> Plan {
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path, maxBytes: maxFileBytes) } catch {
+            switch error {
+            case .missing: throw PlanError("\(path): no such plan file")
+            case .unreadable(let why): throw PlanError("\(path): cannot read the plan file: \(why)")
+            case .notRegular(let what): throw PlanError("\(path): is \(what), not a plan file; only a regular file is read")
+            case .tooLarge(let size):
+                throw PlanError("\(path): plan file of \(size) bytes, larger than the \(maxFileBytes >> 20) MiB a plan may have; nothing was read")
+            }
+        }
+        return try read(bytes, file: path)
     }
 }

@@ -49,8 +49,7 @@ struct ApplyCommand: ParsableCommand {
             let loaded: LoadedRevision
             let plan: Plan
             if let file = cmd.planFile {
-                guard let data = FileManager.default.contents(atPath: file) else { throw CLIFailure("\(file): cannot read") }
-                let p = try Plan.read(Array(data), file: file)
+                let p = try Plan.read(path: file)
                 loaded = try await r.load(path: nil, ref: cmd.options.ref)
                 guard loaded.revision == p.revision else {
                     throw CLIFailure("plan is stale: it was made for \(p.revision), the source is now at \(loaded.revision); run plan again")
