@@ -1,4 +1,5 @@
 import DriverKit
+import EmpireModel
 import Foundation
 import GRDB
 import Synchronization
@@ -27,6 +28,10 @@ final class SQLiteBackend: ConfigBackend {
                 let dir = (path as NSString).deletingLastPathComponent
                 if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                }
+                // SQLite follows links: one planted in place of the database or a sidecar is refused first.
+                do { try PrivateFile.check([path] + ["-wal", "-shm", "-journal"].map { path + $0 }, what: "the runtime config store") } catch {
+                    throw ConfigStoreError(error.message)
                 }
                 var config = Configuration()
                 config.busyMode = .timeout(10)
