@@ -47,10 +47,10 @@ public enum ErrorClassifier {
         } else {
             category = .validationError
         }
-        var reason = reasons.first
+        var reason = reasons.first.map { Redaction.scrub($0, limit: 100) }
         if reason == nil, let code = body.codes.first { reason = String(code) }
-        var message = body.message ?? "HTTP \(r.status)"
-        if message.count > 300 { message = String(message.prefix(300)) + "…" }
+        // The body is the service's text: a configured secret it echoes is masked here, where it comes in.
+        let message = Redaction.scrub(body.message ?? "HTTP \(r.status)", limit: 300)
         var retry = retryAfter
         // Cloudflare blocks every call for five minutes after error 971 / a 429 without a header.
         if retry == nil, body.codes.contains(971) { retry = .seconds(300) }
