@@ -30,8 +30,8 @@ final class SQLiteBackend: ConfigBackend {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 }
                 // SQLite follows links: one planted in place of the database or a sidecar is refused first.
-                do { try PrivateFile.check([path] + ["-wal", "-shm", "-journal"].map { path + $0 }, what: "the runtime config store") } catch {
-                    throw ConfigStoreError(error.message)
+                for file in [path] + ["-wal", "-shm", "-journal"].map({ path + $0 }) {
+                    if let refused = PrivateFile.problem(file, what: "the runtime config store") { throw ConfigStoreError(refused.message) }
                 }
                 var config = Configuration()
                 config.busyMode = .timeout(10)
