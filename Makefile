@@ -63,17 +63,17 @@ test: deps schemas
 	$(MAKE) fuzz-smoke
 
 # libFuzzer targets (Fuzz/Package.swift) over the YAML loader, the manifest decoder with the
-# cross-resource rules, the reconciler-config loader, the plan-file reader, the webhook gate and
-# the sandbox's request handlers, built with ASan. Seeds: the bad-input fixtures and the examples,
-# Fuzz/seeds/<target>/ for the last three; Fuzz/crashes/<target>/ holds every crash found (replayed first).
-FUZZ_TARGETS ?= yaml manifests config planfile webhook sandbox
+# cross-resource rules, the reconciler-config loader, the plan-file reader, the webhook gate,
+# the sandbox's request handlers and the drivers' parsing of HTTP answers, built with ASan. Seeds: the bad-input fixtures and the examples,
+# Fuzz/seeds/<target>/ for the last four; Fuzz/crashes/<target>/ holds every crash found (replayed first).
+FUZZ_TARGETS ?= yaml manifests config planfile webhook sandbox answers
 FUZZ_SECONDS ?= 600
 FUZZ_RUNS ?= 3000
 # The seed directories of target $$t, as shell (the loops below run in the shell, so a make
 # function of $$t would see the literal text "$t").
 fuzz_seeds_sh = case $$t in \
 	  config) seeds="examples";; \
-	  planfile|webhook|sandbox) seeds="Fuzz/seeds/$$t";; \
+	  planfile|webhook|sandbox|answers) seeds="Fuzz/seeds/$$t";; \
 	  *) seeds="Tests/EmpireModelTests/Fixtures/bad Tests/EmpireModelTests/Fixtures/conformance examples/empire";; \
 	esac
 fuzz-build: deps

@@ -13,6 +13,8 @@ let package = Package(
         .library(name: "YTEmpirePlanFile", targets: ["PlanFile"]),
         .library(name: "YTEmpireWebhooks", targets: ["Webhooks"]),
         .library(name: "YTEmpireSandbox", targets: ["Sandbox"]),
+        // The drivers that parse HTTP answers, over the resilience layer (fuzz-answers), without GRDB or Hummingbird.
+        .library(name: "YTEmpireDriverAnswers", targets: ["YouTubeDriver", "VaultDriver", "CloudflareDriver", "N8nDriver", "Resilience"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

@@ -15,6 +15,7 @@ let package = Package(
         .executableTarget(name: "fuzz-planfile", dependencies: ["FuzzDriver", .product(name: "YTEmpirePlanFile", package: "ytempire")]),
         .executableTarget(name: "fuzz-webhook", dependencies: ["FuzzDriver", .product(name: "YTEmpireWebhooks", package: "ytempire")]),
         .executableTarget(name: "fuzz-sandbox", dependencies: ["FuzzDriver", .product(name: "YTEmpireSandbox", package: "ytempire")]),
+        .executableTarget(name: "fuzz-answers", dependencies: ["FuzzDriver", .product(name: "YTEmpireDriverAnswers", package: "ytempire")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,3 +1,6 @@
+import Foundation
+import Synchronization
+
 /// Secrets never reach logs, hooks or error messages: this is the one place that decides what is a secret.
 public enum Redaction {
     public static let mask = "[REDACTED]"
@@ -66,8 +69,8 @@ public enum Redaction {
         let ct = contentType?.lowercased() ?? ""
         let text = String(decoding: bytes.prefix(limit), as: UTF8.self)
         let suffix = bytes.count > limit ? "…(\(bytes.count) bytes)" : ""
-        if ct.hasPrefix("application/x-www-form-urlencoded") { return formBody(Substring(text)) + suffix }
-        if ct.contains("json") { return json(text) + suffix }
+        if ct.hasPrefix("application/x-www-form-urlencoded") { return scrub(formBody(Substring(text))) + suffix }
+        if ct.contains("json") { return scrub(json(text)) + suffix }
         return "<\(bytes.count) bytes \(ct.isEmpty ? "unknown type" : ct)>"
     }
 
@@ -104,5 +107,40 @@ public enum Redaction {
             i = s.index(after: i)
         }
         return nil
+    }
+
+    // MARK: configured secrets
+
+    /// Every value given as a secret reference in the configuration (`{value|env|file: …}`,
+    /// whatever its key: a client id as much as a token), registered when it is resolved.
+    /// Text that comes from outside (an error body echoing the request, a URL) has these values
+    /// masked before it is kept anywhere: plan, status, state store, logs.
+    private static let configured = Mutex<Set<String>>([])
+
+    /// Registers a resolved secret (values shorter than 8 characters are too common a word
+    /// to mask in every message). Its form-encoded spelling is registered too, for servers that
+    /// echo a form body.
+    public static func registerSecret(_ value: String) {
+        guard value.count >= 8 else { return }
+        let encoded = value.addingPercentEncoding(withAllowedCharacters: formSafe) ?? value
+        configured.withLock { s in
+            s.insert(value)
+            s.insert(encoded)
+        }
+    }
+
+    private static let formSafe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    /// `text` with every registered secret and each of `extra` replaced by `[redacted]`, and cut
+    /// to `limit` characters (then ending in "…").
+    public static func scrub(_ text: String, extra: [String] = [], limit: Int? = nil) -> String {
+        var out = text
+        let secrets = configured.withLock { $0 }.union(extra.filter { $0.count >= 4 })
+        // Longest first, so a secret that contains another is masked whole.
+        for secret in secrets.sorted(by: { $0.count > $1.count }) where out.contains(secret) {
+            out = out.replacingOccurrences(of: secret, with: "[redacted]")
+        }
+        if let limit, out.count > limit { out = String(out.prefix(limit)) + "…" }
+        return out
     }
 }

@@ -167,12 +167,18 @@ public struct DesiredIndex: Sendable {
 }
 
 /// A secret the driver resolves only when it needs it (DESIGN A5: resolved when used).
+/// Whatever it is (a token, a client id), once resolved its value is masked in every text that
+/// comes from outside (`Redaction.registerSecret`): a service echoing it cannot leak it.
 public struct LazySecret: Sendable {
     /// Where it is configured (`integrations.youtube.clientId`, `secrets.youtube-tech-daily`), for messages.
     public let name: String
     private let resolver: @Sendable () throws -> String
     public init(name: String, _ resolve: @escaping @Sendable () throws -> String) { self.name = name; self.resolver = resolve }
-    public func resolve() throws -> String { try resolver() }
+    public func resolve() throws -> String {
+        let value = try resolver()
+        Redaction.registerSecret(value)
+        return value
+    }
     public static func literal(_ name: String, _ value: String) -> LazySecret { LazySecret(name: name) { value } }
 }
 

@@ -101,29 +101,10 @@ public enum DirectorySource {
         return "is " + YAMLLoader.describeFileType(Int(st.st_mode))
     }
 
-    /// The bytes of a regular file of at most `maxBytes` (opened non-blocking, checked on the
-    /// descriptor); nil for anything else or when it cannot be read.
+    /// The bytes of a regular file of at most `maxBytes` (`RegularFile.read`); nil for anything
+    /// else or when it cannot be read.
     public static func readRegularFile(_ path: String, maxBytes: Int) -> [UInt8]? {
-        let fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_size <= maxBytes else { return nil }
-        guard let bytes = readAll(fd, expected: Int(st.st_size)) else { return nil }
-        return bytes.count <= maxBytes ? bytes : nil
-    }
-
-    /// Reads an open file to its end: the `expected` size plus one byte, to notice one that grew.
-    private static func readAll(_ fd: Int32, expected: Int) -> [UInt8]? {
-        var buf = [UInt8](repeating: 0, count: expected + 1)
-        var total = 0
-        while total < buf.count {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 { if errno == EINTR { continue }; return nil }
-            if n == 0 { break }
-            total += n
-        }
-        return Array(buf[0..<total])
+        try? RegularFile.read(path, maxBytes: maxBytes)
     }
 
     /// The text of a `.ytempireignore`, read only when it is a regular file (opened non-blocking,
@@ -144,7 +125,7 @@ public enum DirectorySource {
             diags.append(Diagnostic(.error, .fileUnreadable, "is \(st.st_size) bytes; an ignore file may hold at most \(limit) bytes", at: SourceMark(file: display, line: 1, column: 1)))
             return nil
         }
-        guard let bytes = readAll(fd, expected: Int(st.st_size)) else { return nil }
+        guard let bytes = RegularFile.readAll(fd, expected: Int(st.st_size)) else { return nil }
         return String(decoding: bytes.prefix(limit), as: UTF8.self)
     }
 

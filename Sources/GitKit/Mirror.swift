@@ -1,4 +1,5 @@
 internal import CGit2
+import EmpireModel
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -57,8 +58,8 @@ public final class GitMirror: Sendable {
     func withLock<T>(_ body: () throws(GitError) -> T) throws(GitError) -> T {
         let dir = (path as NSString).deletingLastPathComponent
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let fd = Glibc.open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw GitError(.other, "cannot create lock file \(path).lock: \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        do { fd = try PrivateFile.open(path + ".lock", what: "the mirror's lock file", mode: 0o644) } catch { throw GitError(.other, error.message) }
         defer { close(fd) }
         while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
         defer { flock(fd, LOCK_UN) }

@@ -1,9 +1,6 @@
 import DriverKit
 import EmpireModel
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// The outcome of planning one revision: what apply would do, what it costs, and what it
 /// would not do (deferred, held back, refused, unreconciled). Written by `plan --out` as
@@ -182,35 +179,6 @@ public struct Plan: Sendable, Codable, Equatable {
         String(decoding: (try? Self.encoder().encode(self)) ?? Data(), as: UTF8.self)
     }
 
-    /// The largest plan file read.
-    public static let maxFileBytes = 64 << 20
-
-    /// Reads the plan file at `path`: a regular file (not followed through a link), its size
-    /// checked before anything is read, then read with that bound.
-    public static func read(path: String, key: [UInt8]) throws -> Plan {
-        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else {
-            let why = errno == ELOOP ? "is a symbolic link; give the plan file itself" : String(cString: strerror(errno))
-            throw PlanError("\(path): cannot read the plan file: \(why)")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { throw PlanError("\(path): not a regular file") }
-        guard st.st_size <= maxFileBytes else {
-            throw PlanError("\(path): plan file of \(st.st_size) bytes, larger than the 64 MiB a plan may have")
-        }
-        var bytes = [UInt8](repeating: 0, count: Int(st.st_size))
-        var off = 0
-        while off < bytes.count {
-            let n = bytes.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + off, $0.count - off) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            off += n
-        }
-        // A file that grew while it was read is cut at its size when opened: the digest then fails.
-        return try read(Array(bytes[..<off]), file: path, key: key)
-    }
-
     /// Reads a plan file: the version must be known and the keyed digest must match the content.
     public static func read(_ bytes: [UInt8], file: String, key: [UInt8]) throws -> Plan {
         guard bytes.count <= maxFileBytes else { throw PlanError("\(file): plan file larger than 64 MiB") }
@@ -246,5 +214,27 @@ public struct PlanError: Error, Sendable, CustomStringConvertible {
             return "bad value at \(c.codingPath.map(\.stringValue).joined(separator: "."))"
         default: return "unreadable"
         }
+    }
+}
+
+extension Plan {
+    /// The largest plan file read.
+    public static let maxFileBytes = 64 << 20
+
+    /// Reads and verifies the plan file at `path` (`apply PLAN.json`): a regular file whose size
+    /// is checked on the opened descriptor before anything is read, then read with that bound
+    /// (`RegularFile.read`), so a huge or sparse file is refused at once without being read.
+    public static func read(path: String, key: [UInt8]) throws -> Plan {
+        let bytes: [UInt8]
+        do { bytes = try RegularFile.read(path, maxBytes: maxFileBytes) } catch {
+            switch error {
+            case .missing: throw PlanError("\(path): no such plan file")
+            case .unreadable(let why): throw PlanError("\(path): cannot read the plan file: \(why)")
+            case .notRegular(let what): throw PlanError("\(path): is \(what), not a plan file; only a regular file is read")
+            case .tooLarge(let size):
+                throw PlanError("\(path): plan file of \(size) bytes, larger than the \(maxFileBytes >> 20) MiB a plan may have; nothing was read")
+            }
+        }
+        return try read(bytes, file: path, key: key)
     }
 }

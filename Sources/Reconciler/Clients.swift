@@ -102,11 +102,9 @@ public final class ServiceRegistry: Sendable {
                 c.units = 0
                 recorder?.add(CallRecord(call: c, status: nil, ok: false))
                 throw e
-            } catch let e as RetriesExhausted {
-                recorder?.add(CallRecord(call: call, status: e.last.status, ok: false))
-                throw e
             } catch {
-                recorder?.add(CallRecord(call: call, status: nil, ok: false))
+                let last = (error as? RetriesExhausted)?.last ?? (error as? RetryAfterDeferral)?.last
+                recorder?.add(CallRecord(call: call, status: last?.status, ok: false))
                 throw error
             }
         }

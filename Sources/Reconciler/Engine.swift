@@ -601,6 +601,7 @@ public final class Engine: Sendable {
     }
 
     static func isQuotaAnswer(_ error: any Error) -> Bool {
+        if error is RetryAfterDeferral { return true }  // a Retry-After out of reach: defer like a quota answer
         if let e = error as? RetriesExhausted { return e.last.category == .quotaExceeded }
         if let e = error as? ServiceFailure { return e.category == .quotaExceeded }
         if let e = error as? any ServiceReasonedError { return e.serviceReason == "quotaExceeded" || e.serviceReason == "dailyLimitExceeded" }

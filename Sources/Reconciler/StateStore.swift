@@ -130,8 +130,8 @@ public final class StateDirectoryLock: Sendable {
     public init(stateDir: String) throws {
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         path = stateDir + "/lock"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard fd >= 0 else { throw StateStoreError("cannot open the state directory lock \(path): \(String(cString: strerror(errno)))") }
+        let fd: Int32
+        do { fd = try PrivateFile.open(path, what: "the state directory lock", mode: 0o600) } catch { throw StateStoreError(error.message) }
         if flock(fd, LOCK_EX | LOCK_NB) != 0 {
             var buf = [UInt8](repeating: 0, count: 32)
             let n = pread(fd, &buf, 31, 0)
@@ -158,14 +158,15 @@ public final class SQLiteStateStore: StateStore {
 
     public init(stateDir: String) throws {
         try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        path = stateDir + "/state.sqlite"
-        if !FileManager.default.fileExists(atPath: path) {
-            guard FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600]) else {
-                throw StateStoreError("cannot create the state store \(path)")
-            }
-        }
-        // Cached access tokens live here: owner only, whatever the umask.
-        chmod(path, 0o600)
+        let path = stateDir + "/state.sqlite"
+        self.path = path
+        let sidecars = ["-wal", "-shm", "-journal"].map { path + $0 }
+        // Cached access tokens live here: owner only, whatever the umask, and never through a
+        // link planted in the state directory (SQLite opens the sidecars itself: checked first).
+        do {
+            try PrivateFile.restrict(path, what: "the state store", create: true)
+            try PrivateFile.check(sidecars, what: "the state store's journal")
+        } catch { throw StateStoreError(error.message) }
         var config = Configuration()
         config.busyMode = .timeout(10)
         // WAL: a write is an append, not a journal file made and removed per transaction;
@@ -180,7 +181,9 @@ public final class SQLiteStateStore: StateStore {
         } catch {
             throw StateStoreError("cannot open the state store \(path): \(error)")
         }
-        for suffix in ["-wal", "-shm", "-journal"] { chmod(path + suffix, 0o600) }
+        do { for p in sidecars { try PrivateFile.restrict(p, what: "the state store's journal", create: false) } } catch {
+            throw StateStoreError(error.message)
+        }
     }
 
     static var migrator: DatabaseMigrator {

@@ -1,3 +1,4 @@
+import EmpireModel
 import Foundation
 import Synchronization
 
@@ -71,7 +72,7 @@ public final class ManualClock: ResilienceClock {
     /// Moves the wall clock to `date` (and the monotonic clock by the same amount; never backwards).
     public func advance(toWall date: Date) {
         let delta = date.timeIntervalSince(wallNow)
-        if delta > 0 { advance(by: .milliseconds(Int64((delta * 1000).rounded()))) }
+        if delta > 0 { advance(by: .secondsDouble(delta)) }
     }
 
     public func sleep(until deadline: ContinuousClock.Instant) async throws {
@@ -119,5 +120,24 @@ public final class ManualClock: ResilienceClock {
 
 extension Duration {
     var seconds: Double { ManualClock.seconds(self) }
-    static func secondsDouble(_ s: Double) -> Duration { .milliseconds(Int64((s * 1000).rounded())) }
+
+    /// The longest duration the resilience layer computes with: `ModelDuration`'s maximum
+    /// (36,500 days), far beyond any wait it would honour.
+    static let maxSeconds = Double(ModelDuration.maximumDays * 86_400)
+
+    /// Whole milliseconds of `s` seconds, saturating: NaN is zero and anything beyond
+    /// ±`maxSeconds` (an infinite Retry-After, an overflowing backoff) is clamped, so no value
+    /// can trap the conversion to Int64. Numbers from outside are range-checked where they are
+    /// parsed (`ErrorClassifier.parseRetryAfter`); this is the floor under every computed delay.
+    static func secondsDouble(_ s: Double) -> Duration {
+        guard !s.isNaN else { return .zero }
+        return .milliseconds(Int64((min(max(s, -maxSeconds), maxSeconds) * 1000).rounded()))
+    }
+
+    /// In the manifests' spelling (`5m30s`, `1d`), for messages.
+    var spelled: String {
+        let (s, a) = components
+        let ms = s.multipliedReportingOverflow(by: 1000)
+        return ModelDuration(milliseconds: ms.overflow ? .max : ms.partialValue &+ a / 1_000_000_000_000_000).description
+    }
 }

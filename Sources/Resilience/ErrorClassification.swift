@@ -47,10 +47,10 @@ public enum ErrorClassifier {
         } else {
             category = .validationError
         }
-        var reason = reasons.first
+        var reason = reasons.first.map { Redaction.scrub($0, limit: 100) }
         if reason == nil, let code = body.codes.first { reason = String(code) }
-        var message = body.message ?? "HTTP \(r.status)"
-        if message.count > 300 { message = String(message.prefix(300)) + "…" }
+        // The body is the service's text: a configured secret it echoes is masked here, where it comes in.
+        let message = Redaction.scrub(body.message ?? "HTTP \(r.status)", limit: 300)
         var retry = retryAfter
         // Cloudflare blocks every call for five minutes after error 971 / a 429 without a header.
         if retry == nil, body.codes.contains(971) { retry = .seconds(300) }
@@ -72,17 +72,37 @@ public enum ErrorClassifier {
     static let quotaReasons: Set<String> = ["quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg", "quota_exceeded", "insufficient_quota"]
     static let rateReasons: Set<String> = ["rateLimitExceeded", "userRateLimitExceeded", "rate_limit_exceeded", "rate_limit_error"]
 
-    /// Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+    /// The longest Retry-After taken as it is: a day, longer than any quota window. A larger
+    /// value (`inf`, `1e16`, a date years ahead) is clamped to it, and a wait this long is never
+    /// slept on: the retrier gives the call up as `RetryAfterDeferral` and the work is deferred.
+    public static let maxRetryAfter: Duration = .seconds(86_400)
+
+    /// Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). Range-checked
+    /// here, where it comes in: a negative, NaN or unparsable value is ignored (nil), anything
+    /// beyond `maxRetryAfter` (an infinite one included) is `maxRetryAfter`.
     public static func parseRetryAfter(_ value: String, now: Date) -> Duration? {
         let v = value.trimmingCharacters(in: .whitespaces)
-        if let s = Int(v) { return s >= 0 ? .seconds(s) : nil }
-        if let s = Double(v), s >= 0 { return .secondsDouble(s) }
+        let cap = maxRetryAfter.seconds
+        // delay-seconds is 1*DIGIT: any number of digits, so a long one is clamped, not trapped.
+        if !v.isEmpty, v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) {
+            guard let s = Int(v), Double(s) <= cap else { return maxRetryAfter }
+            return .seconds(s)
+        }
+        // Not RFC 9110, but servers send it: a decimal number of seconds.
+        if let s = Double(v) {
+            guard !s.isNaN, s >= 0 else { return nil }
+            return s >= cap ? maxRetryAfter : .secondsDouble(s)
+        }
         for format in ["EEE, dd MMM yyyy HH:mm:ss zzz", "EEEE, dd-MMM-yy HH:mm:ss zzz", "EEE MMM d HH:mm:ss yyyy"] {
             let f = DateFormatter()
             f.locale = Locale(identifier: "en_US_POSIX")
             f.timeZone = TimeZone(identifier: "GMT")
             f.dateFormat = format
-            if let d = f.date(from: v) { return .secondsDouble(max(0, d.timeIntervalSince(now))) }
+            if let d = f.date(from: v) {
+                let left = d.timeIntervalSince(now)
+                guard left.isFinite else { return nil }
+                return left >= cap ? maxRetryAfter : .secondsDouble(max(0, left))
+            }
         }
         return nil
     }

@@ -80,6 +80,30 @@ public struct RetryPolicy: Sendable {
     static func format(_ d: Duration) -> String { String(format: "%.3gs", d.seconds) }
 }
 
+extension Retrier {
+    /// Why a wait the service asked for is not waited out in this run, or nil when it may be.
+    func beyondReach(_ retryAfter: Duration, untilReset: Duration?) -> String? {
+        if retryAfter >= ErrorClassifier.maxRetryAfter { return "at least the \(ErrorClassifier.maxRetryAfter.spelled) ytempire ever waits" }
+        if let untilReset, retryAfter > untilReset { return "beyond the quota reset in \(untilReset.spelled)" }
+        if let maxWait, retryAfter > maxWait { return "longer than the \(maxWait.spelled) a run waits for a retry" }
+        return nil
+    }
+}
+
+/// The service answered with a Retry-After (`inf`, `1e16`, a day, past the quota reset) that
+/// is not waited out: the call is given up at once, and the engine defers the work to a later
+/// run as it does a quota answer. Drivers pass it on unchanged (it is not a `CallFailure`).
+public struct RetryAfterDeferral: Error, Sendable, CustomStringConvertible {
+    public var last: ServiceFailure
+    public var attempts: Int
+    /// The wait the service asked for (at most `ErrorClassifier.maxRetryAfter`).
+    public var wait: Duration
+    public var why: String
+    public var description: String {
+        "\(last) — the service asks to wait \(wait.spelled) (Retry-After), \(why); deferred to a later run"
+    }
+}
+
 /// The error thrown when retries are over: the last failure and why no more were made.
 public struct RetriesExhausted: Error, Sendable, CustomStringConvertible {
     public var last: ServiceFailure
@@ -118,11 +142,16 @@ public struct Retrier: Sendable {
                 return try await operation(attempt)
             } catch let f as ServiceFailure {
                 let n = perCategory[f.category, default: 0]
+                let reset = untilReset?()
                 let decision = policy.decide(f, categoryAttempt: n, totalAttempt: attempt, elapsed: start.duration(to: clock.now),
-                                             random: random(), untilReset: untilReset?())
+                                             random: random(), untilReset: reset)
                 switch decision {
                 case .giveUp(let why): throw RetriesExhausted(last: f, attempts: attempt + 1, reason: why)
                 case .retry(let wait):
+                    // The service's own Retry-After sets this wait and it is out of reach: defer, never sleep on it.
+                    if let ra = f.retryAfter, ra >= wait, let why = beyondReach(ra, untilReset: reset) {
+                        throw RetryAfterDeferral(last: f, attempts: attempt + 1, wait: ra, why: why)
+                    }
                     if let maxWait, wait > maxWait {
                         throw RetriesExhausted(last: f, attempts: attempt + 1,
                                                reason: "the next try would wait \(RetryPolicy.format(wait)), longer than \(RetryPolicy.format(maxWait))")

@@ -21,9 +21,27 @@ public enum WebhookVerdict: Sendable, Equatable {
     }
 }
 
+/// The most recent `capacity` keys seen: inserting one more forgets the oldest.
+struct RecentKeys<Key: Hashable & Sendable>: Sendable {
+    let capacity: Int
+    private var set: Set<Key> = []
+    private var order: [Key] = []
+    init(capacity: Int) { self.capacity = capacity }
+
+    /// false when `key` is among the remembered ones (a replay).
+    mutating func insert(_ key: Key) -> Bool {
+        guard set.insert(key).inserted else { return false }
+        order.append(key)
+        if order.count > capacity { set.remove(order.removeFirst()) }
+        return true
+    }
+}
+
 /// Checks GitHub (`X-Hub-Signature-256`) and GitLab (`X-Gitlab-Token`) push webhooks. Secrets
-/// are compared in constant time; GitHub deliveries are remembered (bounded) so a replayed one
-/// is refused; only pushes to the configured ref trigger a reconcile.
+/// are compared in constant time; only pushes to the configured ref trigger a reconcile.
+/// Replays are refused (409) from a bounded memory of recent deliveries: GitHub delivery ids,
+/// and the sha256 of every authenticated body, since neither GitHub's signature nor GitLab's
+/// token covers the delivery id — the same signed body under a new `X-GitHub-Delivery` is a replay.
 public final class WebhookGate: Sendable {
     public static let maxBodyBytes = 1 << 20
     public static let rememberedDeliveries = 4096
@@ -32,7 +50,9 @@ public final class WebhookGate: Sendable {
     let gitlabToken: [UInt8]?
     /// The source's ref as configured (`main`, `refs/heads/main`, a tag); nil: any push.
     let ref: String?
-    private let seen = Mutex<(set: Set<String>, order: [String])>((set: [], order: []))
+    private let seen = Mutex(RecentKeys<String>(capacity: rememberedDeliveries))
+    /// sha256 of the bodies of recent authenticated deliveries (32 bytes each).
+    private let seenBodies = Mutex(RecentKeys<[UInt8]>(capacity: rememberedDeliveries))
 
     public init(githubSecret: [UInt8]?, gitlabToken: [UInt8]?, ref: String?) {
         self.githubSecret = githubSecret; self.gitlabToken = gitlabToken; self.ref = ref
@@ -72,15 +92,12 @@ public final class WebhookGate: Sendable {
         let event = headers["x-github-event"] ?? ""
         if let delivery = headers["x-github-delivery"], !delivery.isEmpty {
             guard delivery.utf8.count <= 128 else { return .rejected(status: 400, message: "X-GitHub-Delivery too long") }
-            let fresh = seen.withLock { s -> Bool in
-                guard s.set.insert(delivery).inserted else { return false }
-                s.order.append(delivery)
-                if s.order.count > Self.rememberedDeliveries { s.set.remove(s.order.removeFirst()) }
-                return true
-            }
-            guard fresh else { return .rejected(status: 409, message: "delivery \(delivery) was already received (replay)") }
+            guard seen.withLock({ $0.insert(delivery) }) else { return .rejected(status: 409, message: "delivery \(delivery) was already received (replay)") }
         } else {
             return .rejected(status: 400, message: "missing X-GitHub-Delivery")
+        }
+        guard firstTime(body) else {
+            return .rejected(status: 409, message: "this signed body was already received in an earlier delivery (replay under a new X-GitHub-Delivery)")
         }
         switch event {
         case "ping": return .accepted("pong")
@@ -101,7 +118,14 @@ public final class WebhookGate: Sendable {
         let event = headers["x-gitlab-event"] ?? ""
         guard event == "Push Hook" || event == "Tag Push Hook" else { return .accepted("event \(event.isEmpty ? "(none)" : event) ignored") }
         guard let pushed = Self.pushedRef(body) else { return .rejected(status: 400, message: "push event without a ref") }
+        guard firstTime(body) else { return .rejected(status: 409, message: "this push body was already received (replay)") }
         return matches(pushed) ? .trigger("gitlab push to \(pushed)") : .accepted("push to \(pushed) ignored (the source follows \(ref ?? "HEAD"))")
+    }
+
+    /// Remembers the body's sha256; false when a recent authenticated delivery had the same body.
+    private func firstTime(_ body: [UInt8]) -> Bool {
+        let hash = Array(SHA256.hash(data: body))
+        return seenBodies.withLock { $0.insert(hash) }
     }
 
     /// The `ref` of a push payload (GitHub and GitLab both carry it at the top level).

@@ -114,32 +114,82 @@ struct CanaryTests {
                 outputs.append(("serve \(format) stdout", (try? String(contentsOfFile: e.tmp.sub("serve-\(format).out"), encoding: .utf8)) ?? ""))
             }
 
-            // Everything under the state directory, names and bytes (SQLite files, WAL, mirror, status copy).
-            var files: [(String, [UInt8])] = []
-            let fm = FileManager.default
-            let walker = fm.enumerator(atPath: e.stateDir)
-            while let rel = walker?.nextObject() as? String {
-                outputs.append(("file name", rel))
-                let full = e.stateDir + "/" + rel
-                var st = stat()
-                guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
-                files.append((rel, Array(fm.contents(atPath: full) ?? Data())))
-            }
-            #expect(files.contains { $0.0 == "state.sqlite" })
-            // The status branch, every file.
-            let listed = try e.repo.git("ls-tree", "-r", "--name-only", "ytempire/status")
-            for rel in listed.split(separator: "\n") {
-                outputs.append(("status branch \(rel)", try e.repo.git("show", "ytempire/status:\(rel)")))
-            }
-            #expect(listed.contains("status/channel/tech-daily.yaml"))
+            try expectNoCanary(canaries, in: outputs, e)
+        }
+    }
 
-            for c in canaries {
-                for (where_, text) in outputs { #expect(!text.contains(c), "\(c) in \(where_)") }
-                let needle = Array(c.utf8)
-                for (rel, bytes) in files {
-                    #expect(!contains(bytes, needle), "\(c) in \(e.stateDir)/\(rel)")
-                }
+    /// Checks that no canary is in `outputs`, in the name or bytes of any file under the state
+    /// directory (SQLite files, WAL, mirror, status copy), or in any file of the status branch.
+    func expectNoCanary(_ canaries: [String], in outputs: [(String, String)], _ e: Empire,
+                        sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var outputs = outputs
+        var files: [(String, [UInt8])] = []
+        let fm = FileManager.default
+        let walker = fm.enumerator(atPath: e.stateDir)
+        while let rel = walker?.nextObject() as? String {
+            outputs.append(("file name", rel))
+            let full = e.stateDir + "/" + rel
+            var st = stat()
+            guard lstat(full, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { continue }
+            files.append((rel, Array(fm.contents(atPath: full) ?? Data())))
+        }
+        #expect(files.contains { $0.0 == "state.sqlite" }, sourceLocation: sourceLocation)
+        let listed = try e.repo.git("ls-tree", "-r", "--name-only", "ytempire/status")
+        for rel in listed.split(separator: "\n") {
+            outputs.append(("status branch \(rel)", try e.repo.git("show", "ytempire/status:\(rel)")))
+        }
+        // The status branch's commit messages too.
+        outputs.append(("status branch log", try e.repo.git("log", "--format=%B", "ytempire/status")))
+        #expect(listed.contains("status/channel/tech-daily.yaml"), sourceLocation: sourceLocation)
+        for c in canaries {
+            for (where_, text) in outputs { #expect(!text.contains(c), "\(c) in \(where_)", sourceLocation: sourceLocation) }
+            let needle = Array(c.utf8)
+            for (rel, bytes) in files {
+                #expect(!contains(bytes, needle), "\(c) in \(e.stateDir)/\(rel)", sourceLocation: sourceLocation)
             }
+        }
+    }
+
+    @Test("a token endpoint that echoes the request (client id, client secret, refresh token) leaks none of them into any output")
+    func echoingTokenEndpoint() async throws {
+        let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        var creds = SandboxCredentials()
+        creds.youtubeClientId = "CANARY-client-id-\(tag)"
+        creds.youtubeClientSecret = "CANARY-client-secret-\(tag)"
+        try await Empire.with(credentials: creds) { e in
+            let echo = try await HTTPTestServer.start()
+            echo.route("/token", .echoBody(status: 400))
+            let from = "tokenEndpoint: \"\(e.sandbox.baseURL)/token\""
+            #expect(e.configText.contains(from))
+            // The client id from the environment, the secret from a file: every kind of reference.
+            let secretFile = e.tmp.sub("client-secret")
+            try creds.youtubeClientSecret.write(toFile: secretFile, atomically: true, encoding: .utf8)
+            try e.writeConfig(e.configText
+                .replacingOccurrences(of: from, with: "tokenEndpoint: \"\(echo.baseURL)/token\"")
+                .replacingOccurrences(of: "clientId: {value: \"\(creds.youtubeClientId)\"}", with: "clientId: {env: YTE_CLIENT_ID}")
+                .replacingOccurrences(of: "clientSecret: {value: \"\(creds.youtubeClientSecret)\"}", with: "clientSecret: {file: \"\(secretFile)\"}"))
+            #expect(!e.configText.contains(creds.youtubeClientId))
+            let refresh = e.configText.components(separatedBy: "\n").filter { $0.contains("youtube-") && $0.contains("value:") }
+                .compactMap { $0.split(separator: "\"").dropFirst().first.map(String.init) }
+            #expect(!refresh.isEmpty)
+            let env = ["YTE_CLIENT_ID": creds.youtubeClientId]
+            var outputs: [(String, String)] = []
+            let planFile = e.tmp.sub("plan.json")
+            for args in [["plan"], ["plan", "--output", "json"], ["plan", "--output", "markdown", "--out", planFile], ["apply", planFile, "--auto-approve"],
+                         ["apply", "--auto-approve"], ["status"], ["status", "--output", "json"]] {
+                let r = try await e.run(args, env: env)
+                #expect(r.status == 0 || r.status == 1, "\(args): \(r)")
+                outputs += [("\(args) stdout", r.stdout), ("\(args) stderr", r.stderr)]
+            }
+            outputs.append(("plan.json", (try? String(contentsOfFile: planFile, encoding: .utf8)) ?? ""))
+            // The echo reached the outputs (masked), so the test does look at the path that leaked.
+            #expect(echo.hits("/token") > 0)
+            #expect(outputs.contains { $0.1.contains("could not use client_id=[redacted]") }, "\(outputs.map(\.1).joined().prefix(3000))")
+            // As given, and as a form body spells them (the refresh tokens hold slashes).
+            let secrets = [creds.youtubeClientId, creds.youtubeClientSecret] + refresh
+            let formSafe = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+            try expectNoCanary(secrets + secrets.compactMap { $0.addingPercentEncoding(withAllowedCharacters: formSafe) }, in: outputs, e)
+            try await echo.shutdown()
         }
     }
 

@@ -30,7 +30,8 @@ struct WebhookTests {
         #expect(gate.github(headers: headers(b), body: b) == .trigger("github push to refs/heads/main"))
         let other = push("refs/heads/feature")
         guard case .accepted = gate.github(headers: headers(other), body: other) else { Issue.record("expected accepted"); return }
-        #expect(gate.github(headers: headers(b, event: "ping"), body: b) == .accepted("pong"))
+        let ping = Array(#"{"zen":"Keep it logically awesome.","hook_id":1}"#.utf8)
+        #expect(gate.github(headers: headers(ping, event: "ping"), body: ping) == .accepted("pong"))
     }
 
     @Test("a wrong, missing or malformed signature is 401; a replayed delivery 409; an oversized body 413")
@@ -54,13 +55,37 @@ struct WebhookTests {
         #expect(WebhookGate(githubSecret: nil, gitlabToken: nil, ref: nil).github(headers: headers(b), body: b).status == 404)
     }
 
-    @Test("the replay memory is bounded: the oldest deliveries are forgotten first")
+    @Test("the replay memory is bounded: the oldest deliveries and bodies are forgotten first")
     func replayBounded() {
         let gate = WebhookGate(githubSecret: secret, gitlabToken: nil, ref: nil)
+        let n = WebhookGate.rememberedDeliveries
+        for i in 0...n {
+            let b = push("refs/heads/b\(i)")
+            #expect(gate.github(headers: headers(b, delivery: "id-\(i)"), body: b).status == 202)
+        }
+        let first = push("refs/heads/b0"), last = push("refs/heads/b\(n)")
+        #expect(gate.github(headers: headers(first, delivery: "id-0"), body: first).status == 202)  // both forgotten
+        #expect(gate.github(headers: headers(last, delivery: "id-\(n)"), body: last).status == 409)
+        #expect(gate.github(headers: headers(last, delivery: "another"), body: last).status == 409)
+    }
+
+    @Test("the same signed body under a new X-GitHub-Delivery is a replay (409); so is a GitLab push body sent again")
+    func bodyReplay() {
+        let gate = WebhookGate(githubSecret: secret, gitlabToken: Array("gl-token".utf8), ref: "main")
         let b = push("refs/heads/main")
-        for i in 0...WebhookGate.rememberedDeliveries { _ = gate.github(headers: headers(b, delivery: "id-\(i)"), body: b) }
-        #expect(gate.github(headers: headers(b, delivery: "id-0"), body: b).status == 202)  // forgotten
-        #expect(gate.github(headers: headers(b, delivery: "id-\(WebhookGate.rememberedDeliveries)"), body: b).status == 409)
+        #expect(gate.github(headers: headers(b, delivery: "d-1"), body: b).status == 202)
+        let replay = gate.github(headers: headers(b, delivery: "d-2"), body: b)
+        #expect(replay == .rejected(status: 409, message: "this signed body was already received in an earlier delivery (replay under a new X-GitHub-Delivery)"))
+        // A forged signature is refused as such (401) and is not remembered: the real delivery still passes.
+        let other = push("refs/heads/main")  + Array(" ".utf8)
+        #expect(gate.github(headers: headers(other, delivery: "d-3", signature: "sha256=" + String(repeating: "0", count: 64)), body: other).status == 401)
+        #expect(gate.github(headers: headers(other, delivery: "d-4"), body: other).status == 202)
+        let gl: [String: String] = ["x-gitlab-token": "gl-token", "x-gitlab-event": "Push Hook"]
+        let glBody = Array(#"{"ref":"refs/heads/main","checkout_sha":"0123456789abcdef0123456789abcdef01234567"}"#.utf8)
+        #expect(gate.gitlab(headers: gl, body: glBody) == .trigger("gitlab push to refs/heads/main"))
+        #expect(gate.gitlab(headers: gl, body: glBody) == .rejected(status: 409, message: "this push body was already received (replay)"))
+        // A wrong token is 401 whatever the body.
+        #expect(gate.gitlab(headers: ["x-gitlab-token": "nope", "x-gitlab-event": "Push Hook"], body: glBody).status == 401)
     }
 
     @Test("GitLab: X-Gitlab-Token compared with the configured one; Push Hook for the ref triggers")

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -19,6 +20,9 @@ public final class HTTPTestServer: Sendable {
         case closeWithoutResponse
         /// Answers with `bytes` bytes, chunked (no Content-Length) when `chunked`.
         case oversized(bytes: Int, chunked: Bool)
+        /// Answers `status` with an OAuth-style error whose description quotes the request body,
+        /// as a server that echoes what it was sent: `{"error":"invalid_request","error_description":"…"}`.
+        case echoBody(status: Int)
 
         public static func text(_ status: Int, _ body: String, headers: [(String, String)] = []) -> Action {
             .respond(status: status, headers: headers, body: Array(body.utf8))
@@ -124,7 +128,13 @@ private final class RouteHandler: ChannelInboundHandler {
             guard let head, let server = box.server else { return }
             let req = HTTPTestServer.RecordedRequest(method: head.method.rawValue, uri: head.uri,
                                                      headers: head.headers.map { ($0.name, $0.value) }, body: body)
-            perform(server.next(for: req), keepAlive: head.isKeepAlive, context: context)
+            var action = server.next(for: req)
+            if case .echoBody(let status) = action {
+                let answer = ["error": "invalid_request", "error_description": "could not use " + String(decoding: req.body, as: UTF8.self)]
+                let json = (try? JSONSerialization.data(withJSONObject: answer)).map { Array($0) } ?? []
+                action = .respond(status: status, headers: [("Content-Type", "application/json")], body: json)
+            }
+            perform(action, keepAlive: head.isKeepAlive, context: context)
         }
     }
 
@@ -168,6 +178,8 @@ private final class RouteHandler: ChannelInboundHandler {
         case .closeWithoutResponse:
             _ = (context.channel as? any SocketOptionProvider)?.setSoLinger(linger(l_onoff: 1, l_linger: 0))
             context.close(promise: nil)
+        case .echoBody(let status):  // made concrete in channelRead
+            perform(.text(status, ""), keepAlive: keepAlive, context: context)
         case .oversized(let bytes, let chunked):
             var h = HTTPHeaders()
             if chunked { h.add(name: "Transfer-Encoding", value: "chunked") } else { h.add(name: "Content-Length", value: String(bytes)) }

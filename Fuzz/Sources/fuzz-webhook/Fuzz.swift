@@ -1,11 +1,12 @@
-// Fuzz target: the webhook gate of `serve` (GitHub HMAC signature, delivery-id replay, the push
-// payload's ref; GitLab token and event)
+// Fuzz target: the webhook gate of `serve` (GitHub HMAC signature, delivery-id and body replay,
+// the push payload's ref; GitLab token, event and body replay)
 //
 // Input: one control byte, header lines (`name: value`, \n-separated), a 0xFF byte, the body.
 // Control bits: 0 GitLab instead of GitHub; 1 sign the body with the gate's secret (so the fuzzer
 // gets past the signature check to the delivery and the payload; otherwise the header given is
 // checked as is, e.g. API-NOTES.md's test vector); 2–3 the configured ref (main, refs/heads/main,
-// none, a tag). Every delivery is offered twice: the second must be refused as a replay.
+// none, a tag). Every delivery is offered twice, and a GitHub one a third time under a new
+// delivery id: the repeats of one that got through must be refused as replays.
 import FuzzDriver
 import Webhooks
 
@@ -35,10 +36,18 @@ func fuzzOne(_ bytes: [UInt8]) {
         if case .accepted = first, headers["x-github-delivery"].map({ !$0.isEmpty }) == true, again.status != 409 {
             fatalError("replayed GitHub delivery was not refused: \(again)")
         }
+        // The same signed body under another delivery id is a replay too.
+        headers["x-github-delivery"] = "fuzz-other-" + (headers["x-github-delivery"] ?? "")
+        let renamed = gate.github(headers: headers, body: body)
+        if first.status < 300, headers["x-github-delivery"]!.utf8.count <= 128, renamed.status != 409 {
+            fatalError("the same body under a new delivery id was not refused: \(renamed)")
+        }
     } else {
         if control & 2 != 0 { headers["x-gitlab-token"] = String(decoding: secret, as: UTF8.self) }
         let verdict = gate.gitlab(headers: headers, body: body)
-        _ = verdict.status
+        if case .trigger = verdict, gate.gitlab(headers: headers, body: body).status != 409 {
+            fatalError("replayed GitLab push was not refused")
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import CurlHTTP
 import DriverKit
 import Foundation
 
@@ -63,11 +64,6 @@ enum Envelope {
         return (code ?? "HTTP \(status)", message)
     }
 
-    /// Replaces the token wherever it appears and bounds the length.
-    static func scrub(_ s: String, _ secrets: [String]) -> String {
-        var out = s
-        for secret in secrets where secret.count >= 4 { out = out.replacingOccurrences(of: secret, with: "[redacted]") }
-        if out.count > 500 { out = String(out.prefix(500)) + "…" }
-        return out
-    }
+    /// Replaces the token (and every configured secret, `Redaction.scrub`) wherever it appears and bounds the length.
+    static func scrub(_ s: String, _ secrets: [String]) -> String { Redaction.scrub(s, extra: secrets, limit: 500) }
 }

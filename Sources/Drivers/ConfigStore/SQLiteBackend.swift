@@ -1,4 +1,5 @@
 import DriverKit
+import EmpireModel
 import Foundation
 import GRDB
 import Synchronization
@@ -27,6 +28,10 @@ final class SQLiteBackend: ConfigBackend {
                 let dir = (path as NSString).deletingLastPathComponent
                 if !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) {
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                }
+                // SQLite follows links: one planted in place of the database or a sidecar is refused first.
+                for file in [path] + ["-wal", "-shm", "-journal"].map({ path + $0 }) {
+                    if let refused = PrivateFile.problem(file, what: "the runtime config store") { throw ConfigStoreError(refused.message) }
                 }
                 var config = Configuration()
                 config.busyMode = .timeout(10)

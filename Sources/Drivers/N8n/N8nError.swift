@@ -1,3 +1,4 @@
+import CurlHTTP
 import DriverKit
 import Foundation
 
@@ -62,11 +63,6 @@ public struct N8nError: ServiceReasonedError, Sendable, CustomStringConvertible,
         return text
     }
 
-    /// Replaces a secret by `[redacted]` and bounds the length.
-    static func scrub(_ s: String, _ secret: String?) -> String {
-        var out = s
-        if let secret, secret.count >= 4 { out = out.replacingOccurrences(of: secret, with: "[redacted]") }
-        if out.count > 500 { out = String(out.prefix(500)) + "…" }
-        return out
-    }
+    /// Replaces a secret (and every configured one, `Redaction.scrub`) by `[redacted]` and bounds the length.
+    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, extra: secret.map { [$0] } ?? [], limit: 500) }
 }

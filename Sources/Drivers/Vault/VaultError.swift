@@ -1,3 +1,4 @@
+import CurlHTTP
 import DriverKit
 import Foundation
 
@@ -55,8 +56,5 @@ public struct VaultError: ServiceReasonedError, Sendable, CustomStringConvertibl
         return s.count > 500 ? String(s.prefix(500)) + "…" : s
     }
 
-    static func scrub(_ s: String, _ secret: String?) -> String {
-        guard let secret, secret.count >= 4 else { return s }
-        return s.replacingOccurrences(of: secret, with: "[redacted]")
-    }
+    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, extra: secret.map { [$0] } ?? []) }
 }

@@ -86,7 +86,9 @@ actor TokenCache {
         guard let v = try? JSONValue.parse(response.body), let token = v["access_token"]?.string, !token.isEmpty else {
             throw fail("malformedResponse", "the token endpoint answered without an access_token", status: response.status)
         }
-        let lifetime = Double(v["expires_in"]?.int ?? 3600)
+        // Range-checked where it comes in: Google's tokens live an hour; a negative or absurd
+        // lifetime is held to [0, 1 day] (0: the token is refreshed before its next use).
+        let lifetime = Double(min(max(v["expires_in"]?.int ?? 3600, 0), 86_400))
         return Entry(token: token, expires: context.now().addingTimeInterval(lifetime))
     }
 }

@@ -45,12 +45,8 @@ enum ErrorText {
     }
 
     /// Replaces every occurrence of a secret by `[redacted]`, so a server echoing one cannot leak it.
-    static func scrub(_ s: String, _ secrets: [String]) -> String {
-        var out = s
-        for secret in secrets where secret.count >= 4 { out = out.replacingOccurrences(of: secret, with: "[redacted]") }
-        if out.count > 500 { out = String(out.prefix(500)) + "…" }
-        return out
-    }
+    /// Every configured secret is masked too (`Redaction.scrub`).
+    static func scrub(_ s: String, _ secrets: [String]) -> String { Redaction.scrub(s, extra: secrets, limit: 500) }
 
     /// (reason, message) of a Google or OAuth error body.
     static func parse(_ body: [UInt8], status: Int) -> (reason: String, message: String) {
