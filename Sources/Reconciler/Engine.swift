@@ -29,7 +29,18 @@ public struct EngineOptions: Sendable {
     /// `policy.syncWindows`; `--force` sets `ignoreSyncWindows`.
     public var syncWindows: SyncWindows = .none
     public var ignoreSyncWindows = false
+    /// `deadlines.call`: one integration call, all attempts and waits; nil: none.
+    public var callTimeout: Duration?
+    /// `deadlines.observe`: the whole observation of a plan; nil: none. What is not observed by
+    /// then fails its observation (the plan leaves it alone) and the plan goes on.
+    public var observeTimeout: Duration?
     public init() {}
+
+    /// The deadlines of `ytempire.yaml`.
+    public mutating func apply(_ d: ReconcilerConfig.Deadlines) {
+        callTimeout = d.call.swiftDuration
+        observeTimeout = d.observe.swiftDuration
+    }
 }
 
 /// An integration the configuration leaves out (or that has no driver yet): the plan lists
@@ -106,6 +117,20 @@ public final class Engine: Sendable {
                              now: { clock.wallNow }, log: log)
     }
 
+    /// The name of the observation deadline's setting, for messages.
+    public static let observeDeadlineSetting = "deadlines.observe"
+
+    /// `driver.observe`, given up (and cancelled) at `deadline`.
+    private func observe(_ driver: any Driver, _ targets: [ObserveTarget], context: DriverContext,
+                         until deadline: ContinuousClock.Instant?) async throws -> [ResourceID: ObservationOutcome] {
+        guard let deadline, let total = options.observeTimeout else { return try await driver.observe(targets, context: context) }
+        let left = clock.now.duration(to: deadline)
+        let what = "observing through \(driver.displayName)"
+        let exceeded: @Sendable () -> any Error = { DeadlineExceeded(what: what, limit: total, setting: Self.observeDeadlineSetting) }
+        guard left > .zero else { throw exceeded() }
+        return try await Deadline.run(left, clock: clock, exceeded: exceeded) { try await driver.observe(targets, context: context) }
+    }
+
     // MARK: plan
 
     /// Plans `desired` (a validated revision). Changes nothing outside the state store, where it
@@ -113,7 +138,7 @@ public final class Engine: Sendable {
     public func plan(_ desired: [Resource], revision: String, files: RepositoryFiles = .none) async throws -> Plan {
         let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
-        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock, callTimeout: options.callTimeout)
         let now = clock.wallNow
         let open = Set(try store.openJournalEntries().map { Self.key($0.driver, $0.resource) })
         let budgetsBefore = registry.ledgers.mapValues(\.budget)
@@ -128,6 +153,7 @@ public final class Engine: Sendable {
         /// Resources some driver has applied (the safety thresholds' denominator).
         var managed = Set<ResourceID>()
         var adopted: [String: [String: String]] = [:]
+        let observeDeadline = options.observeTimeout.map { clock.now.advanced(by: $0) }
 
         func change(_ id: ResourceID) -> Plan.ResourceChange {
             changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil, findings: [])
@@ -178,7 +204,10 @@ public final class Engine: Sendable {
                 observationCalls += calls
                 let recorder = CallRecorder()
                 do {
-                    let results = try await driver.observe(targets, context: context(index, pricing, registry, recorder))
+                    let results = try await observe(driver, targets, context: context(index, pricing, registry, recorder), until: observeDeadline)
+                    // A driver may report a cancelled call as a failed observation: a cancelled
+                    // plan is never taken for one that observed.
+                    try Task.checkCancellation()
                     var save: [(id: ResourceID, observed: JSONValue)] = []
                     for t in targets {
                         switch results[t.id] {
@@ -194,6 +223,8 @@ public final class Engine: Sendable {
                     try store.saveObservations(driver: driver.name, save, at: now)
                 } catch let e as QuotaExhausted {
                     for t in targets { failures[t.id] = "cannot observe within the quota: \(e.description)" }
+                } catch is CancellationError {
+                    throw CancellationError()
                 } catch {
                     for t in targets { failures[t.id] = "cannot observe through \(driver.displayName): \(error)" }
                 }
@@ -375,7 +406,7 @@ public final class Engine: Sendable {
     public func checkFresh(_ plan: Plan, desired: [Resource], files: RepositoryFiles = .none) async throws {
         let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
-        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock, callTimeout: options.callTimeout)
         var observed: [String: JSONValue] = [:]
         let byDriver = Dictionary(grouping: plan.actions.map(\.action), by: \.driver)
         for driver in drivers {
@@ -416,7 +447,7 @@ public final class Engine: Sendable {
         }
         let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
-        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+        let registry = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock, callTimeout: options.callTimeout)
         let recovered = try store.closeInterrupted(at: clock.wallNow)
         let run = UUID().uuidString.lowercased()
         let driversByName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -544,7 +575,9 @@ public final class Engine: Sendable {
                     outcome = ActionOutcome(action: a, result: .deferred, message: message, calls: recorder.records)
                     blocked = "an earlier action of \(a.resource) was deferred"
                 } catch {
-                    let message = "\(error)"
+                    // Cancelled (serve shutting down after its grace period): what the call did is
+                    // not known; the next plan observes it.
+                    let message = error is CancellationError ? "interrupted: ytempire is shutting down; the next plan observes what happened" : "\(error)"
                     try store.completeAction(journal: seq, result: "failed", message: message, driver: driver.name, id: a.resource,
                                              externalChanges: [:], observed: nil, at: clock.wallNow)
                     outcome = ActionOutcome(action: a, result: .failed, message: message, calls: recorder.records)

@@ -9,6 +9,7 @@ import GitKit
 import N8nDriver
 import PrometheusDriver
 import Reconciler
+import Resilience
 import Synchronization
 import VaultDriver
 import YouTubeDriver
@@ -79,7 +80,7 @@ final class Reconcile: Sendable {
         lock = takeLock ? try StateDirectoryLock(stateDir: config.stateDir) : nil
         store = try SQLiteStateStore(stateDir: config.stateDir)
         resolver = SecretResolver()
-        transport = CurlHTTPClient()
+        transport = CurlHTTPClient(configuration: CurlHTTPConfiguration(deadlines: config.deadlines))
     }
 
     deinit { transport.shutdown() }
@@ -234,6 +235,7 @@ final class Reconcile: Sendable {
         o.minExisting = p.minExisting
         o.observeMaxAge = p.observeMaxAge.swiftDuration
         o.syncWindows = SyncWindows(p.syncWindows)
+        o.apply(config.deadlines)
         configure(&o)
         let (drivers, missing) = try drivers()
         return Engine(drivers: drivers, store: store, transport: transport, unconfigured: missing, options: o)
