@@ -6,6 +6,7 @@ import Hummingbird
 import Logging
 import Reconciler
 import Service
+import ServerGuard
 import ServiceLifecycle
 import Synchronization
 
@@ -62,14 +63,18 @@ final class ServeRuntime: Sendable {
     let metrics = ServiceMetrics()
     let gate: Shared<WebhookGate>
     let loop: ReconcileLoop
+    let format: LineLogHandler.Format
 
     init(_ cmd: ServeCommand) throws {
         configPath = cmd.config
         listenOverride = cmd.listen
         let format: LineLogHandler.Format = cmd.logFormat == .json ? .json : .text
+        self.format = format
         var log = Logger(label: "ytempire") { LineLogHandler(label: $0, format: format) }
         log.logLevel = .info
         logger = log
+        // Every line on stderr is JSON in that format, diagnostics and the final error included.
+        if format == .json { Terminal.stderrSink.withLock { $0 = { [log] text in LineLogHandler.forward(text, to: log) } } }
         // Takes the state directory's lock: a second serve (or apply) on it refuses to start.
         let r = try Reconcile(configPath: cmd.config)
         reconcile = Shared(r)
@@ -116,14 +121,14 @@ final class ServeRuntime: Sendable {
             onPush: { [loop] why in loop.trigger(.webhook(why)) },
             beforeMetrics: { [self] in refreshQuotaGauges() })
         let log = logger
-        let app = Application(router: ServiceHTTP.router(endpoints, logger: logger),
-                              configuration: .init(address: .hostname(host, port: port), serverName: nil),
-                              onServerRunning: { ch in log.info("listening", metadata: ["address": .string("\(host):\(ch.localAddress?.port ?? port)")]) },
-                              logger: Logger(label: "ytempire.http") { LineLogHandler(label: $0, format: .text) }.withLevel(.warning))
-        let loopService = LoopService(runtime: self)
+        // Bound first: the loop starts once the listener is up, and a taken address ends serve at once.
+        let listener = ServeListener(router: ServiceHTTP.router(endpoints, logger: logger), host: host, port: port,
+                                     logger: Logger(label: "ytempire.http") { LineLogHandler(label: $0, format: format) }.withLevel(.warning),
+                                     onListening: { address in log.info("listening", metadata: ["address": .string(address)]) })
+        let loopService = LoopService(runtime: self, listening: listener.started)
         let hup = installSIGHUP()
         defer { hup.cancel() }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: loopService), .init(service: app)],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: loopService), .init(service: listener)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger.withLevel(.warning)))
         logger.info("serve started", metadata: ["stateDir": .string(current.config.stateDir), "pid": .stringConvertible(getpid())])
         try await group.run()
@@ -153,7 +158,9 @@ final class ServeRuntime: Sendable {
             logger.info("configuration reloaded", metadata: ["file": .string(next.config.file)])
             loop.trigger(.reload)
         } catch {
-            logger.error("configuration not reloaded; the old one stays in use", metadata: ["error": .string("\(error)")])
+            // ExitCode: the diagnostics were logged just before.
+            let why = error is ExitCode ? "\(configPath ?? Reconcile.defaultConfigPath) has errors (logged above)" : "\(error)"
+            logger.error("configuration not reloaded; the old one stays in use", metadata: ["error": .string(why)])
         }
     }
 
@@ -259,6 +266,7 @@ final class ServeRuntime: Sendable {
                 return
             }
             let loop = self.loop
+            loop.enter(.applying)
             let actionLog = log
             let (report, status) = try await r.converge(plan, loaded: loaded, engine: engine, force: false,
                                                         shouldStop: { loop.isStopping }, onEvent: { e in
@@ -278,6 +286,9 @@ final class ServeRuntime: Sendable {
             metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: plan, report: report, appliedAt: appliedAt)
             refreshQuotaGauges()
             log.info("reconciled: \(result)", metadata: ["status": .string(status)])
+        } catch is CancellationError {
+            // Shutting down: nothing is recorded for a run that did not finish.
+            log.warning("reconcile cancelled: ytempire is shutting down; the next start plans again")
         } catch {
             state.withLock { s in s.lastReconcile = started; s.lastResult = "failed: \(error)" }
             metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: nil, report: nil, appliedAt: nil)
@@ -289,16 +300,22 @@ final class ServeRuntime: Sendable {
 /// The reconcile loop as a ServiceLifecycle service: graceful shutdown stops it between actions.
 struct LoopService: ServiceLifecycle.Service {
     let runtime: ServeRuntime
+    /// Nothing is reconciled before the listener is up (its failure ends serve).
+    let listening: ListenerStart
     func run() async throws {
         let rt = runtime
+        _ = try await listening.wait()
         // Drift checks: spread over serve.driftInterval, within serve.driftBudget.
         let drift = Task { await rt.driftLoop() }
         defer { drift.cancel() }
         await withGracefulShutdownHandler {
             await rt.loop.run { t in await rt.cycle(t) }
         } onGracefulShutdown: {
-            rt.logger.info("shutting down: the action in flight finishes, the rest waits for the next start")
-            rt.loop.stop()
+            switch rt.loop.stop() {
+            case .nothingRunning: rt.logger.info("shutting down")
+            case .cancelledObservation: rt.logger.info("shutting down: the observation in progress is cancelled")
+            case .applyGrace(let d): rt.logger.info("shutting down: the action in flight finishes (or is cancelled after \(d)), the rest waits for the next start")
+            }
         }
     }
 }
