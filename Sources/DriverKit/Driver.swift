@@ -351,3 +351,15 @@ public struct ResilientServiceClient: ServiceClient {
         try await http.send(request, operation: call.quota == nil ? nil : call.operation, channel: call.channel)
     }
 }
+
+extension Task where Failure == any Error {
+    /// The task's value, for work a driver shares between the calls of one run (a token refresh,
+    /// a tag lookup) and runs as its own task: awaiting `value` alone is not cancelled with the
+    /// waiter, so a deadline or a shutdown would wait for the shared call to time out. Cancelling
+    /// a waiter cancels the work; its other waiters belong to the same run and are cancelled too.
+    public var valueCancelledWithWaiter: Success {
+        get async throws {
+            try await withTaskCancellationHandler { try await value } onCancel: { cancel() }
+        }
+    }
+}

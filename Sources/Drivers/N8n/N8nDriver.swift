@@ -443,7 +443,7 @@ final class TagMemo: Sendable {
             return t
         }
         do {
-            let id = try await task.value
+            let id = try await task.valueCancelledWithWaiter
             state.withLock { $0.id = id; $0.pending = nil }
             return id
         } catch {
