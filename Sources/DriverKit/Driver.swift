@@ -177,7 +177,11 @@ public struct SecretUnavailable: Error, Sendable, CustomStringConvertible {
     public var name: String
     public var reason: String
     public init(name: String, reason: String) { self.name = name; self.reason = reason }
-    public var description: String { "secret \(name): \(reason)" }
+    /// The reason of a `SecretError` already starts with the reference's path: it is not repeated.
+    public var description: String {
+        let own = name + ": "
+        return "secret \(name): " + (reason.hasPrefix(own) ? String(reason.dropFirst(own.count)) : reason)
+    }
 }
 
 /// The resilient path to one service: limits, breaker, retries and the quota ledger. The
