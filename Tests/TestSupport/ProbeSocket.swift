@@ -5,6 +5,29 @@ import Glibc
 import Darwin
 #endif
 
+/// A TCP socket connected to 127.0.0.1:`port` (blocking).
+public func connectLoopback(port: Int) throws -> Int32 {
+    #if canImport(Glibc)
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    #else
+    let fd = socket(AF_INET, SOCK_STREAM, 0)
+    #endif
+    guard fd >= 0 else { throw Processes.Failure(description: "socket failed: \(errno)") }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(port).bigEndian)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    let rc = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else {
+        let e = errno
+        closeFD(fd)
+        throw Processes.Failure(description: "connect to \(port) failed: \(e)")
+    }
+    return fd
+}
+
 public func closeFD(_ fd: Int32) {
     #if canImport(Glibc)
     _ = Glibc.close(fd)
@@ -21,24 +44,7 @@ public final class ProbeSocket {
     public private(set) var received: [UInt8] = []
 
     public init(port: Int) throws {
-        #if canImport(Glibc)
-        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw Processes.Failure(description: "socket failed: \(errno)") }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else {
-            let e = errno
-            closeFD(fd)
-            throw Processes.Failure(description: "connect to \(port) failed: \(e)")
-        }
+        fd = try connectLoopback(port: port)
     }
 
     deinit { if fd >= 0 { closeFD(fd) } }
