@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", "3.12.3" ..< "5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // Hummingbird's own dependency; ServerGuard reads its HTTP request parts.
+        .package(url: "https://github.com/apple/swift-nio-extras.git", from: "1.34.1"),
     ],
     targets: [
         // System libraries. Package names are Debian's; `make` installs them when missing.
@@ -81,11 +83,22 @@ let package = Package(
         .target(name: "VaultDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP"], path: "Sources/Drivers/Vault"),
         // Monitor → the `ytempire` alerting-rule group of a Prometheus rule file.
         .target(name: "PrometheusDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "YAMLKit"], path: "Sources/Drivers/Prometheus"),
+        // Connection limits of an HTTP/1 listener (header, body and idle timeouts, a connection cap)
+        // and the bind-first start signal, shared by the sandbox and `serve` (Hummingbird, NIO).
+        .target(
+            name: "ServerGuard",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            ]
+        ),
         // Local emulators of YouTube, n8n, Cloudflare and Vault (Hummingbird).
         .target(
             name: "Sandbox",
             dependencies: [
-                "EmpireModel",
+                "EmpireModel", "ServerGuard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -107,7 +120,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Webhooks", "Workspace", "Reconciler", "DriverKit", "EmpireModel", "Resilience",
+                "Webhooks", "Workspace", "Reconciler", "DriverKit", "EmpireModel", "Resilience", "ServerGuard",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -128,6 +141,7 @@ let package = Package(
                 "Reconciler",
                 "Workspace",
                 "Service",
+                "ServerGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -24,9 +24,18 @@ public struct CallFailure: Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var s = status.map { "HTTP \($0)" } ?? "no response"
-        if let reason { s += " \(reason)" }
-        return s + ": " + message
+        (status.map { ServiceErrorText.statusAndReason($0, reason ?? "") } ?? ("no response" + (reason.map { " \($0)" } ?? ""))) + ": " + message
+    }
+}
+
+/// How the drivers' errors show a status and a reason.
+public enum ServiceErrorText {
+    /// "HTTP 403 quotaExceeded"; a reason that only repeats the status (the fallback reason
+    /// "HTTP 302" of an answer without one) is not written twice.
+    public static func statusAndReason(_ status: Int?, _ reason: String) -> String {
+        guard let status else { return reason }
+        let s = "HTTP \(status)"
+        return reason.isEmpty || reason == s ? s : s + " " + reason
     }
 }
 

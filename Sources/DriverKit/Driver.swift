@@ -187,7 +187,11 @@ public struct SecretUnavailable: Error, Sendable, CustomStringConvertible {
     public var name: String
     public var reason: String
     public init(name: String, reason: String) { self.name = name; self.reason = reason }
-    public var description: String { "secret \(name): \(reason)" }
+    /// The reason of a `SecretError` already starts with the reference's path: it is not repeated.
+    public var description: String {
+        let own = name + ": "
+        return "secret \(name): " + (reason.hasPrefix(own) ? String(reason.dropFirst(own.count)) : reason)
+    }
 }
 
 /// The resilient path to one service: limits, breaker, retries and the quota ledger. The
@@ -362,5 +366,17 @@ public struct ResilientServiceClient: ServiceClient {
     public init(_ http: ResilientHTTP) { self.http = http }
     public func send(_ request: HTTPRequest, call: PlannedCall) async throws -> HTTPResponse {
         try await http.send(request, operation: call.quota == nil ? nil : call.operation, channel: call.channel)
+    }
+}
+
+extension Task where Failure == any Error {
+    /// The task's value, for work a driver shares between the calls of one run (a token refresh,
+    /// a tag lookup) and runs as its own task: awaiting `value` alone is not cancelled with the
+    /// waiter, so a deadline or a shutdown would wait for the shared call to time out. Cancelling
+    /// a waiter cancels the work; its other waiters belong to the same run and are cancelled too.
+    public var valueCancelledWithWaiter: Success {
+        get async throws {
+            try await withTaskCancellationHandler { try await value } onCancel: { cancel() }
+        }
     }
 }

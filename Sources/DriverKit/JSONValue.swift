@@ -61,6 +61,17 @@ public enum JSONValue: Sendable, Hashable, Codable {
     public var array: [JSONValue]? { if case .array(let a) = self { a } else { nil } }
     public var object: [String: JSONValue]? { if case .object(let o) = self { o } else { nil } }
     public var isNull: Bool { self == .null }
+    /// "an object", "a string", … for messages about an answer of the wrong shape.
+    public var typeDescription: String {
+        switch self {
+        case .null: "null"
+        case .bool: "a boolean"
+        case .int, .double: "a number"
+        case .string: "a string"
+        case .array: "an array"
+        case .object: "an object"
+        }
+    }
 
     /// Reads the value at a dotted path (`brandingSettings.channel.title`).
     public func at(_ path: String) -> JSONValue? {

@@ -199,6 +199,17 @@ public struct ReconcilerConfig: Sendable {
         public var webhooks: Webhooks
     }
 
+    /// Deadlines of the integration calls and of each run's observation (`deadlines:`).
+    public struct Deadlines: Sendable, Equatable {
+        /// One HTTP request to an integration (one attempt), connection included.
+        public var request = ReconcilerConfigLoader.Defaults.requestDeadline
+        /// One integration call: every attempt, retry wait and rate-limit wait.
+        public var call = ReconcilerConfigLoader.Defaults.callDeadline
+        /// The observation of one run (`plan`, `apply`, each reconcile of `serve`), all drivers.
+        public var observe = ReconcilerConfigLoader.Defaults.observeDeadline
+        public init() {}
+    }
+
     public var source: Source
     public var status: Status
     public var stateDir: String
@@ -209,6 +220,7 @@ public struct ReconcilerConfig: Sendable {
     public var serve: Serve
     /// The file it was read from (absolute).
     public var file: String
+    public var deadlines = Deadlines()
 
     /// Every secret reference of the configuration (integrations, auth, webhooks, `secrets:`), sorted by path.
     public var allSecretRefs: [SecretRef] {
@@ -245,6 +257,16 @@ public enum ReconcilerConfigLoader {
         public static let maxDeletePercent = 30.0
         public static let maxUpdatePercent = 50.0
         public static let minExisting = 10
+        /// A request that has not finished in 30 s is given up (a silent or slow-drip server);
+        /// healthy answers of these APIs take well under a second.
+        public static let requestDeadline = ModelDuration.seconds(30)
+        /// Room for Cloudflare's five-minute block (waited out once) and a few failed attempts.
+        public static let callDeadline = ModelDuration.seconds(360)
+        /// A run whose observation has not finished in 10 minutes plans what it saw and reports
+        /// the rest as not observed.
+        public static let observeDeadline = ModelDuration.seconds(600)
+        /// The range every deadline must be in.
+        public static let minDeadline = ModelDuration(milliseconds: 100)
     }
 
     public static let kind = "ReconcilerConfig"

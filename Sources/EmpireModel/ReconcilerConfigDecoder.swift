@@ -73,7 +73,7 @@ enum GitRefName {
 }
 
 extension NodeDecoder {
-    static let configKeys = ["apiVersion", "kind", "source", "status", "stateDir", "integrations", "secrets", "policy", "serve"]
+    static let configKeys = ["apiVersion", "kind", "source", "status", "stateDir", "integrations", "secrets", "policy", "serve", "deadlines"]
 
     func reconcilerConfig(_ root: YAMLNode, file: String, context ctx: inout ConfigContext) -> ReconcilerConfig? {
         guard let named = mapping(root, ReconcilerConfigLoader.kind, known: Self.configKeys) else { return nil }
@@ -113,11 +113,14 @@ extension NodeDecoder {
         }
         let policy = configPolicy(top.value("policy"), "policy")
         let serve = configServe(top.value("serve"), "serve", &ctx)
+        let deadlines = configDeadlines(top.value("deadlines"), "deadlines")
 
         checkLiterals(ctx)
         guard let source, let stateDir else { return nil }
-        return ReconcilerConfig(source: source, status: status, stateDir: stateDir, integrations: integrations,
-                                secrets: secrets, policy: policy, serve: serve, file: file)
+        var config = ReconcilerConfig(source: source, status: status, stateDir: stateDir, integrations: integrations,
+                                      secrets: secrets, policy: policy, serve: serve, file: file)
+        config.deadlines = deadlines
+        return config
     }
 
     /// `{value: …}` secrets and passwords in URLs are warnings unless every endpoint is loopback.
@@ -570,6 +573,27 @@ extension NodeDecoder {
         guard let kind, let cron, let length else { return nil }
         return .init(kind: kind, schedule: cron, duration: length, timezone: tz, applies: applies,
                      names: names?.map(\.name), mark: node.mark)
+    }
+
+    /// `deadlines: {request, call, observe}`, each from 100ms to a day.
+    func configDeadlines(_ node: YAMLNode?, _ path: String) -> ReconcilerConfig.Deadlines {
+        typealias D = ReconcilerConfigLoader.Defaults
+        var out = ReconcilerConfig.Deadlines()
+        let keys = ["request", "call", "observe"]
+        guard let node, let f = mapping(node, path, known: keys) else { return out }
+        for key in keys {
+            guard let d = duration(f, key) else { continue }
+            if d < D.minDeadline || D.maxTimeout < d {
+                diags.error(.outOfRange, "\(f.sub(key)) is \(d); write a deadline between \(D.minDeadline) and \(D.maxTimeout)", at: f.value(key)!.mark)
+                continue
+            }
+            switch key {
+            case "request": out.request = d
+            case "call": out.call = d
+            default: out.observe = d
+            }
+        }
+        return out
     }
 
     func configServe(_ node: YAMLNode?, _ path: String, _ ctx: inout ConfigContext) -> ReconcilerConfig.Serve {

@@ -33,9 +33,14 @@ public final class ServiceRegistry: Sendable {
     /// five-minute block still fits.
     static let maxRetryWait: Duration = .seconds(330)
 
+    /// `deadlines.call` of every client (nil: none).
+    private let callTimeout: Duration?
+
     public init(desired: DesiredIndex, transport: any HTTPTransport, windows: (any QuotaWindowStore)?,
-                clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) }) throws {
+                clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) },
+                callTimeout: Duration? = nil) throws {
         self.transport = transport
+        self.callTimeout = callTimeout
         self.clock = clock
         self.random = random
         pricing = Pricing(desired)
@@ -63,7 +68,7 @@ public final class ServiceRegistry: Sendable {
             }
             let l = ServiceLimits(spec: spec, service: spec.service, global: globalSpec, ledger: ledger, clock: clock)
             clients[name] = ResilientHTTP(http: transport, limits: l, breakers: breakers, global: global, clock: clock, random: random,
-                                          maxRetryWait: Self.maxRetryWait)
+                                          maxRetryWait: Self.maxRetryWait, callTimeout: callTimeout)
         }
         byRateLimit = clients
         self.ledgers = ledgers
@@ -76,7 +81,8 @@ public final class ServiceRegistry: Sendable {
         return defaults.withLock { d in
             if let c = d[call.service] { return c }
             let c = ResilientHTTP(http: transport, limits: ServiceLimits(spec: nil, service: call.service, clock: clock),
-                                  breakers: breakers, global: global, clock: clock, random: random, maxRetryWait: Self.maxRetryWait)
+                                  breakers: breakers, global: global, clock: clock, random: random, maxRetryWait: Self.maxRetryWait,
+                                  callTimeout: callTimeout)
             d[call.service] = c
             return c
         }

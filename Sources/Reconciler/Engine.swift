@@ -34,7 +34,18 @@ public struct EngineOptions: Sendable {
     public var unknownOutcomeWait: Duration = .seconds(120)
     /// `--force`: delete owned objects that still hold content (a playlist's videos).
     public var deleteNonEmpty = false
+    /// `deadlines.call`: one integration call, all attempts and waits; nil: none.
+    public var callTimeout: Duration?
+    /// `deadlines.observe`: the whole observation of a plan; nil: none. What is not observed by
+    /// then fails its observation (the plan leaves it alone) and the plan goes on.
+    public var observeTimeout: Duration?
     public init() {}
+
+    /// The deadlines of `ytempire.yaml`.
+    public mutating func apply(_ d: ReconcilerConfig.Deadlines) {
+        callTimeout = d.call.swiftDuration
+        observeTimeout = d.observe.swiftDuration
+    }
 }
 
 /// An integration the configuration leaves out (or that has no driver yet): the plan lists
@@ -108,7 +119,7 @@ public final class Engine: Sendable {
     public func registry(for revision: String, _ index: DesiredIndex) throws -> ServiceRegistry {
         try registries.withLock { cached in
             if let c = cached, c.revision == revision { return c.registry }
-            let r = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock)
+            let r = try ServiceRegistry(desired: index, transport: transport, windows: store, clock: clock, callTimeout: options.callTimeout)
             cached = (revision, r)
             return r
         }
@@ -123,6 +134,20 @@ public final class Engine: Sendable {
         let clock = self.clock
         return DriverContext(desired: index, pricing: pricing, cache: store, client: { _ in registry.client(recorder: recorder) },
                              now: { clock.wallNow }, log: log)
+    }
+
+    /// The name of the observation deadline's setting, for messages.
+    public static let observeDeadlineSetting = "deadlines.observe"
+
+    /// `driver.observe`, given up (and cancelled) at `deadline`.
+    private func observe(_ driver: any Driver, _ targets: [ObserveTarget], context: DriverContext,
+                         until deadline: ContinuousClock.Instant?) async throws -> [ResourceID: ObservationOutcome] {
+        guard let deadline, let total = options.observeTimeout else { return try await driver.observe(targets, context: context) }
+        let left = clock.now.duration(to: deadline)
+        let what = "observing through \(driver.displayName)"
+        let exceeded: @Sendable () -> any Error = { DeadlineExceeded(what: what, limit: total, setting: Self.observeDeadlineSetting) }
+        guard left > .zero else { throw exceeded() }
+        return try await Deadline.run(left, clock: clock, exceeded: exceeded) { try await driver.observe(targets, context: context) }
     }
 
     // MARK: plan
@@ -148,6 +173,7 @@ public final class Engine: Sendable {
         var managed = Set<ResourceID>()
         var adopted: [String: [String: String]] = [:]
         let renames = Renames.map(desired)
+        let observeDeadline = options.observeTimeout.map { clock.now.advanced(by: $0) }
 
         func change(_ id: ResourceID) -> Plan.ResourceChange {
             changes[id] ?? Plan.ResourceChange(id: id, change: .none, driftedFields: [], driftReportOnly: false, pruneHeld: [], drivers: [], observationError: nil, findings: [])
@@ -205,7 +231,10 @@ public final class Engine: Sendable {
                 observationCalls += calls
                 let recorder = CallRecorder()
                 do {
-                    let results = try await driver.observe(targets, context: context(index, pricing, registry, recorder))
+                    let results = try await observe(driver, targets, context: context(index, pricing, registry, recorder), until: observeDeadline)
+                    // A driver may report a cancelled call as a failed observation: a cancelled
+                    // plan is never taken for one that observed.
+                    try Task.checkCancellation()
                     var save: [(id: ResourceID, observed: JSONValue)] = []
                     for t in targets {
                         switch results[t.id] {
@@ -221,6 +250,8 @@ public final class Engine: Sendable {
                     try store.saveObservations(driver: driver.name, save, at: now)
                 } catch let e as QuotaExhausted {
                     for t in targets { failures[t.id] = "cannot observe within the quota: \(e.description)" }
+                } catch is CancellationError {
+                    throw CancellationError()
                 } catch {
                     for t in targets { failures[t.id] = "cannot observe through \(driver.displayName): \(error)" }
                 }
@@ -661,7 +692,9 @@ public final class Engine: Sendable {
                     outcome = ActionOutcome(action: a, result: .deferred, message: message, calls: recorder.records)
                     blocked = "an earlier action of \(a.resource) was deferred"
                 } catch {
-                    let message = "\(error)"
+                    // Cancelled (serve shutting down after its grace period): what the call did is
+                    // not known; the next plan observes it.
+                    let message = error is CancellationError ? "interrupted: ytempire is shutting down; the next plan observes what happened" : "\(error)"
                     try store.completeAction(journal: seq, result: "failed", message: message, driver: driver.name, id: a.resource,
                                              externalChanges: [:], observed: nil, at: clock.wallNow)
                     outcome = ActionOutcome(action: a, result: .failed, message: message, calls: recorder.records)

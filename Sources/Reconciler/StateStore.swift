@@ -122,13 +122,44 @@ public struct StateStoreError: Error, Sendable, CustomStringConvertible {
     public var description: String { message }
 }
 
+/// The state directory (`stateDir` in ytempire.yaml), made (owner only) when missing. A path
+/// that exists but is no directory, or that cannot be made, is an error naming the setting and
+/// the path, never a Foundation error dump.
+public enum StateDirectory {
+    public static func create(_ stateDir: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: stateDir, isDirectory: &isDir) {
+            guard isDir.boolValue else {
+                throw StateStoreError("stateDir \(stateDir) is a file, not a directory; set stateDir in ytempire.yaml to a directory (it is made when missing)")
+            }
+            return
+        }
+        // mkdir -p by hand, so the failing component and errno's reason can be named.
+        var made = ""
+        for part in stateDir.split(separator: "/", omittingEmptySubsequences: true) {
+            made += "/" + part
+            if stateDir.hasPrefix("/") == false && made.hasPrefix("/") { made.removeFirst() }
+            var d: ObjCBool = false
+            if FileManager.default.fileExists(atPath: made, isDirectory: &d) {
+                guard d.boolValue else {
+                    throw StateStoreError("stateDir \(stateDir) cannot be made: \(made) is a file, not a directory")
+                }
+                continue
+            }
+            if mkdir(made, 0o700) != 0 && errno != EEXIST {
+                throw StateStoreError("stateDir \(stateDir) cannot be made: \(made): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+}
+
 /// One writer per state directory: an exclusive `flock` on `<stateDir>/lock`, holding the pid.
 public final class StateDirectoryLock: Sendable {
     public let path: String
     private let fd: Int32
 
     public init(stateDir: String) throws {
-        try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try StateDirectory.create(stateDir)
         path = stateDir + "/lock"
         let fd: Int32
         do { fd = try PrivateFile.open(path, what: "the state directory lock", mode: 0o600) } catch { throw StateStoreError(error.message) }
@@ -157,7 +188,7 @@ public final class SQLiteStateStore: StateStore {
     private let db: DatabaseQueue
 
     public init(stateDir: String) throws {
-        try FileManager.default.createDirectory(atPath: stateDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try StateDirectory.create(stateDir)
         let path = stateDir + "/state.sqlite"
         self.path = path
         let sidecars = ["-wal", "-shm", "-journal"].map { path + $0 }

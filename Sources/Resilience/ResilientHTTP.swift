@@ -45,13 +45,19 @@ public final class ResilientHTTP: Sendable {
     private let random: RandomSource
     /// The longest retry wait accepted (nil: whatever the policy says, e.g. until a quota reset).
     public let maxRetryWait: Duration?
+    /// The deadline of one call, from its first attempt to its last (retry and rate-limit waits
+    /// included), `deadlines.call`; nil: none.
+    public let callTimeout: Duration?
 
     public init(http: any HTTPTransport, limits: ServiceLimits, breakers: BreakerRegistry, global: GlobalLimiter? = nil,
                 clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) },
-                maxRetryWait: Duration? = nil) {
+                maxRetryWait: Duration? = nil, callTimeout: Duration? = nil) {
         self.http = http; self.limits = limits; self.breaker = breakers.breaker(limits.service); self.global = global
-        self.clock = clock; self.random = random; self.maxRetryWait = maxRetryWait
+        self.clock = clock; self.random = random; self.maxRetryWait = maxRetryWait; self.callTimeout = callTimeout
     }
+
+    /// The name of the call deadline's setting, for messages.
+    public static let callDeadlineSetting = "deadlines.call"
 
     /// Sends `request`; a non-2xx/3xx answer or a transport failure is retried per the policy and
     /// finally thrown as `RetriesExhausted` (holding the classified `ServiceFailure`). An open
@@ -65,8 +71,19 @@ public final class ResilientHTTP: Sendable {
         if let ledger { untilReset = { ledger.untilReset } }
         var retrier = Retrier(policy: limits.retry, clock: clock, random: random, untilReset: untilReset)
         retrier.maxWait = maxRetryWait
-        return try await retrier.run { _ in
-            try await self.attempt(request, operation: operation, channel: channel, priority: priority, workClass: workClass, cost: cost)
+        guard let callTimeout else {
+            return try await retrier.run { _ in
+                try await self.attempt(request, operation: operation, channel: channel, priority: priority, workClass: workClass, cost: cost)
+            }
+        }
+        // A retry that could only start after the deadline is not waited for.
+        retrier.deadline = (clock.now.advanced(by: callTimeout), "the call's deadline of \(Deadline.format(callTimeout)) (\(Self.callDeadlineSetting))")
+        let r = retrier
+        let what = "\(limits.service) \(operation ?? request.method + " call")"
+        return try await Deadline.run(callTimeout, clock: clock, exceeded: { DeadlineExceeded(what: what, limit: callTimeout, setting: Self.callDeadlineSetting) }) {
+            try await r.run { _ in
+                try await self.attempt(request, operation: operation, channel: channel, priority: priority, workClass: workClass, cost: cost)
+            }
         }
     }
 

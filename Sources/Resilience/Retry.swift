@@ -125,6 +125,9 @@ public struct Retrier: Sendable {
     /// The longest single wait the caller accepts; a retry that would wait longer (a quota
     /// reset hours away) gives up instead, so the caller can defer the work.
     public var maxWait: Duration?
+    /// When the whole call must be over, and how to name that deadline: a retry that would start
+    /// after it gives up at once instead of sleeping into it.
+    public var deadline: (at: ContinuousClock.Instant, name: String)?
 
     public init(policy: RetryPolicy, clock: any ResilienceClock = SystemClock(), random: @escaping RandomSource = { Double.random(in: 0..<1) },
                 untilReset: (@Sendable () -> Duration?)? = nil, onRetry: (@Sendable (ServiceFailure, Duration) -> Void)? = nil) {
@@ -155,6 +158,10 @@ public struct Retrier: Sendable {
                     if let maxWait, wait > maxWait {
                         throw RetriesExhausted(last: f, attempts: attempt + 1,
                                                reason: "the next try would wait \(RetryPolicy.format(wait)), longer than \(RetryPolicy.format(maxWait))")
+                    }
+                    if let deadline, clock.now.advanced(by: wait) > deadline.at {
+                        throw RetriesExhausted(last: f, attempts: attempt + 1,
+                                               reason: "the next try (in \(RetryPolicy.format(wait))) would start after \(deadline.name)")
                     }
                     onRetry?(f, wait)
                     perCategory[f.category] = n + 1

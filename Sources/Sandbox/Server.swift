@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import ServerGuard
 import ServiceLifecycle
 import Synchronization
 
@@ -33,6 +34,8 @@ public struct SandboxOptions: Sendable {
     /// it waits for the next request on a kept-alive connection, is closed. Not counted while the
     /// sandbox works on a request (injected latency included).
     public var idleTimeout: Duration = .seconds(30)
+    /// A request whose body has not ended this long after its head is closed (a trickle).
+    public var bodyTimeout: Duration = .seconds(60)
     /// Connections served at once; one more is closed at once, before anything is read from it.
     public var maxConnections = 512
     /// With `statePath`: how long a change waits for others before the state file is written
@@ -59,7 +62,7 @@ public final class SandboxServer: Sendable {
     let core: SandboxCore
     private let task: Task<Void, any Error>
     private let group: ServiceGroup
-    let gate: ConnectionGate
+    let guarded: GuardedHTTP1
 
     public var baseURL: String { "http://\(host):\(port)" }
     public var youtubeURL: String { baseURL + "/youtube/v3" }
@@ -72,9 +75,9 @@ public final class SandboxServer: Sendable {
     public var adminURL: String { baseURL + "/_sandbox" }
 
     private init(host: String, port: Int, core: SandboxCore, credentials: SandboxCredentials, seed: SeedReport,
-                 group: ServiceGroup, gate: ConnectionGate, task: Task<Void, any Error>) {
+                 group: ServiceGroup, guarded: GuardedHTTP1, task: Task<Void, any Error>) {
         self.group = group
-        self.gate = gate
+        self.guarded = guarded
         self.host = host
         self.port = port
         self.core = core
@@ -138,13 +141,12 @@ public final class SandboxServer: Sendable {
         let responder = CallbackResponder<SandboxContext> { request, context in
             await SandboxServer.serve(request, channel: context.channel, core: core, maxBody: maxBody)
         }
-        let started = StartSignal()
-        let gate = ConnectionGate(limit: options.maxConnections)
-        let headerTimeout = TimeAmount(options.headerTimeout)
+        let started = ListenerStart()
+        let guarded = GuardedHTTP1(ConnectionLimits(headerTimeout: options.headerTimeout, bodyTimeout: options.bodyTimeout,
+                                                    idleTimeout: options.idleTimeout, maxConnections: options.maxConnections))
         let app = Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(gate: gate, headerTimeout: headerTimeout)],
-                                                idleTimeout: TimeAmount(options.idleTimeout))),
+            server: guarded.server,
             configuration: .init(address: .hostname(options.host, port: options.port), serverName: nil),
             onServerRunning: { channel in started.succeed(channel.localAddress?.port ?? 0) },
             logger: logger
@@ -156,17 +158,18 @@ public final class SandboxServer: Sendable {
         let task = Task {
             do {
                 try await group.run()
-                started.fail(SandboxError(description: "the sandbox server stopped before it started"))
+                started.fail(ListenFailure(address: "\(options.host):\(options.port)", reason: "the sandbox server stopped before it started"))
             } catch {
-                started.fail(SandboxError(description: "cannot listen on \(options.host):\(options.port): \(error)"))
+                started.fail(ListenFailure(address: "\(options.host):\(options.port)", reason: ListenFailure.reason(error)))
                 await core.close()
                 throw error
             }
             // Requests in flight have finished: write what the state file does not hold yet.
             await core.close()
         }
-        let port = try await started.wait()
-        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, gate: gate, task: task)
+        let port: Int
+        do { port = try await started.wait() } catch { throw SandboxError(description: "\(error)") }
+        return SandboxServer(host: options.host, port: port, core: core, credentials: w.credentials, seed: report, group: group, guarded: guarded, task: task)
     }
 
     /// Stops the listener (graceful: requests in flight finish) and writes the state file.
@@ -186,7 +189,10 @@ public final class SandboxServer: Sendable {
     public var youtubeQuotaUsed: Int { core.state.youtube.read { $0.quotaUsed } }
 
     /// Connections being served now (the cap is `SandboxOptions.maxConnections`).
-    public var openConnections: Int { gate.count }
+    public var openConnections: Int { guarded.openConnections }
+
+    /// Connections the limits closed so far (the cap, a late head, a late body).
+    public var connectionsClosedByLimits: (overCap: Int, headerTimeout: Int, bodyTimeout: Int) { guarded.gate.closed }
 
     public func setFaults(_ spec: String, seed: UInt64? = nil) throws {
         let rules: [FaultRule]
@@ -241,36 +247,6 @@ public final class SandboxServer: Sendable {
         }
         if r.status == 204 || r.status == 304 { return Response(status: status, headers: fields) }
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: r.body)))
-    }
-}
-
-/// One-shot signal from onServerRunning (or a failure) to `start`.
-final class StartSignal: Sendable {
-    private let state = Mutex<(result: Result<Int, SandboxError>?, waiter: CheckedContinuation<Int, any Error>?)>((nil, nil))
-
-    func succeed(_ port: Int) { finish(.success(port)) }
-    func fail(_ e: SandboxError) { finish(.failure(e)) }
-
-    private func finish(_ r: Result<Int, SandboxError>) {
-        let waiter = state.withLock { s -> CheckedContinuation<Int, any Error>? in
-            guard s.result == nil else { return nil }
-            s.result = r
-            let w = s.waiter
-            s.waiter = nil
-            return w
-        }
-        waiter?.resume(with: r.mapError { $0 as any Error })
-    }
-
-    func wait() async throws -> Int {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<Int, any Error>) in
-            let ready = state.withLock { s -> Result<Int, SandboxError>? in
-                if let r = s.result { return r }
-                s.waiter = c
-                return nil
-            }
-            if let ready { c.resume(with: ready.mapError { $0 as any Error }) }
-        }
     }
 }
 

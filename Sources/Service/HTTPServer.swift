@@ -43,10 +43,23 @@ public enum ServiceHTTP {
 
     static func hook(_ r: Request, _ e: ServiceEndpoints, _ check: (WebhookGate, [String: String], [UInt8]) -> WebhookVerdict,
                      log: Logger, name: String) async -> Response {
+        // A body announced larger than the limit is refused before a byte of it is read.
+        if let announced = r.headers[.contentLength].flatMap({ Int($0) }), announced > WebhookGate.maxBodyBytes {
+            log.warning("webhook refused", metadata: ["hook": .string(name), "status": "413", "announced": .stringConvertible(announced)])
+            var answer = json(413, ["error": "body larger than \(WebhookGate.maxBodyBytes) bytes"])
+            answer.headers[.connection] = "close"
+            return answer
+        }
         let buffer: ByteBuffer
-        do { buffer = try await r.body.collect(upTo: WebhookGate.maxBodyBytes) } catch {
+        do { buffer = try await r.body.collect(upTo: WebhookGate.maxBodyBytes) } catch is NIOTooManyBytesError {
             log.warning("webhook refused", metadata: ["hook": .string(name), "status": "413"])
             return json(413, ["error": "body larger than \(WebhookGate.maxBodyBytes) bytes"])
+        } catch {
+            // Cut off (the body timeout, the client went away) or malformed.
+            log.warning("webhook refused: its body did not arrive whole", metadata: ["hook": .string(name), "status": "400"])
+            var answer = json(400, ["error": "the request body did not arrive whole"])
+            answer.headers[.connection] = "close"
+            return answer
         }
         let verdict = check(e.gate(), headers(r), Array(buffer.readableBytesView))
         switch verdict {

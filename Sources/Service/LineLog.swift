@@ -17,6 +17,18 @@ public struct LineLogHandler: LogHandler {
         self.label = label; self.format = format; self.sink = sink
     }
 
+    /// Logs plain text meant for stderr (diagnostics, warnings, the final `error:` line) one event
+    /// per line, so that with `--log-format json` every line the process writes is JSON. The
+    /// level is read off the line (`error:` / `: error:` → error, `warning` likewise).
+    public static func forward(_ text: String, to logger: Logger) {
+        for line in text.split(whereSeparator: \.isNewline) where !line.allSatisfy(\.isWhitespace) {
+            let l = String(line)
+            let level: Logger.Level = l.hasPrefix("error:") || l.contains(": error: ") ? .error
+                : l.hasPrefix("warning:") || l.contains(": warning: ") ? .warning : .info
+            logger.log(level: level, "\(l)")
+        }
+    }
+
     public static let stderr: @Sendable (String) -> Void = { line in
         let bytes = Array(line.utf8)
         bytes.withUnsafeBufferPointer { p in var off = 0; while off < p.count { let n = write(2, p.baseAddress! + off, p.count - off); if n <= 0 { break }; off += n } }

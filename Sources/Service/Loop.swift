@@ -20,23 +20,59 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
 /// webhooks, drift checks and reloads. Triggers that arrive while a reconcile runs fold into one
 /// next run (a webhook wins over a poll, so the log names it).
 public final class ReconcileLoop: Sendable {
+    /// Where the reconcile in progress is: what a shutdown may cancel depends on it.
+    public enum Phase: Sendable, Equatable {
+        case idle
+        /// Syncing, observing and planning: nothing is changed yet, a shutdown cancels it at once
+        /// (the transfers, retry sleeps and rate-limit waits it is in).
+        case observing
+        /// Applying: a shutdown lets the action in flight finish for `shutdownGrace`, then
+        /// cancels it (its journal entry says it was interrupted; the next plan observes).
+        case applying
+    }
+
+    /// What `stop()` did about the reconcile in progress.
+    public enum StopEffect: Sendable, Equatable {
+        case nothingRunning
+        case cancelledObservation
+        case applyGrace(Duration)
+    }
+
     private struct State {
         var pending: Trigger?
         var waiter: CheckedContinuation<Trigger?, Never>?
         var stopped = false
+        var phase = Phase.idle
+        var current: Task<Void, Never>?
     }
     private let state = Mutex(State())
     private let interval: @Sendable () -> Duration?
     private let jitter: Double
     private let sleep: @Sendable (Duration) async throws -> Void
     private let random: @Sendable () -> Double
+    /// How long a shutdown waits for the action in flight before cancelling it.
+    public let shutdownGrace: Duration
 
     /// `interval` is read before every sleep (SIGHUP may change it); nil = no polling.
     public init(interval: @escaping @Sendable () -> Duration?, jitter: Double = 0.1,
                 sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) },
-                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) {
+                random: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) },
+                shutdownGrace: Duration = .seconds(10)) {
         self.interval = interval; self.jitter = max(0, min(jitter, 1)); self.sleep = sleep; self.random = random
+        self.shutdownGrace = shutdownGrace
     }
+
+    /// The reconcile in progress says where it is (`.applying` before its first action).
+    public func enter(_ phase: Phase) {
+        let cancelNow = state.withLock { s -> Task<Void, Never>? in
+            guard s.current != nil else { return nil }
+            s.phase = phase
+            return s.stopped && phase == .observing ? s.current : nil
+        }
+        cancelNow?.cancel()
+    }
+
+    public var phase: Phase { state.withLock { $0.phase } }
 
     static func merge(_ old: Trigger?, _ new: Trigger) -> Trigger {
         guard let old else { return new }
@@ -58,14 +94,31 @@ public final class ReconcileLoop: Sendable {
     /// Asked by the engine before each action.
     public var isStopping: Bool { state.withLock { $0.stopped } }
 
-    /// Graceful shutdown: the reconcile in progress finishes its action in flight, then `run` returns.
-    public func stop() {
-        let w = state.withLock { s -> CheckedContinuation<Trigger?, Never>? in
+    /// Graceful shutdown: an observation in progress is cancelled at once; an apply finishes its
+    /// action in flight (for at most `shutdownGrace`, then it is cancelled); then `run` returns.
+    @discardableResult
+    public func stop() -> StopEffect {
+        let (w, current, phase) = state.withLock { s -> (CheckedContinuation<Trigger?, Never>?, Task<Void, Never>?, Phase) in
             s.stopped = true
             defer { s.waiter = nil }
-            return s.waiter
+            return (s.waiter, s.current, s.phase)
         }
         w?.resume(returning: nil)
+        guard let current else { return .nothingRunning }
+        switch phase {
+        case .idle:
+            return .nothingRunning
+        case .observing:
+            current.cancel()
+            return .cancelledObservation
+        case .applying:
+            let grace = shutdownGrace, sleep = self.sleep
+            Task {
+                try? await sleep(grace)
+                current.cancel()
+            }
+            return .applyGrace(grace)
+        }
     }
 
     private func next() async -> Trigger? {
@@ -99,7 +152,12 @@ public final class ReconcileLoop: Sendable {
         }
         defer { poller.cancel() }
         while let t = await next() {
-            await cycle(t)
+            // Its own task, so that `stop()` can cancel it while it observes.
+            let task = Task { await cycle(t) }
+            let stoppedAlready = state.withLock { s -> Bool in s.current = task; s.phase = .observing; return s.stopped }
+            if stoppedAlready { task.cancel() }
+            await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+            state.withLock { s in s.current = nil; s.phase = .idle }
             if isStopping { break }
         }
     }

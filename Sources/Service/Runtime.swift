@@ -4,6 +4,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Reconciler
+import ServerGuard
 import ServiceLifecycle
 import Synchronization
 import Workspace
@@ -38,11 +39,13 @@ public final class ServeRuntime: Sendable {
     let metrics = ServiceMetrics()
     let gate: Shared<WebhookGate>
     let loop: ReconcileLoop
+    let format: LineLogHandler.Format
 
     /// `configPath`: ytempire.yaml (nil: ./ytempire.yaml); `listen`: HOST:PORT instead of serve.listen.
     public init(configPath: String?, listen: String?, logFormat format: LineLogHandler.Format) throws {
         self.configPath = configPath
         listenOverride = listen
+        self.format = format
         var log = Logger(label: "ytempire") { LineLogHandler(label: $0, format: format) }
         log.logLevel = .info
         logger = log
@@ -95,14 +98,15 @@ public final class ServeRuntime: Sendable {
             // they spend quota, and they refresh the gauges (no ledgers are built per scrape).
             beforeMetrics: { [self] in metrics.quotas(lastQuotas.withLock { $0 }) })
         let log = logger
-        let app = Application(router: ServiceHTTP.router(endpoints, logger: logger),
-                              configuration: .init(address: .hostname(host, port: port), serverName: nil),
-                              onServerRunning: { ch in log.info("listening", metadata: ["address": .string("\(host):\(ch.localAddress?.port ?? port)")]) },
-                              logger: Logger(label: "ytempire.http") { LineLogHandler(label: $0, format: .text) }.withLevel(.warning))
-        let loopService = LoopService(runtime: self)
+        let format = self.format
+        // Bound first: the loop starts once the listener is up, and a taken address ends serve at once.
+        let listener = ServeListener(router: ServiceHTTP.router(endpoints, logger: logger), host: host, port: port,
+                                     logger: Logger(label: "ytempire.http") { LineLogHandler(label: $0, format: format) }.withLevel(.warning),
+                                     onListening: { address in log.info("listening", metadata: ["address": .string(address)]) })
+        let loopService = LoopService(runtime: self, listening: listener.started)
         let hup = installSIGHUP()
         defer { hup.cancel() }
-        let group = ServiceGroup(configuration: .init(services: [.init(service: loopService), .init(service: app)],
+        let group = ServiceGroup(configuration: .init(services: [.init(service: loopService), .init(service: listener)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger.withLevel(.warning)))
         logger.info("serve started", metadata: ["stateDir": .string(current.config.stateDir), "pid": .stringConvertible(getpid())])
         try await group.run()
@@ -241,6 +245,7 @@ public final class ServeRuntime: Sendable {
                 return
             }
             let loop = self.loop
+            loop.enter(.applying)
             let actionLog = log
             let (report, status) = try await r.converge(plan, loaded: loaded, engine: engine, force: false,
                                                         shouldStop: { loop.isStopping }, onEvent: { e in
@@ -260,6 +265,9 @@ public final class ServeRuntime: Sendable {
             metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: plan, report: report, appliedAt: appliedAt)
             refreshQuotaGauges()
             log.info("reconciled: \(result)", metadata: ["status": .string(status)])
+        } catch is CancellationError {
+            // Shutting down: nothing is recorded for a run that did not finish.
+            log.warning("reconcile cancelled: ytempire is shutting down; the next start plans again")
         } catch {
             state.withLock { s in s.lastReconcile = started; s.lastResult = "failed: \(error)" }
             metrics.reconciled(seconds: Date().timeIntervalSince(started), plan: nil, report: nil, appliedAt: nil)
@@ -271,16 +279,22 @@ public final class ServeRuntime: Sendable {
 /// The reconcile loop as a ServiceLifecycle service: graceful shutdown stops it between actions.
 struct LoopService: ServiceLifecycle.Service {
     let runtime: ServeRuntime
-    public func run() async throws {
+    /// Nothing is reconciled before the listener is up (its failure ends serve).
+    let listening: ListenerStart
+    func run() async throws {
         let rt = runtime
+        _ = try await listening.wait()
         // Drift checks: spread over serve.driftInterval, within serve.driftBudget.
         let drift = Task { await rt.driftLoop() }
         defer { drift.cancel() }
         await withGracefulShutdownHandler {
             await rt.loop.run { t in await rt.cycle(t) }
         } onGracefulShutdown: {
-            rt.logger.info("shutting down: the action in flight finishes, the rest waits for the next start")
-            rt.loop.stop()
+            switch rt.loop.stop() {
+            case .nothingRunning: rt.logger.info("shutting down")
+            case .cancelledObservation: rt.logger.info("shutting down: the observation in progress is cancelled")
+            case .applyGrace(let d): rt.logger.info("shutting down: the action in flight finishes (or is cancelled after \(d)), the rest waits for the next start")
+            }
         }
     }
 }

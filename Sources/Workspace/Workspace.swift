@@ -51,7 +51,7 @@ public final class Workspace: Sendable {
             throw WorkspaceError(.stateDirectory, "stateDir \(config.stateDir): \(error)")
         }
         resolver = SecretResolver(environment: environment)
-        transport = CurlHTTPClient()
+        transport = CurlHTTPClient(configuration: CurlHTTPConfiguration(deadlines: config.deadlines))
     }
 
     deinit { transport.shutdown() }
@@ -106,6 +106,7 @@ public final class Workspace: Sendable {
         o.refresh = run.refresh
         o.ignoreSyncWindows = run.ignoreSyncWindows
         o.deleteNonEmpty = run.deleteNonEmpty
+        o.apply(config.deadlines)
         let (drivers, missing) = try drivers()
         return Engine(drivers: drivers, store: store, transport: transport, unconfigured: missing, options: o, clock: clock, log: log)
     }

@@ -33,8 +33,15 @@ struct ServeCommand: ParsableCommand {
 
     func run() throws {
         let cmd = self
+        let format: LineLogHandler.Format = cmd.logFormat == .json ? .json : .text
+        if format == .json {
+            // Every line on stderr is JSON in that format, diagnostics and the final error included.
+            var log = Logger(label: "ytempire") { LineLogHandler(label: $0, format: .json) }
+            log.logLevel = .info
+            Terminal.stderrSink.withLock { $0 = { [log] text in LineLogHandler.forward(text, to: log) } }
+        }
         try runBlocking {
-            try await ServeRuntime(configPath: cmd.config, listen: cmd.listen, logFormat: cmd.logFormat == .json ? .json : .text).run()
+            try await ServeRuntime(configPath: cmd.config, listen: cmd.listen, logFormat: format).run()
         }
     }
 }

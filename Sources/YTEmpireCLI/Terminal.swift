@@ -1,5 +1,6 @@
 import Foundation
 import EmpireModel
+import Synchronization
 
 /// Output helpers: colour only on a TTY and never with NO_COLOR.
 enum Terminal {
@@ -8,7 +9,11 @@ enum Terminal {
             && ProcessInfo.processInfo.environment["TERM"] != "dumb"
     }
 
+    /// Takes what would go to stderr instead (`serve --log-format json` logs it as JSON lines).
+    static let stderrSink = Mutex<(@Sendable (String) -> Void)?>(nil)
+
     static func write(_ s: String, to handle: FileHandle) {
+        if handle === FileHandle.standardError, let sink = stderrSink.withLock({ $0 }) { sink(s); return }
         handle.write(Data(s.utf8))
     }
 

@@ -363,7 +363,7 @@ struct CloudflareDriverTests {
             Case(operation: "scripts.content", response: cloudflareError(500, 10013, "An unknown error has occurred"),
                  expect: ["scripts.content for shop: HTTP 500 code 10013: An unknown error has occurred"]),
             Case(operation: "buckets.get", response: HTTPResponse(status: 502, headers: ["Content-Type": "text/html"], body: Array("<html>Bad gateway</html>".utf8)),
-                 expect: ["buckets.get for media: HTTP 502 HTTP 502: the answer is not Cloudflare's JSON envelope"]),
+                 expect: ["buckets.get for media: HTTP 502: the answer is not Cloudflare's JSON envelope"]),
             Case(operation: "settings.get", response: cloudflareError(400, 1006, "Unrecognized zone setting name \(Rig.token)"),
                  expect: ["code 1006", "[redacted]"]),
         ]

@@ -475,6 +475,22 @@ struct ErrorTests {
         #expect(rig4.fake.workflows(named: "ytempire/content-generation").first?["tags"] == [["id": "tagOther", "name": "ytempire"]])
     }
 
+    @Test("list items of the wrong JSON type are a malformed answer, not \"no such workflow\" (no create is planned from them)")
+    func wrongTypedItems() async throws {
+        let cases: [(String, JSONValue, String)] = [
+            ("GET /workflows", ["data": ["ytempire/content-generation"], "nextCursor": .null], "item 0 of the workflow list is a string, not a workflow object"),
+            ("GET /workflows", ["data": [["id": 7, "name": "ytempire/content-generation"]], "nextCursor": .null], "item 0 of the workflow list has no string id"),
+            ("GET /workflows", ["data": [], "nextCursor": 3], "nextCursor is a number, not a string"),
+            ("GET /tags", ["data": [42], "nextCursor": .null], "item 0 of the tag list is a number, not a tag object"),
+        ]
+        for (route, body, message) in cases {
+            let rig = Rig()
+            rig.fake.script(route, FakeN8n.json(200, body))
+            let why = try await failure(rig)
+            #expect(why.contains("malformedResponse") && why.contains(message), "\(route) \(body.canonicalString): \(why)")
+        }
+    }
+
     @Test("an unresolvable API key names the secret, not a value")
     func secret() async throws {
         let rig = Rig()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 @testable import Sandbox
 #if canImport(Glibc)
 import Glibc
@@ -23,6 +24,10 @@ struct RawHTTPError: Error, CustomStringConvertible { var description: String }
 /// A minimal HTTP/1.1 client over a POSIX socket, so the contract tests see exactly the bytes
 /// the sandbox sends (no client library in between). Blocking I/O runs on its own thread.
 enum RawHTTP {
+    /// How long a request may go unanswered before the client calls the server hung: a guard,
+    /// far beyond any answer of a working sandbox on a loaded machine.
+    static let readGuard: TimeInterval = 300
+
     static func send(port: Int, _ method: String, _ target: String, headers: [String: String] = [:], body: [UInt8] = []) async throws -> RawResponse {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<RawResponse, any Error>) in
             let t = Thread {
@@ -33,23 +38,8 @@ enum RawHTTP {
     }
 
     static func blocking(port: Int, _ method: String, _ target: String, headers: [String: String], body: [UInt8]) throws -> RawResponse {
-        #if canImport(Glibc)
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-        let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { throw RawHTTPError(description: "socket failed") }
+        let fd = try connectLoopback(port: port)
         defer { close(fd) }
-        var tv = timeval(tv_sec: 20, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let rc = withUnsafePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard rc == 0 else { throw RawHTTPError(description: "connect to \(port) failed: \(errno)") }
         var head = "\(method) \(target) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         if !body.isEmpty || ["POST", "PUT", "PATCH"].contains(method) { head += "Content-Length: \(body.count)\r\n" }
@@ -58,17 +48,40 @@ enum RawHTTP {
         var sent = 0
         while sent < out.count {
             let n = out[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw RawHTTPError(description: "write failed") }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw RawHTTPError(description: "write failed: \(String(cString: strerror(errno)))") }
             sent += n
         }
+        // The answer is read until the server closes the connection (Connection: close). How long
+        // the server takes is not this client's business: a whole-world dump under a loaded
+        // `make test` can take tens of seconds, and a per-read timeout here (it was 20 s) made the
+        // load test fail on a slow answer as if there were none. Only a hang is guarded against.
         var data: [UInt8] = []
         var buf = [UInt8](repeating: 0, count: 65536)
+        var ended = "the server closed the connection"
+        let sentAt = Date()
+        let guardDeadline = sentAt.addingTimeInterval(readGuard)
         while true {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, 1000)
+            if ready < 0 && errno == EINTR { continue }
+            if ready == 0 {
+                if Date() < guardDeadline { continue }
+                ended = "no answer within \(Int(readGuard)) s (the guard against a hung server)"
+                break
+            }
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                let e = errno
+                if e == EINTR { continue }
+                ended = "read failed: \(String(cString: strerror(e)))"
+            }
             if n <= 0 { break }  // EOF or reset
             data.append(contentsOf: buf[0..<n])
         }
-        return try parse(data)
+        do { return try parse(data) } catch let e as RawHTTPError {
+            throw RawHTTPError(description: "\(method) \(target): \(e.description); \(ended) \(String(format: "%.1f", Date().timeIntervalSince(sentAt))) s after the request was sent")
+        }
     }
 
     static func parse(_ data: [UInt8]) throws -> RawResponse {

@@ -115,6 +115,9 @@ final class LoadProgress: Sendable {
             #expect(ok == 84, "every YouTube and n8n request answered correctly while the state was dumped")
             #expect(dumps >= 2)
             #expect(progress.servedDuringDumps.load(ordering: .sequentiallyConsistent) > 0, "emulator requests are answered while a dump is in flight")
+            // None of the connections was cut by the sandbox's own limits (a late head, a late body, the cap).
+            let cut = sb.connectionsClosedByLimits
+            #expect(cut.overCap == 0 && cut.headerTimeout == 0 && cut.bodyTimeout == 0, "\(cut)")
 
             // The background writer saves without a shutdown.
             let store = try StateStore(path: path)

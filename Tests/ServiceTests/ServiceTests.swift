@@ -178,6 +178,61 @@ struct LoopTests {
         #expect(maxRunning.withLock { $0 } == 1)
     }
 
+    @Test("a shutdown cancels a reconcile that is observing at once; it is not taken for a finished one")
+    func stopCancelsObservation() async {
+        let loop = ReconcileLoop(interval: { nil }, sleep: { _ in try await Task.sleep(for: .seconds(3600)) })
+        let observing = AsyncStream.makeStream(of: Void.self)
+        let outcome = Box<String?>(nil)
+        let runner = Task {
+            await loop.run { _ in
+                observing.continuation.yield()
+                // A silent integration: only cancellation ends this wait.
+                do { try await Task.sleep(for: .seconds(3600)); outcome.withLock { $0 = "finished" } } catch {
+                    outcome.withLock { $0 = error is CancellationError ? "cancelled" : "\(error)" }
+                }
+            }
+        }
+        for await _ in observing.stream { break }
+        #expect(loop.phase == .observing)
+        #expect(loop.stop() == .cancelledObservation)
+        await runner.value
+        #expect(outcome.withLock { $0 } == "cancelled")
+        #expect(loop.phase == .idle)
+    }
+
+    @Test("a shutdown during an apply lets the action in flight finish for the grace period, then cancels it")
+    func stopDuringApplyWaitsTheGrace() async {
+        let graceStarted = AsyncStream.makeStream(of: Duration.self)
+        let graceOver = AsyncStream.makeStream(of: Void.self)
+        // The grace period is slept on this injected sleep: the test ends it by hand.
+        let loop = ReconcileLoop(interval: { nil }, sleep: { d in
+            if d == .seconds(7) {
+                graceStarted.continuation.yield(d)
+                for await _ in graceOver.stream { break }
+            } else {
+                try await Task.sleep(for: .seconds(3600))
+            }
+        }, shutdownGrace: .seconds(7))
+        let applying = AsyncStream.makeStream(of: Void.self)
+        let outcome = Box<String?>(nil)
+        let runner = Task {
+            await loop.run { _ in
+                loop.enter(.applying)
+                applying.continuation.yield()
+                do { try await Task.sleep(for: .seconds(3600)); outcome.withLock { $0 = "finished" } } catch {
+                    outcome.withLock { $0 = error is CancellationError ? "cancelled after the grace" : "\(error)" }
+                }
+            }
+        }
+        for await _ in applying.stream { break }
+        #expect(loop.stop() == .applyGrace(.seconds(7)))
+        for await d in graceStarted.stream { #expect(d == .seconds(7)); break }
+        #expect(outcome.withLock { $0 } == nil, "still applying during the grace period")
+        graceOver.continuation.yield()
+        await runner.value
+        #expect(outcome.withLock { $0 } == "cancelled after the grace")
+    }
+
     @Test("the poll delay is the interval ± the jitter")
     func jitter() {
         let lo = ReconcileLoop(interval: { .seconds(60) }, jitter: 0.1, random: { 0 })

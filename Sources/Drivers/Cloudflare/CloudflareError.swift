@@ -24,8 +24,7 @@ public struct CloudflareError: ServiceReasonedError, Sendable, CustomStringConve
         var s = "cloudflare \(operation)"
         if let resource { s += " for \(resource)" }
         s += ": "
-        if let status { s += "HTTP \(status) " }
-        s += Self.code(reason)
+        s += ServiceErrorText.statusAndReason(status, Self.code(reason))
         if !message.isEmpty { s += ": " + message }
         if let hint = Self.hints[reason] { s += " (\(hint))" }
         return s

@@ -220,8 +220,15 @@ public struct N8nDriver: Driver {
                 throw N8nError(operation: Operation.list, schedule: schedule, status: nil, reason: "malformedResponse",
                                message: "the workflow list has no data array of at most 250 entries")
             }
-            out += data.filter { $0["name"]?.string == name }
-            cursor = page?["nextCursor"]?.string
+            // An item of another shape is a malformed answer, not "no such workflow" (the plan
+            // would then create a duplicate).
+            for (i, item) in data.enumerated() {
+                guard item.object != nil, let n = item["name"]?.string, item["id"]?.string != nil else {
+                    throw Self.malformedItem(Operation.list, schedule: schedule, list: "workflow", index: i, item)
+                }
+                if n == name { out.append(item) }
+            }
+            cursor = try Self.nextCursor(page, Operation.list, schedule: schedule)
             if let c = cursor, c.isEmpty || !seen.insert(c).inserted { cursor = nil }
             pages += 1
         } while cursor != nil && pages < Self.maxPages
@@ -230,6 +237,23 @@ public struct N8nDriver: Driver {
 
     /// Pages followed at most in one listing (250 workflows each).
     static let maxPages = 400
+
+    static func malformedItem(_ operation: String, schedule: String?, list: String, index: Int, _ item: JSONValue) -> N8nError {
+        let what = item.object == nil ? "is \(item.typeDescription), not a \(list) object"
+            : "has no string \(item["name"]?.string == nil ? "name" : "id")"
+        return N8nError(operation: operation, schedule: schedule, status: nil, reason: "malformedResponse",
+                        message: "item \(index) of the \(list) list \(what); n8n's answer is malformed, nothing is planned from it")
+    }
+
+    /// `nextCursor`: a string, or null/absent at the last page; anything else is malformed.
+    static func nextCursor(_ page: JSONValue?, _ operation: String, schedule: String?) throws -> String? {
+        guard let c = page?["nextCursor"], !c.isNull else { return nil }
+        guard let s = c.string else {
+            throw N8nError(operation: operation, schedule: schedule, status: nil, reason: "malformedResponse",
+                           message: "nextCursor is \(c.typeDescription), not a string; n8n's answer is malformed")
+        }
+        return s
+    }
 
     /// The id of the `ytempire` tag (`GET /tags`, paged), nil when n8n has none.
     func findTag(schedule: String?, call: PlannedCall, context: DriverContext) async throws -> String? {
@@ -243,8 +267,13 @@ public struct N8nDriver: Driver {
             guard let data = page?["data"]?.array else {
                 throw N8nError(operation: Operation.listTags, schedule: schedule, status: nil, reason: "malformedResponse", message: "the tag list has no data array")
             }
-            if let t = data.first(where: { $0["name"]?.string == Canonical.tag }), let id = t["id"]?.string { return id }
-            cursor = page?["nextCursor"]?.string
+            for (i, item) in data.enumerated() {
+                guard item.object != nil, let n = item["name"]?.string, let id = item["id"]?.string else {
+                    throw Self.malformedItem(Operation.listTags, schedule: schedule, list: "tag", index: i, item)
+                }
+                if n == Canonical.tag { return id }
+            }
+            cursor = try Self.nextCursor(page, Operation.listTags, schedule: schedule)
             if let c = cursor, c.isEmpty || !seen.insert(c).inserted { cursor = nil }
             pages += 1
         } while cursor != nil && pages < Self.maxPages
@@ -443,7 +472,7 @@ final class TagMemo: Sendable {
             return t
         }
         do {
-            let id = try await task.value
+            let id = try await task.valueCancelledWithWaiter
             state.withLock { $0.id = id; $0.pending = nil }
             return id
         } catch {

@@ -25,8 +25,7 @@ public struct N8nError: ServiceReasonedError, Sendable, CustomStringConvertible,
         var s = "n8n \(operation)"
         if let schedule { s += " for Schedule/\(schedule)" }
         s += ": "
-        if let status { s += "HTTP \(status) " }
-        return s + reason + (message.isEmpty ? "" : ": " + message)
+        return s + ServiceErrorText.statusAndReason(status, reason) + (message.isEmpty ? "" : ": " + message)
     }
 
     public var serviceStatus: Int? { status }

@@ -18,8 +18,7 @@ public struct VaultError: ServiceReasonedError, Sendable, CustomStringConvertibl
 
     public var description: String {
         var s = "vault \(operation): "
-        if let status { s += "HTTP \(status) " }
-        return s + reason + (message.isEmpty ? "" : ": " + message)
+        return s + ServiceErrorText.statusAndReason(status, reason) + (message.isEmpty ? "" : ": " + message)
     }
 
     public var serviceStatus: Int? { status }

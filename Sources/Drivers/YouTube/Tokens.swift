@@ -29,12 +29,12 @@ actor TokenCache {
             let e = Entry(token: stored.value, expires: expires)
             if fresh(e, now: now) { memory[credentials] = e; return e.token }
         }
-        if let t = inflight[credentials] { return try await t.value.token }
+        if let t = inflight[credentials] { return try await t.valueCancelledWithWaiter.token }
         let config = self.config
         let task = Task { try await Self.refresh(config: config, credentials: credentials, channel: channel, context: context) }
         inflight[credentials] = task
         defer { inflight[credentials] = nil }
-        let e = try await task.value
+        let e = try await task.valueCancelledWithWaiter
         memory[credentials] = e
         do { try context.cache.setValue(Self.cacheKey(credentials), e.token, expires: e.expires) } catch {
             context.log("youtube: could not keep the access token of \(credentials) in the state store: \(type(of: error))")

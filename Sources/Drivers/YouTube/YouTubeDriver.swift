@@ -155,7 +155,9 @@ public final class YouTubeDriver: Driver {
             while let (i, result) = try await group.next() {
                 switch result {
                 case .success(let items): for item in items { if let id = item["id"]?.string { channels[id] = item } }
-                case .failure(let error): for e in p.batches[i] { out[e.id] = .failed("\(error)") }
+                case .failure(let error):
+                    let names = p.batches[i].map(\.name)
+                    for e in p.batches[i] { out[e.id] = .failed(Self.batchFailure(error, channel: e.name, batch: names)) }
                 }
                 start()
             }
@@ -191,6 +193,27 @@ public final class YouTubeDriver: Driver {
         return out
     }
 
+    /// The failure of a batched channels.list as one channel of the batch sees it: its own name,
+    /// and that the call was the batch's (sent for the first channel whose credentials work), so
+    /// an error is not pinned on the channel that happened to pay for it.
+    static func batchFailure(_ error: any Error, channel: String, batch: [String]) -> String {
+        if let none = error as? NoWorkingCredentials {
+            // Each channel's own credentials failed: its own reason, whatever the others'.
+            let own = none.errors[channel] ?? "youtube channels.list for \(channel): no token"
+            return batch.count > 1 ? own + " (no channel of its channels.list batch of \(batch.count) has working credentials)" : own
+        }
+        guard batch.count > 1 else { return "\(error)" }
+        let note = "one batched channels.list for \(batch.count) channels (\(batch.joined(separator: ", ")))"
+        if var y = error as? YouTubeError, y.operation == "channels.list" {
+            let payer = y.channel
+            y.channel = channel
+            let via = payer.map { $0 == channel ? "" : ", sent with the credentials of \($0)" } ?? ""
+            y.message += (y.message.isEmpty ? "" : " ") + "(\(note)\(via))"
+            return "\(y)"
+        }
+        return "youtube channels.list for \(channel): \(note) failed: \(error)"
+    }
+
     /// Calls in flight at once while observing; the RateLimit's `concurrency` (and the global
     /// limiter) bound what actually reaches YouTube.
     static let observeConcurrency = 32
@@ -220,20 +243,27 @@ public final class YouTubeDriver: Driver {
     }
 
     private func firstWorkingCredentials(_ batch: [Entry], context: DriverContext) async throws -> String {
-        var firstError: (any Error)?
+        var errors: [String: String] = [:]
         for e in batch {
-            guard let c = e.credentials else { continue }
+            guard let c = e.credentials else {
+                errors[e.name] = "\(YouTubeError(operation: "channels.list", channel: e.name, status: nil, reason: "credentialsNotConfigured", message: "no credentials are known for channel \(e.channelId)"))"
+                continue
+            }
             do {
                 _ = try await tokens.token(c, channel: e.name, context: context)
                 return c
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
-                if firstError == nil { firstError = error }
+                errors[e.name] = "\(error)"
             }
         }
-        throw firstError ?? YouTubeError(operation: "channels.list", channel: batch.first?.name, status: nil, reason: "credentialsNotConfigured",
-                                         message: "no channel of the batch has credentials")
+        throw NoWorkingCredentials(errors: errors)
+    }
+
+    /// No channel of a channels.list batch could get a token: each channel's own reason.
+    struct NoWorkingCredentials: Error {
+        var errors: [String: String]
     }
 
     /// Every playlist of the channel, `maxResults=50` per page, following `nextPageToken`.

@@ -25,8 +25,7 @@ public struct YouTubeError: ServiceReasonedError, Sendable, CustomStringConverti
         var s = "youtube \(operation)"
         if let channel { s += " for \(channel)" }
         s += ": "
-        if let status { s += "HTTP \(status) " }
-        return s + reason + (message.isEmpty ? "" : ": " + message)
+        return s + ServiceErrorText.statusAndReason(status, reason) + (message.isEmpty ? "" : ": " + message)
     }
 }
 
