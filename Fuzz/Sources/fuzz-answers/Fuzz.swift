@@ -19,24 +19,56 @@ import Synchronization
 import VaultDriver
 import YouTubeDriver
 
-/// The example repository (the fuzzer runs from the package root or Fuzz/).
-let index: DesiredIndex = {
+/// The example repository's files, read once as plain byte arrays: path and content.
+/// The resources are decoded anew for each input (a few files, the driver's folder and the
+/// RateLimits) and freed with it: a global of decoded resources reads as a leak to
+/// LeakSanitizer, which cannot follow pointers Swift keeps in enum payloads' spare bits.
+let exampleFiles: [(path: [UInt8], bytes: [UInt8])] = {
     let here = URL(fileURLWithPath: #filePath)
     let root = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    let loaded = ManifestLoader.loadDirectory(root.appendingPathComponent("examples/empire").path)
-    precondition(loaded.report.isValid, "examples/empire does not validate")
-    return DesiredIndex(loaded.report.resources, files: RepositoryFiles { loaded.readFile($0) })
+        .appendingPathComponent("examples/empire").path
+    var out: [(path: [UInt8], bytes: [UInt8])] = []
+    for case let rel as String in FileManager.default.enumerator(atPath: root)?.allObjects ?? [] {
+        guard let data = FileManager.default.contents(atPath: root + "/" + rel) else { continue }
+        out.append((Array(rel.utf8), Array(data)))
+    }
+    precondition(!out.isEmpty, "examples/empire not found from \(here.path)")
+    return out
 }()
 
-let secret = LazySecret.literal("fuzz", "fuzz-secret-value")
-let drivers: [any Driver] = [
-    YouTubeDriver(config: YouTubeDriverConfig(endpoint: "http://127.0.0.1:9/youtube/v3", tokenEndpoint: "http://127.0.0.1:9/token",
-                                              clientId: secret, clientSecret: secret, credentials: { _ in secret })),
-    VaultDriver(config: VaultDriverConfig(endpoint: "http://127.0.0.1:9", token: secret)),
-    CloudflareDriver(config: CloudflareDriverConfig(endpoint: "http://127.0.0.1:9/client/v4", token: secret)),
-    N8nDriver(config: N8nDriverConfig(endpoint: "http://127.0.0.1:9", apiKey: secret)),
-]
-let kinds: [Kind] = [.channel, .securityPolicy, .cdnZone, .schedule]
+/// The example's resources of one folder (and its RateLimits, for pricing), with its other files.
+func desiredIndex(folder: String) -> DesiredIndex {
+    var sources: [ManifestSource] = []
+    var files: [String: [UInt8]] = [:]
+    for f in exampleFiles {
+        let rel = String(decoding: f.path, as: UTF8.self)
+        if rel.hasSuffix(".yaml") {
+            guard rel.hasPrefix(folder + "/") || rel.hasPrefix("ratelimits/") else { continue }
+            sources.append(ManifestSource(displayPath: rel, relativePath: rel, content: .bytes(f.bytes)))
+        } else {
+            files[rel] = f.bytes
+        }
+    }
+    var options = LoadOptions()
+    options.crossResourceRules = false
+    options.parallelism = 1
+    let report = ManifestLoader.validate(sources, options: options)
+    precondition(report.isValid, "examples/empire/\(folder) does not validate")
+    return DesiredIndex(report.resources, files: .memory(files))
+}
+
+/// The drivers, made for each input (nothing decoded or built outlives it).
+func makeDriver(_ which: Int) -> any Driver {
+    let secret = LazySecret.literal("fuzz", "fuzz-secret-value")
+    switch which {
+    case 0: return YouTubeDriver(config: YouTubeDriverConfig(endpoint: "http://127.0.0.1:9/youtube/v3", tokenEndpoint: "http://127.0.0.1:9/token",
+                                                             clientId: secret, clientSecret: secret, credentials: { _ in secret }))
+    case 1: return VaultDriver(config: VaultDriverConfig(endpoint: "http://127.0.0.1:9", token: secret))
+    case 2: return CloudflareDriver(config: CloudflareDriverConfig(endpoint: "http://127.0.0.1:9/client/v4", token: secret))
+    default: return N8nDriver(config: N8nDriverConfig(endpoint: "http://127.0.0.1:9", apiKey: secret))
+    }
+}
+let folders: [(kind: Kind, folder: String)] = [(.channel, "channels"), (.securityPolicy, "security"), (.cdnZone, "cdn"), (.schedule, "schedules")]
 
 /// Plays the answers in order; the token endpoint gets a token.
 final class Answers: HTTPTransport {
@@ -100,15 +132,16 @@ func split(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
 func fuzzOne(_ bytes: [UInt8]) {
     guard let control = bytes.first else { return }
     let which = Int(control & 3)
-    let driver = drivers[which]
+    let driver = makeDriver(which)
     let transport = Answers(split(bytes.dropFirst()).map(answer))
     let clock = ManualClock(autoAdvance: true)
     let http = ResilientHTTP(http: transport, limits: ServiceLimits(spec: nil, service: driver.name, clock: clock),
                              breakers: BreakerRegistry(clock: clock), clock: clock, random: { 0.5 }, maxRetryWait: .seconds(330))
     let client = ResilientServiceClient(http)
+    let index = desiredIndex(folder: folders[which].folder)
     let pricing = Pricing(index)
     let context = DriverContext(desired: index, pricing: pricing, cache: Cache(), client: { _ in client }, now: { clock.wallNow })
-    let targets = index.all(kinds[which]).prefix(2).map { ObserveTarget(id: ResourceID($0), desired: driver.desired($0, in: index), external: [:]) }
+    let targets = index.all(folders[which].kind).prefix(2).map { ObserveTarget(id: ResourceID($0), desired: driver.desired($0, in: index), external: [:]) }
     let done = DispatchSemaphore(value: 0)
     Task {
         do {
