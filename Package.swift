@@ -141,7 +141,6 @@ let package = Package(
                 "Reconciler",
                 "Workspace",
                 "Service",
-                "ServerGuard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

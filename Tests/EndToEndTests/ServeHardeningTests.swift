@@ -172,11 +172,12 @@ struct ServeHardeningTests {
             #expect(try await s.stop(p) == 0)
             let lines = Self.allJSON(s.log())
             let reload = try #require(lines.first { $0["message"] as? String == "configuration not reloaded; the old one stays in use" })
-            #expect(reload["error"] as? String == "\(e.configPath) has errors (logged above)", "\(reload)")
+            // One JSON line that says what is wrong, each diagnostic located.
+            let why = reload["error"] as? String ?? ""
+            #expect(why.hasPrefix("\(e.configPath): the configuration has errors; "), "\(reload)")
+            #expect(why.contains("ytempire.yaml:13:1: error: unknown field 'stateDirectory'"), "\(reload)")
+            #expect(reload["level"] as? String == "error")
             #expect(!s.log().contains("ExitCode"))
-            // The diagnostics themselves are JSON lines too, at level error.
-            #expect(lines.contains { ($0["message"] as? String ?? "").contains("unknown field 'stateDirectory'") && $0["level"] as? String == "error" },
-                    "\(lines.map { $0["message"] ?? "" })")
         }
     }
 }
