@@ -135,7 +135,12 @@ public enum PlanRenderer {
             for u in p.unreconciled { out += "    \(u.id): \(u.integration) — \(TextEscape.escape(u.reason))\n" }
         }
         for v in p.safety { out += "\n" + style.paint("Refused by safety threshold: \(v.message)", "31") + "\n" }
-        if !p.hasChanges { out += "\nNo changes. The observed state matches the desired state.\n" }
+        if !p.hasChanges {
+            // What could not be observed is not known to match.
+            let unobserved = p.unobserved.count
+            out += unobserved == 0 ? "\nNo changes. The observed state matches the desired state.\n"
+                : "\nNothing planned, but \(unobserved) resource\(unobserved == 1 ? "" : "s") could not be observed (see above): whether \(unobserved == 1 ? "it matches" : "they match") the desired state is not known.\n"
+        }
         out += "\n" + summaryLine(p) + "\n"
         return out
     }
@@ -159,7 +164,7 @@ public enum PlanRenderer {
                 out += "| \(op) | \(cell(a.resource.description)) | \(cell(a.driver)) | \(action) | \(calls.isEmpty ? "" : cell(calls)) | \(fields) |\n"
             }
         } else {
-            out += "No changes.\n"
+            out += p.unobserved.isEmpty ? "No changes.\n" : "Nothing planned, but \(p.unobserved.count) resource(s) could not be observed.\n"
         }
         let drift = p.resources.filter(\.driftReportOnly)
         if !drift.isEmpty {
