@@ -405,9 +405,13 @@ public final class Engine: Sendable {
         }
     }
 
-    /// Whether observing `targets` through `driver` costs no quota unit.
+    /// Whether observing `targets` through `driver` costs no quota unit. One target decides
+    /// for a priced driver (YouTube), so the whole observation is not planned — with a secret
+    /// read per credential — just to learn it is not free; the rest are checked only when it is.
     static func observationIsFree(_ driver: any Driver, _ targets: [ObserveTarget], _ pricing: Pricing) -> Bool {
-        !targets.isEmpty && driver.observationCalls(targets, pricing: pricing).allSatisfy { $0.units == 0 }
+        guard let first = targets.first else { return false }
+        func free(_ t: [ObserveTarget]) -> Bool { driver.observationCalls(t, pricing: pricing).allSatisfy { $0.units == 0 } }
+        return free([first]) && free(targets)
     }
 
     static func merge(_ a: Plan.ResourceChange.Change, _ b: Plan.ResourceChange.Change) -> Plan.ResourceChange.Change {

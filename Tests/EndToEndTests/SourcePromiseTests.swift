@@ -32,8 +32,7 @@ struct SourcePromiseTests {
     func forcePushRefused() async throws {
         try await Empire.with { e in
             let s = try Served(e, interval: "1m")
-            let first = try await e.apply()
-            #expect(first.status == 0, "\(first)")
+            try await e.apply()
             let applied = try E2E.object(try await e.run("status", "--output", "json").stdout)["lastAppliedRevision"] as? String
             #expect(applied?.hasPrefix("main@sha1:") == true)
 
@@ -63,8 +62,7 @@ struct SourcePromiseTests {
     func unreachableUsesLastGood() async throws {
         try await Empire.with { e in
             let s = try Served(e, interval: "1m")
-            let first = try await e.apply()
-            #expect(first.status == 0, "\(first)")
+            try await e.apply()
             let good = try e.repo.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
             s.daemon.stop()
 
