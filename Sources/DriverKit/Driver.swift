@@ -265,12 +265,12 @@ public struct DiffInput: Sendable {
 /// past its rotation age. It becomes a condition in the resource's status and a line in the plan.
 public struct Finding: Sendable, Hashable, Codable {
     /// The status condition it sets to True (`RotationDue`).
-    public var condition: String
+    public var condition: ConditionType
     /// CamelCase reason (`KeyOverdue`).
-    public var reason: String
+    public var reason: ConditionReason
     /// What a person reads (`secret/data/youtube/api-key is 97 days old (maxAge 90d)`); never a secret value.
     public var message: String
-    public init(condition: String, reason: String, message: String) {
+    public init(condition: ConditionType, reason: ConditionReason, message: String) {
         self.condition = condition; self.reason = reason; self.message = message
     }
 }
@@ -317,13 +317,13 @@ public protocol Driver: Sendable {
     /// finding that went away is cleared from status.
     func findings(_ input: DiffInput, now: Date) -> [Finding]
     /// The condition types `findings` can report.
-    var findingTypes: [String] { get }
+    var findingTypes: [ConditionType] { get }
 }
 
 extension Driver {
     public var displayName: String { name }
     public func findings(_ input: DiffInput, now: Date) -> [Finding] { [] }
-    public var findingTypes: [String] { [] }
+    public var findingTypes: [ConditionType] { [] }
 }
 
 /// Field-level differences of two JSON values; objects recurse, anything else is compared whole.

@@ -10,19 +10,34 @@ public struct Plan: Sendable, Codable, Equatable {
 
     /// Why an action will not run now.
     public struct Deferral: Sendable, Codable, Equatable {
-        /// Why an action waits: one of the reasons below.
-        public var reason: String
-        /// The quota cannot pay for it before its reset.
-        public static let quota = "quota"
-        /// A sync window holds it.
-        public static let syncWindow = "syncWindow"
-        /// An earlier attempt's answer was lost; the service may still execute it.
-        public static let outcomeUnknown = "outcomeUnknown"
+        /// Why an action waits.
+        public enum Reason: String, Sendable, Codable, CaseIterable {
+            /// The quota cannot pay for it before its reset.
+            case quota
+            /// A sync window holds it.
+            case syncWindow
+            /// An earlier attempt's answer was lost; the service may still execute it.
+            case outcomeUnknown
+            /// A delete of an owned object that still holds content (a playlist's videos),
+            /// blocked without `--force` or `ytempire.io/delete-nonempty: "true"`.
+            case nonEmpty
+
+            /// The reason of the resource's `Deferred` condition.
+            public var condition: ConditionReason {
+                switch self {
+                case .quota: .quota
+                case .syncWindow: .syncWindow
+                case .outcomeUnknown: .outcomeUnknown
+                case .nonEmpty: .deleteBlocked
+                }
+            }
+        }
+        public var reason: Reason
         public var message: String
         /// When it can run (the quota's reset, the window's opening).
         public var eta: Date?
 
-        package init(reason: String, message: String, eta: Date?) {
+        package init(reason: Reason, message: String, eta: Date?) {
             self.reason = reason; self.message = message; self.eta = eta
         }
     }
@@ -132,18 +147,18 @@ public struct Plan: Sendable, Codable, Equatable {
     /// Targets the plan was limited to (empty: everything).
     public var targets: [ResourceID]
     /// Desired digests of every planned resource per driver (`driver|Kind/name` → sha256), recorded on apply.
-    public var desiredDigests: [String: String]
+    public var desiredDigests: [DriverResourceKey: String]
     /// Ids found while observing (adoption by title), recorded when the plan is applied.
-    public var adopted: [String: [String: String]]
+    public var adopted: [DriverResourceKey: [String: String]]
     /// Condition types the drivers of this plan report as findings (cleared when absent).
-    public var findingTypes: [String] = []
+    public var findingTypes: [ConditionType] = []
     /// sha256 of this plan with `digest` empty.
     public var digest: String = ""
 
     package init(version: Int = Plan.formatVersion, revision: String, createdAt: Date, actions: [PlannedAction], resources: [ResourceChange],
                  observation: Observation, quotas: [QuotaUse], unreconciled: [Unreconciled], safety: [SafetyViolation],
-                 targets: [ResourceID], desiredDigests: [String: String], adopted: [String: [String: String]],
-                 findingTypes: [String] = [], digest: String = "") {
+                 targets: [ResourceID], desiredDigests: [DriverResourceKey: String], adopted: [DriverResourceKey: [String: String]],
+                 findingTypes: [ConditionType] = [], digest: String = "") {
         self.version = version; self.revision = revision; self.createdAt = createdAt; self.actions = actions
         self.resources = resources; self.observation = observation; self.quotas = quotas; self.unreconciled = unreconciled
         self.safety = safety; self.targets = targets; self.desiredDigests = desiredDigests; self.adopted = adopted

@@ -74,6 +74,8 @@ public struct ActionOutcome: Sendable {
     public var calls: [CallRecord]
     /// Why a deferred action waits (quota or sync window) and until when.
     public var deferral: Plan.Deferral? = nil
+    /// What kind of failure a failed action met (nil: unknown).
+    public var category: DriverErrorCategory? = nil
     public var units: Int { calls.reduce(0) { $0 &+ $1.call.units } }
 }
 
@@ -108,8 +110,6 @@ public final class Engine: Sendable {
         self.drivers = drivers; self.store = store; self.transport = transport; self.unconfigured = unconfigured
         self.options = options; self.clock = clock; self.log = log
     }
-
-    static func key(_ driver: String, _ id: ResourceID) -> String { "\(driver)|\(id)" }
 
     /// One resilience registry per run: planning, checking a plan file and applying a revision
     /// share its limiters, breakers and ledgers (a revision's RateLimits are fixed).
@@ -153,13 +153,15 @@ public final class Engine: Sendable {
     // MARK: plan
 
     /// Plans `desired` (a validated revision). Changes nothing outside the state store, where it
-    /// keeps the observations it paid for.
+    /// keeps the observations it paid for. Stages (PlanStages.swift): per driver, select what to
+    /// observe, observe it, diff each resource; then price the actions and check the safety
+    /// thresholds.
     public func plan(_ desired: [Resource], revision: String, files: RepositoryFiles = .none) async throws -> Plan {
         let index = DesiredIndex(desired, files: files)
         let pricing = Pricing(index)
         let registry = try self.registry(for: revision, index)
         let now = clock.wallNow
-        let open = Set(try store.openJournalEntries().map { Self.key($0.driver, $0.resource) })
+        let open = Set(try store.openJournalEntries().map { DriverResourceKey($0.driver, $0.resource) })
         let budgetsBefore = registry.ledgers.mapValues(\.budget)
 
         var actions: [Plan.PlannedAction] = []
@@ -167,11 +169,11 @@ public final class Engine: Sendable {
         var observedNow = 0, fromStore = 0
         var oldest: Double?
         var observationCalls: [PlannedCall] = []
-        var observedForDigest: [String: JSONValue] = [:]
-        var digests: [String: String] = [:]
+        var basis: [String: JSONValue] = [:]
+        var digests: [DriverResourceKey: String] = [:]
         /// Resources some driver has applied (the safety thresholds' denominator).
         var managed = Set<ResourceID>()
-        var adopted: [String: [String: String]] = [:]
+        var adopted: [DriverResourceKey: [String: String]] = [:]
         let renames = Renames.map(desired)
         let observeDeadline = options.observeTimeout.map { clock.now.advanced(by: $0) }
 
@@ -187,13 +189,12 @@ public final class Engine: Sendable {
             let desiredIDs = Set(mine.map(ResourceID.init))
             let orphans = records.values.filter { !desiredIDs.contains($0.id) && inTargets($0.id) && ($0.appliedDigest != nil || !$0.external.isEmpty) }
 
-            struct Item { var id: ResourceID; var desired: JSONValue?; var record: ResourceRecord?; var resource: Resource?; var digest: String? }
-            var items: [Item] = mine.map { r in
+            var items: [PlanItem] = mine.map { r in
                 let d = driver.desired(r, in: index)
-                return Item(id: ResourceID(r), desired: d, record: records[ResourceID(r)], resource: r, digest: Digest.sha256Hex(d.canonicalBytes))
+                return PlanItem(id: ResourceID(r), desired: d, record: records[ResourceID(r)], resource: r, digest: Digest.sha256Hex(d.canonicalBytes))
             }
-            items += orphans.sorted { $0.id < $1.id }.map { Item(id: $0.id, desired: nil, record: $0, resource: nil, digest: nil) }
-            for it in items { if let d = it.digest { digests[Self.key(driver.name, it.id)] = d } }
+            items += orphans.sorted { $0.id < $1.id }.map { PlanItem(id: $0.id, desired: nil, record: $0, resource: nil, digest: nil) }
+            for it in items { if let d = it.digest { digests[DriverResourceKey(driver.name, it.id)] = d } }
 
             // Which to observe now, which to take from the store. An observation that costs no
             // quota unit (n8n, Cloudflare, Vault, Prometheus, the config store: only rate limits
@@ -201,98 +202,34 @@ public final class Engine: Sendable {
             let free = options.refresh == .changed && Self.observationIsFree(driver, items.map {
                 ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:])
             }, pricing)
-            var toObserve: [Item] = []
-            var stored: [ResourceID: JSONValue] = [:]
-            for it in items {
-                let rec = it.record
-                let age = rec?.observedAt.map { now.timeIntervalSince($0) }
-                let hasStored = rec?.observed != nil && age != nil
-                var must: Bool
-                switch options.refresh {
-                case .all: must = true
-                case .none: must = !hasStored
-                case .changed:
-                    must = free || !hasStored || rec?.appliedDigest != it.digest || (age ?? .infinity) > options.observeMaxAge.timeInterval
-                }
-                if open.contains(Self.key(driver.name, it.id)) { must = true }  // an interrupted apply touched it
-                if carried[it.id] != nil { must = true }  // renamed: its objects are found where the old name put them
-                if must { toObserve.append(it) } else if let o = rec?.observed {
-                    stored[it.id] = o
-                    fromStore += 1
-                    if let age { oldest = max(oldest ?? 0, age) }
-                }
+            let selection = ObservationStage.select(items, refresh: options.refresh, free: free, maxAge: options.observeMaxAge, now: now) { id in
+                // An interrupted apply touched it; or renamed: its objects are found where the old name put them.
+                open.contains(DriverResourceKey(driver.name, id)) || carried[id] != nil
             }
+            fromStore += selection.stored.count
+            if let age = selection.oldestStoredAge { oldest = max(oldest ?? 0, age) }
 
-            var observed: [ResourceID: JSONValue] = stored
+            var observed = selection.stored
             var failures: [ResourceID: String] = [:]
-            if !toObserve.isEmpty {
-                let targets = toObserve.map { ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:], renamedFrom: carried[$0.id]?.name) }
-                let calls = driver.observationCalls(targets, pricing: pricing)
-                observationCalls += calls
-                let recorder = CallRecorder()
-                do {
-                    let results = try await observe(driver, targets, context: context(index, pricing, registry, recorder), until: observeDeadline)
-                    // A driver may report a cancelled call as a failed observation: a cancelled
-                    // plan is never taken for one that observed.
-                    try Task.checkCancellation()
-                    var save: [(id: ResourceID, observed: JSONValue)] = []
-                    for t in targets {
-                        switch results[t.id] {
-                        case .observed(let state, let ext)?:
-                            observed[t.id] = state
-                            observedNow += 1
-                            if !ext.isEmpty { adopted[Self.key(driver.name, t.id)] = ext }
-                            save.append((t.id, state))
-                        case .failed(let why)?: failures[t.id] = why
-                        case nil: failures[t.id] = "\(driver.displayName) returned no observation"
-                        }
-                    }
-                    try store.saveObservations(driver: driver.name, save, at: now)
-                } catch let e as QuotaExhausted {
-                    for t in targets { failures[t.id] = "cannot observe within the quota: \(e.description)" }
-                } catch is CancellationError {
-                    throw CancellationError()
-                } catch {
-                    for t in targets { failures[t.id] = "cannot observe through \(driver.displayName): \(error)" }
+            if !selection.observe.isEmpty {
+                let targets = selection.observe.map {
+                    ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:], renamedFrom: carried[$0.id]?.name)
                 }
+                observationCalls += driver.observationCalls(targets, pricing: pricing)
+                let outcome = try await observeNow(driver, targets, context: context(index, pricing, registry, CallRecorder()), until: observeDeadline, at: now)
+                for (id, state) in outcome.observed { observed[id] = state }
+                for (id, ext) in outcome.adopted { adopted[DriverResourceKey(driver.name, id)] = ext }
+                failures = outcome.failures
+                observedNow += outcome.observed.count
             }
 
             for it in items {
-                var c = change(it.id)
-                if let why = failures[it.id] {
-                    c.observationError = c.observationError.map { $0 + "; " + why } ?? why
-                    changes[it.id] = c
-                    continue
-                }
-                guard let obs = observed[it.id] else { continue }
-                var ext = it.record?.external ?? [:]
-                for (k, v) in adopted[Self.key(driver.name, it.id)] ?? [:] where ext[k] == nil { ext[k] = v }
-                let input = DiffInput(id: it.id, desired: it.desired, observed: obs, external: ext, pricing: pricing)
-                var acts = driver.diff(input)
-                if it.desired != nil { c.findings += driver.findings(input, now: now) }
-                let fromGit = it.desired == nil || it.record?.appliedDigest != it.digest
-                let annotations = it.resource?.metadata.annotations ?? it.record?.annotations ?? [:]
-                if !acts.isEmpty && !fromGit {
-                    c.driftedFields += acts.flatMap { a in a.changes.map(\.path).isEmpty ? [a.key] : a.changes.map(\.path) }
-                    if annotations[Annotations.drift] == "report" {
-                        c.driftReportOnly = true
-                        acts = []
-                    }
-                }
-                if !options.prune || annotations[Annotations.prune] == "false" {
-                    let held = acts.filter { $0.operation == .delete }
-                    c.pruneHeld += held.map(\.summary)
-                    acts.removeAll { $0.operation == .delete }
-                }
-                if !acts.isEmpty {
-                    observedForDigest[Self.key(driver.name, it.id)] = obs
-                    c.drivers.append(driver.name)
-                    let resourceChange: Plan.ResourceChange.Change =
-                        it.desired == nil ? .delete : (it.record?.appliedDigest == nil && acts.allSatisfy { $0.operation == .create } ? .create : .update)
-                    c.change = Self.merge(c.change, resourceChange)
-                    actions += acts.map { Plan.PlannedAction(action: $0, deferred: NonEmptyDeletes.block($0, annotations: annotations, options: options), fromGit: fromGit) }
-                }
-                changes[it.id] = c
+                let key = DriverResourceKey(driver.name, it.id)
+                let r = DiffStage.resolve(driver, it, observed: observed[it.id], failure: failures[it.id], adopted: adopted[key] ?? [:],
+                                          change: change(it.id), pricing: pricing, options: options, now: now)
+                if failures[it.id] != nil || observed[it.id] != nil { changes[it.id] = r.change }
+                if let b = r.basis { basis[key.description] = b }
+                actions += r.actions
             }
         }
 
@@ -308,70 +245,23 @@ public final class Engine: Sendable {
 
         actions = Self.order(actions)
         try deferUnsettledCreates(&actions, now: now)
-
-        // Price the actions against what the ledgers allow now (after the observation).
-        var budgets = registry.ledgers.mapValues(\.budget)
-        let shares = Self.channelShares(index)
-        var actionUnits: [String: Int] = [:], deferredUnits: [String: Int] = [:]
-        // A blocked delete or an unsettled create: not priced, not attempted.
-        for i in actions.indices where actions[i].deferred == nil {
-            // A sync window holds it back: not priced, not attempted.
-            if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(actions[i].action.resource, at: now) {
-                actions[i].deferred = Plan.Deferral(reason: Plan.Deferral.syncWindow, message: why, eta: eta)
-                continue
-            }
-            let calls = actions[i].action.calls
-            var trial = budgets
-            var fits = true
-            var blocking: (String, Int, Int)?
-            for c in calls where c.units > 0 {
-                guard let q = c.quota, var b = trial[q] else { continue }
-                let shareLeft = c.channel.flatMap { ch in shares[ch].map { Int((Double(b.units) * $0).rounded(.down)) &- (b.perChannel[ch] ?? 0) } }
-                let avail = min(b.available(channel: c.channel), shareLeft ?? .max)
-                if c.units > avail || !b.spend(c.units, channel: c.channel) {
-                    fits = false
-                    blocking = (q, c.units, max(0, avail))
-                    break
-                }
-                trial[q] = b
-            }
-            let byQuota = Dictionary(grouping: calls.filter { $0.quota != nil }, by: { $0.quota! }).mapValues { $0.reduce(0) { $0 &+ $1.units } }
-            if fits {
-                budgets = trial
-                for (q, u) in byQuota { actionUnits[q, default: 0] &+= u }
-            } else if let (q, need, avail) = blocking {
-                let eta = budgets[q]?.resetsAt
-                actions[i].deferred = Plan.Deferral(reason: Plan.Deferral.quota, message: "needs \(need) units of the \(q) quota, \(avail) available until it resets", eta: eta)
-                for (q, u) in byQuota { deferredUnits[q, default: 0] &+= u }
-            }
-        }
+        // Priced against what the ledgers allow now (after the observation).
+        let priced = PriceStage.price(&actions, budgets: registry.ledgers.mapValues(\.budget), shares: Self.channelShares(index),
+                                      syncWindows: options.ignoreSyncWindows ? nil : options.syncWindows, now: now)
 
         var quotas: [Plan.QuotaUse] = []
         for (name, b) in budgetsBefore.sorted(by: { $0.key < $1.key }) {
             let after = registry.ledgers[name]!.budget
             let spentByObservation = max(0, after.spent &- b.spent)
             quotas.append(.init(rateLimit: name, service: pricing.rateLimits[name]?.service ?? name, units: b.units,
-                                observationUnits: spentByObservation, actionUnits: actionUnits[name] ?? 0,
-                                deferredUnits: deferredUnits[name] ?? 0, available: after.available(), resetsAt: after.resetsAt))
+                                observationUnits: spentByObservation, actionUnits: priced.actionUnits[name] ?? 0,
+                                deferredUnits: priced.deferredUnits[name] ?? 0, available: after.available(), resetsAt: after.resetsAt))
         }
 
-        // Safety thresholds, over the resources ytempire manages.
-        var safety: [Plan.SafetyViolation] = []
         let resourceChanges = changes.values.sorted { $0.id < $1.id }
-        let managedResources = managed.count
-        if managedResources >= options.minExisting && managedResources > 0 {
-            let deletes = resourceChanges.count { $0.change == .delete }
-            let updates = resourceChanges.count { $0.change == .update }
-            let dp = Double(deletes) * 100 / Double(managedResources), up = Double(updates) * 100 / Double(managedResources)
-            if dp > options.maxDeletePercent {
-                safety.append(.init(rule: "maxDeletePercent", message: "\(deletes) of \(managedResources) managed resources would be deleted (\(Self.pct(dp, over: options.maxDeletePercent))), more than maxDeletePercent \(Self.pct(options.maxDeletePercent)); use --force to apply anyway"))
-            }
-            if up > options.maxUpdatePercent {
-                safety.append(.init(rule: "maxUpdatePercent", message: "\(updates) of \(managedResources) managed resources would be updated (\(Self.pct(up, over: options.maxUpdatePercent))), more than maxUpdatePercent \(Self.pct(options.maxUpdatePercent)); use --force to apply anyway"))
-            }
-        }
+        let safety = SafetyStage.check(resourceChanges, managed: managed.count, options: options)
 
-        let obsDigest = Digest.sha256Hex(JSONValue.object(observedForDigest).canonicalBytes)
+        let obsDigest = Digest.sha256Hex(JSONValue.object(basis).canonicalBytes)
         var plan = Plan(revision: revision, createdAt: now, actions: actions, resources: resourceChanges,
                         observation: .init(observedNow: observedNow, fromStore: fromStore, oldestStoredAge: oldest, refresh: options.refresh.rawValue,
                                            calls: observationCalls, digest: obsDigest),
@@ -381,6 +271,47 @@ public final class Engine: Sendable {
         plan.seal(key: try store.planKey())
         try? store.rememberPlan(digest: plan.digest, revision: revision, at: now)
         return plan
+    }
+
+    /// What observing through one driver found.
+    struct Observed {
+        var observed: [ResourceID: JSONValue] = [:]
+        /// Ids found while observing (adoption by title).
+        var adopted: [ResourceID: [String: String]] = [:]
+        /// Why a target has no observation.
+        var failures: [ResourceID: String] = [:]
+    }
+
+    /// Observes `targets` now and saves what was observed; a failure (quota, transport, deadline)
+    /// is each target's observation error, never the plan's, except a cancellation.
+    private func observeNow(_ driver: any Driver, _ targets: [ObserveTarget], context: DriverContext,
+                            until deadline: ContinuousClock.Instant?, at now: Date) async throws -> Observed {
+        var out = Observed()
+        do {
+            let results = try await observe(driver, targets, context: context, until: deadline)
+            // A driver may report a cancelled call as a failed observation: a cancelled
+            // plan is never taken for one that observed.
+            try Task.checkCancellation()
+            var save: [(id: ResourceID, observed: JSONValue)] = []
+            for t in targets {
+                switch results[t.id] {
+                case .observed(let state, let ext)?:
+                    out.observed[t.id] = state
+                    if !ext.isEmpty { out.adopted[t.id] = ext }
+                    save.append((t.id, state))
+                case .failed(let why)?: out.failures[t.id] = why
+                case nil: out.failures[t.id] = "\(driver.displayName) returned no observation"
+                }
+            }
+            try store.saveObservations(driver: driver.name, save, at: now)
+        } catch let e as QuotaExhausted {
+            for t in targets { out.failures[t.id] = "cannot observe within the quota: \(e.description)" }
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            for t in targets { out.failures[t.id] = "cannot observe through \(driver.displayName): \(error)" }
+        }
+        return out
     }
 
     /// A create whose earlier attempt's answer was lost may still be executed by the service
@@ -399,7 +330,7 @@ public final class Engine: Sendable {
             let a = actions[i].action
             guard let e = latest[a.id], let until = e.settleBy else { continue }
             actions[i].deferred = Plan.Deferral(
-                reason: Plan.Deferral.outcomeUnknown,
+                reason: .outcomeUnknown,
                 message: "an earlier \(e.operation) of \(a.summary) sent at \(PlanRenderer.iso(e.startedAt)) got no answer; the service may still execute it until \(PlanRenderer.iso(until)), then it is observed and adopted if it landed",
                 eta: until)
         }
@@ -412,32 +343,6 @@ public final class Engine: Sendable {
         guard let first = targets.first else { return false }
         func free(_ t: [ObserveTarget]) -> Bool { driver.observationCalls(t, pricing: pricing).allSatisfy { $0.units == 0 } }
         return free([first]) && free(targets)
-    }
-
-    static func merge(_ a: Plan.ResourceChange.Change, _ b: Plan.ResourceChange.Change) -> Plan.ResourceChange.Change {
-        if a == .none { return b }
-        if b == .none || a == b { return a }
-        if a == .delete || b == .delete { return .delete }
-        return .update
-    }
-
-    /// A configured percentage as written (`50%`, `33.33%`): never rounded.
-    static func pct(_ x: Double) -> String {
-        x.rounded() == x && abs(x) < 1e15 ? "\(Int(x))%" : "\(x)%"
-    }
-
-    /// A measured percentage that exceeds `limit`, with one decimal, or as many more (up to 6)
-    /// as it takes not to print the same as the limit: 1001 of 2000 is 50.05%, not "50.0%, more than 50%".
-    static func pct(_ x: Double, over limit: Double) -> String {
-        if x.rounded() == x && abs(x) < 1e15 { return "\(Int(x))%" }
-        let shownLimit = pct(limit)
-        for digits in 1...6 {
-            var s = String(format: "%.\(digits)f", x)
-            while s.contains("."), s.hasSuffix("0") { s.removeLast() }
-            if s.hasSuffix(".") { s.removeLast() }
-            if s + "%" != shownLimit { return s + "%" }
-        }
-        return "\(x)%"
     }
 
     /// Channel name → quotaShare (for channels that set one).
@@ -475,24 +380,22 @@ public final class Engine: Sendable {
         let byName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         func refuse(_ why: String) -> EngineError { EngineError(.stale, "plan does not hold: \(why); run plan again") }
         for (key, digest) in plan.desiredDigests {
-            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let driver = byName[parts[0]], let id = ResourceID(parsing: parts[1]) else {
-                throw refuse("it names \(key), which no configured driver converges")
-            }
+            guard let driver = byName[key.driver] else { throw refuse("it names \(key), which no configured driver converges") }
+            let id = key.resource
             let now = index[id].map { Digest.sha256Hex(driver.desired($0, in: index).canonicalBytes) }
             guard now == digest else { throw refuse("\(id) is not at its desired state of \(plan.revision)") }
         }
         var observed: [String: JSONValue] = [:]
         let byDriver = Dictionary(grouping: plan.actions.map(\.action), by: \.driver)
         for name in byDriver.keys where byName[name] == nil { throw refuse("it has actions for \(name), which is not configured") }
-        for name in plan.adopted.keys where byName[String(name.split(separator: "|").first ?? "")] == nil {
-            throw refuse("it adopts ids for \(name), which no configured driver converges")
+        for key in plan.adopted.keys where byName[key.driver] == nil {
+            throw refuse("it adopts ids for \(key), which no configured driver converges")
         }
         var rechecks: [(driver: any Driver, target: ObserveTarget, state: JSONValue, external: [String: String])] = []
         let renames = Renames.map(desired)
         for driver in drivers {
             let acts = byDriver[driver.name] ?? []
-            let adoptedIDs = plan.adopted.keys.filter { $0.hasPrefix(driver.name + "|") }.compactMap { ResourceID(parsing: String($0.dropFirst(driver.name.count + 1))) }
+            let adoptedIDs = plan.adopted.keys.filter { $0.driver == driver.name }.map(\.resource)
             let ids = Array(Set(acts.map(\.resource) + adoptedIDs)).sorted()
             guard !ids.isEmpty else { continue }
             var stored: [ResourceID: [String: String]] = [:]
@@ -508,20 +411,20 @@ public final class Engine: Sendable {
                 guard case .observed(let state, let found)? = results[t.id] else {
                     throw EngineError(.stale, "plan is stale: \(t.id) could not be observed again to check the plan")
                 }
-                observed[Self.key(driver.name, t.id)] = state
+                observed[DriverResourceKey(driver.name, t.id).description] = state
                 var external = stored[t.id] ?? [:]
                 for (k, v) in found where external[k] == nil { external[k] = v }
                 rechecks.append((driver, t, state, external))
             }
         }
-        let acting = Set(plan.actions.map { Self.key($0.action.driver, $0.action.resource) })
+        let acting = Set(plan.actions.map { DriverResourceKey($0.action.driver, $0.action.resource).description })
         let digest = Digest.sha256Hex(JSONValue.object(observed.filter { acting.contains($0.key) }).canonicalBytes)
         guard digest == plan.observation.digest else {
             throw EngineError(.stale, "plan is stale: the observed state of the resources it changes has moved since it was made; run plan again")
         }
         // Unmoved: the driver plans the same again from the desired state and the store's ids.
         for (driver, t, state, external) in rechecks {
-            for (k, v) in plan.adopted[Self.key(driver.name, t.id)] ?? [:] where external[k] != v {
+            for (k, v) in plan.adopted[DriverResourceKey(driver.name, t.id)] ?? [:] where external[k] != v {
                 throw refuse("it adopts \(k) of \(t.id), which is not what observing finds")
             }
             let again = Set(driver.diff(DiffInput(id: t.id, desired: t.desired, observed: state, external: external, pricing: pricing)).map(Self.canonical))
@@ -561,11 +464,7 @@ public final class Engine: Sendable {
         let run = UUID().uuidString.lowercased()
         let driversByName = Dictionary(drivers.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
 
-        for (key, ext) in plan.adopted {
-            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let id = ResourceID(parsing: parts[1]) else { continue }
-            try store.adopt(driver: parts[0], id: id, external: ext)
-        }
+        for (key, ext) in plan.adopted { try store.adopt(driver: key.driver, id: key.resource, external: ext) }
 
         var outcomes: [ActionOutcome] = plan.actions.filter { $0.deferred != nil }.map {
             ActionOutcome(action: $0.action, result: .deferred, message: $0.deferred?.message, calls: [], deferral: $0.deferred)
@@ -575,7 +474,7 @@ public final class Engine: Sendable {
         var runnable: [Action] = []
         for a in plan.runnable.map(\.action) {
             if !options.ignoreSyncWindows, let (why, eta) = options.syncWindows.hold(a.resource, at: applyTime) {
-                let d = Plan.Deferral(reason: Plan.Deferral.syncWindow, message: why, eta: eta)
+                let d = Plan.Deferral(reason: .syncWindow, message: why, eta: eta)
                 outcomes.append(ActionOutcome(action: a, result: .deferred, message: why, calls: [], deferral: d))
             } else {
                 runnable.append(a)
@@ -587,9 +486,9 @@ public final class Engine: Sendable {
         // Two phases: creates and updates, then deletes; within a phase, resources in parallel.
         for phase in [runnable.filter { $0.operation != .delete }, runnable.filter { $0.operation == .delete }] {
             var groups: [[Action]] = []
-            var at: [String: Int] = [:]
+            var at: [DriverResourceKey: Int] = [:]
             for a in phase {
-                let k = Self.key(a.driver, a.resource)
+                let k = DriverResourceKey(a.driver, a.resource)
                 if let i = at[k] { groups[i].append(a) } else { at[k] = groups.count; groups.append([a]) }
             }
             let limit = max(1, options.concurrency)
@@ -615,17 +514,16 @@ public final class Engine: Sendable {
 
         let all = outcomes
         // Converged resources: record their desired digest at this revision; deleted ones are forgotten.
-        let failedKeys = Set(all.filter { $0.result != .ok }.map { Self.key($0.action.driver, $0.action.resource) })
+        let failedKeys = Set(all.filter { $0.result != .ok }.map { DriverResourceKey($0.action.driver, $0.action.resource) })
         let notPlanned = Set(plan.resources.filter { $0.observationError != nil || $0.driftReportOnly }.map(\.id))
-        for (key, digest) in plan.desiredDigests where !failedKeys.contains(key) {
-            let parts = key.split(separator: "|", maxSplits: 1).map(String.init)
-            guard parts.count == 2, let id = ResourceID(parsing: parts[1]), !notPlanned.contains(id) else { continue }
-            try store.markApplied(driver: parts[0], id: id, digest: digest, revision: plan.revision, annotations: index[id]?.metadata.annotations ?? [:])
+        for (key, digest) in plan.desiredDigests where !failedKeys.contains(key) && !notPlanned.contains(key.resource) {
+            let id = key.resource
+            try store.markApplied(driver: key.driver, id: id, digest: digest, revision: plan.revision, annotations: index[id]?.metadata.annotations ?? [:])
         }
         // Resources that left the repository: forgotten once nothing of theirs is left (their
         // deletes succeeded, or there was nothing to delete), unless pruning kept something.
         for r in plan.resources where index[r.id] == nil && r.pruneHeld.isEmpty && r.observationError == nil {
-            for d in drivers where !failedKeys.contains(Self.key(d.name, r.id)) && index[r.id] == nil {
+            for d in drivers where !failedKeys.contains(DriverResourceKey(d.name, r.id)) && index[r.id] == nil {
                 if try store.record(driver: d.name, id: r.id) != nil { try store.forget(driver: d.name, id: r.id) }
             }
         }
@@ -635,13 +533,9 @@ public final class Engine: Sendable {
         return ApplyReport(revision: plan.revision, outcomes: all, interruptedRecovered: recovered, breakers: registry.breakers.states)
     }
 
-    static func isQuotaAnswer(_ error: any Error) -> Bool {
-        if error is RetryAfterDeferral { return true }  // a Retry-After out of reach: defer like a quota answer
-        if let e = error as? RetriesExhausted { return e.last.category == .quotaExceeded }
-        if let e = error as? ServiceFailure { return e.category == .quotaExceeded }
-        if let e = error as? any ServiceReasonedError { return e.serviceReason == "quotaExceeded" || e.serviceReason == "dailyLimitExceeded" }
-        return CallFailure(error)?.reason == "quotaExceeded"
-    }
+    /// The service (or the ledger) said its quota is spent, or a Retry-After is out of reach:
+    /// deferred to the reset, not failed.
+    static func isQuotaAnswer(_ error: any Error) -> Bool { DriverErrorCategory.of(error) == .quota }
 
     private func applyGroup(_ group: [Action], run: String, index: DesiredIndex, pricing: Pricing, registry: ServiceRegistry,
                             drivers: [String: any Driver], shouldStop: @escaping @Sendable () -> Bool,
@@ -686,7 +580,7 @@ public final class Engine: Sendable {
                     try store.completeAction(journal: seq, result: "outcomeUnknown", message: e.description, driver: driver.name, id: a.resource,
                                              externalChanges: [:], observed: nil, at: clock.wallNow)
                     outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records,
-                                            deferral: Plan.Deferral(reason: Plan.Deferral.outcomeUnknown, message: e.description, eta: eta))
+                                            deferral: Plan.Deferral(reason: .outcomeUnknown, message: e.description, eta: eta))
                     blocked = "an earlier action of \(a.resource) has an unknown outcome"
                 } catch where Self.isQuotaAnswer(error) {
                     // The service itself said its quota is spent: defer to the reset, do not fail.
@@ -701,7 +595,8 @@ public final class Engine: Sendable {
                     let message = error is CancellationError ? "interrupted: ytempire is shutting down; the next plan observes what happened" : "\(error)"
                     try store.completeAction(journal: seq, result: "failed", message: message, driver: driver.name, id: a.resource,
                                              externalChanges: [:], observed: nil, at: clock.wallNow)
-                    outcome = ActionOutcome(action: a, result: .failed, message: message, calls: recorder.records)
+                    outcome = ActionOutcome(action: a, result: .failed, message: message, calls: recorder.records,
+                                            category: DriverErrorCategory.of(error))
                     blocked = "an earlier action of \(a.resource) failed"
                 }
             } catch {

@@ -73,9 +73,9 @@ public enum PlanRenderer {
             if !extra.isEmpty { s += ", " + extra.joined(separator: ", ") }
             s += "."
         }
-        let deferred = p.actions.count { $0.deferred != nil && $0.deferred?.reason != NonEmptyDeletes.reason }
+        let deferred = p.actions.count { $0.deferred != nil && $0.deferred?.reason != .nonEmpty }
         if deferred > 0 { s += " \(deferred) action\(deferred == 1 ? "" : "s") deferred." }
-        let blocked = p.actions.count { $0.deferred?.reason == NonEmptyDeletes.reason }
+        let blocked = p.actions.count { $0.deferred?.reason == .nonEmpty }
         if blocked > 0 { s += " \(blocked) delete\(blocked == 1 ? "" : "s") blocked." }
         return s
     }
@@ -113,7 +113,7 @@ public enum PlanRenderer {
                 var line = "    \(a.operation.symbol) \(a.driver): \(a.operation.rawValue) \(TextEscape.escape(a.summary))"
                 let calls = callsText(a.calls)
                 if !calls.isEmpty { line += "  [\(calls)]" }
-                if let d = pa.deferred, d.reason == NonEmptyDeletes.reason {
+                if let d = pa.deferred, d.reason == .nonEmpty {
                     line += "  " + style.paint(TextEscape.escape(d.message), "31")
                 } else if let d = pa.deferred {
                     line += "  " + style.paint("DEFERRED: \(d.message)\(d.eta.map { " (until \(iso($0)))" } ?? "")", "35")
@@ -159,7 +159,7 @@ public enum PlanRenderer {
                 let fields = a.changes.map { "\(cell($0.path)): \(cell(show($0.old, sensitive: $0.sensitive))) → \(cell(show($0.new, sensitive: $0.sensitive)))" }.joined(separator: "<br>")
                 let op = a.operation == .create ? "➕" : a.operation == .update ? "✏️" : "➖"
                 var action = "\(a.operation.rawValue) \(cell(a.summary))"
-                if let d = pa.deferred { action += " — **\(d.reason == NonEmptyDeletes.reason ? "blocked" : "deferred")**: \(cell(d.message))" }
+                if let d = pa.deferred { action += " — **\(d.reason == .nonEmpty ? "blocked" : "deferred")**: \(cell(d.message))" }
                 let calls = callsText(a.calls)
                 out += "| \(op) | \(cell(a.resource.description)) | \(cell(a.driver)) | \(action) | \(calls.isEmpty ? "" : cell(calls)) | \(fields) |\n"
             }
@@ -174,7 +174,7 @@ public enum PlanRenderer {
         let found = p.resources.filter { !$0.findings.isEmpty }
         if !found.isEmpty {
             out += "\n**Findings:**\n"
-            for r in found { for f in r.findings { out += "- \(code(r.id.description)): \(code(f.condition)) \(code(f.message))\n" } }
+            for r in found { for f in r.findings { out += "- \(code(r.id.description)): \(code(f.condition.rawValue)) \(code(f.message))\n" } }
         }
         if !p.unreconciled.isEmpty {
             out += "\n<details><summary>Not reconciled: \(p.unreconciled.count)</summary>\n\n"

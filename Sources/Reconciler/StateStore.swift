@@ -46,9 +46,9 @@ public struct JournalEntry: Sendable, Equatable {
 /// The status the engine keeps per resource (rendered into status files).
 public struct ResourceStatusRecord: Sendable, Codable, Equatable {
     public struct Condition: Sendable, Codable, Equatable {
-        public var type: String
-        public var status: String
-        public var reason: String
+        public var type: ConditionType
+        public var status: ConditionStatus
+        public var reason: ConditionReason
         public var message: String
         public var lastTransitionTime: Date
     }

@@ -32,7 +32,7 @@ public enum StatusBook {
             let mine = outcomes[id] ?? []
             let rc = planned[id]
             var conditions = old?.conditions ?? []
-            func set(_ type: String, _ status: String, _ reason: String, _ message: String) {
+            func set(_ type: ConditionType, _ status: ConditionStatus, _ reason: ConditionReason, _ message: String) {
                 if let i = conditions.firstIndex(where: { $0.type == type }) {
                     let changed = conditions[i].status != status || conditions[i].reason != reason
                     conditions[i].status = status; conditions[i].reason = reason; conditions[i].message = message
@@ -41,60 +41,58 @@ public enum StatusBook {
                     conditions.append(.init(type: type, status: status, reason: reason, message: message, lastTransitionTime: now))
                 }
             }
-            func drop(_ type: String) { conditions.removeAll { $0.type == type } }
+            func drop(_ type: ConditionType) { conditions.removeAll { $0.type == type } }
 
             let failures = mine.filter { $0.result == .failed }
             let deferrals = mine.filter { $0.result == .deferred }
             let skipped = mine.filter { $0.result == .skipped }
             let ur = unreconciled[id] ?? []
             if let e = rc?.observationError {
-                set("Ready", "Unknown", "ObservationFailed", e)
+                set(.ready, .unknown, .observationFailed, e)
             } else if let f = failures.first {
-                set("Ready", "False", "ApplyFailed", "\(f.action.summary): \(f.message ?? "failed")")
+                set(.ready, .false, .applyFailed, "\(f.action.summary): \(f.message ?? "failed")")
             } else if let d = deferrals.first {
-                set("Ready", "False", "Deferred", d.message ?? "deferred")
+                set(.ready, .false, .deferred, d.message ?? "deferred")
             } else if rc?.driftReportOnly == true {
-                set("Ready", "False", "DriftReported", "differs from the repository in \(rc!.driftedFields.joined(separator: ", ")); ytempire.io/drift: report leaves it")
+                set(.ready, .false, .driftReported, "differs from the repository in \(rc!.driftedFields.joined(separator: ", ")); ytempire.io/drift: report leaves it")
             } else if !skipped.isEmpty {
-                set("Ready", "False", "ApplyFailed", skipped[0].message ?? "not attempted")
+                set(.ready, .false, .applyFailed, skipped[0].message ?? "not attempted")
             } else if rc == nil && !ur.isEmpty {
-                set("Ready", "Unknown", "NotReconciled", ur.map { "\($0.integration): \($0.reason)" }.joined(separator: "; "))
+                set(.ready, .unknown, .notReconciled, ur.map { "\($0.integration): \($0.reason)" }.joined(separator: "; "))
             } else {
                 let partial = ur.isEmpty ? "" : " (not reconciled: \(ur.map(\.integration).joined(separator: ", ")))"
-                set("Ready", "True", "Converged", "matches \(plan.revision)\(partial)")
+                set(.ready, .true, .converged, "matches \(plan.revision)\(partial)")
             }
-            set("Reconciling", "False", "Idle", "no reconcile in progress")
+            set(.reconciling, .false, .idle, "no reconcile in progress")
             let drifted = rc?.driftedFields ?? []
             if !drifted.isEmpty && (rc?.driftReportOnly == true || !failures.isEmpty) {
-                set("Drifted", "True", rc?.driftReportOnly == true ? "Reported" : "NotCorrected", "fields: \(drifted.joined(separator: ", "))")
+                set(.drifted, .true, rc?.driftReportOnly == true ? .reported : .notCorrected, "fields: \(drifted.joined(separator: ", "))")
             } else if !drifted.isEmpty {
-                set("Drifted", "False", "Corrected", "corrected fields: \(drifted.joined(separator: ", "))")
+                set(.drifted, .false, .corrected, "corrected fields: \(drifted.joined(separator: ", "))")
             } else if rc?.observationError == nil && rc != nil {
-                if conditions.first(where: { $0.type == "Drifted" })?.status != "False" { set("Drifted", "False", "NoDrift", "matches the repository") }
+                if conditions.first(where: { $0.type == .drifted })?.status != .false { set(.drifted, .false, .noDrift, "matches the repository") }
             }
             if let d = deferrals.first {
                 let deferral = d.deferral ?? plan.actions.first { $0.action.id == d.action.id }?.deferred
-                let reason = switch deferral?.reason {
-                case Plan.Deferral.syncWindow?: "SyncWindow"
-                case Plan.Deferral.outcomeUnknown?: "OutcomeUnknown"
-                case NonEmptyDeletes.reason?: "DeleteBlocked"
-                default: "Quota"
-                }
-                set("Deferred", "True", reason, (d.message ?? "deferred") + (deferral?.eta.map { "; eta \(iso($0))" } ?? ""))
-            } else { drop("Deferred") }
-            let terminal = failures.first { f in f.calls.last.map { ($0.status ?? 0) >= 400 && ($0.status ?? 0) < 500 && $0.status != 429 && $0.status != 401 } ?? false }
+                set(.deferred, .true, (deferral?.reason ?? .quota).condition, (d.message ?? "deferred") + (deferral?.eta.map { "; eta \(iso($0))" } ?? ""))
+            } else { drop(.deferred) }
+            // A rejection repeats until the repository changes: Stalled. An error of unknown kind
+            // goes by the last call's HTTP status.
+            let terminal = failures.first { f in
+                (f.category ?? f.calls.last?.status.map { DriverErrorCategory.http(status: $0, reason: nil) })?.waitsForChange == true
+            }
             if let t = terminal {
-                set("Stalled", "True", "RejectedByService", "\(t.message ?? "rejected"); waits for a new commit")
-            } else { drop("Stalled") }
+                set(.stalled, .true, .rejectedByService, "\(t.message ?? "rejected"); waits for a new commit")
+            } else { drop(.stalled) }
             // Findings (RotationDue, …) from this plan's look at the resource; one that went away is cleared.
             if let rc, rc.observationError == nil {
                 for type in plan.findingTypes {
                     let mine = rc.findings.filter { $0.condition == type }
                     if let f = mine.first {
-                        set(type, "True", f.reason, mine.map(\.message).joined(separator: "; "))
+                        set(type, .true, f.reason, mine.map(\.message).joined(separator: "; "))
                         // A resource held back by a finding is not ready, whatever else held.
-                        if type == "Stalled" { set("Ready", "False", f.reason, f.message) }
-                    } else if !(type == "Stalled" && terminal != nil) { drop(type) }
+                        if type == .stalled { set(.ready, .false, f.reason, f.message) }
+                    } else if !(type == .stalled && terminal != nil) { drop(type) }
                 }
             }
             conditions.sort { (order($0.type), $0.type) < (order($1.type), $1.type) }
@@ -117,7 +115,7 @@ public enum StatusBook {
                 history.append(.init(revision: plan.revision, time: now, result: result, actions: mine.count))
                 if history.count > historyLimit { history.removeFirst(history.count - historyLimit) }
             }
-            let ready = conditions.first { $0.type == "Ready" }?.status == "True"
+            let ready = conditions.first { $0.type == .ready }?.status == .true
             let rec = ResourceStatusRecord(id: id, lastAppliedRevision: ready ? plan.revision : old?.lastAppliedRevision,
                                            lastAttemptedRevision: plan.revision, conditions: conditions, external: external,
                                            lastActions: lastActions, history: history)
@@ -125,7 +123,7 @@ public enum StatusBook {
         }
     }
 
-    static func order(_ t: String) -> Int { ["Ready", "Reconciling", "Stalled", "Drifted", "Deferred"].firstIndex(of: t) ?? 9 }
+    static func order(_ t: ConditionType) -> Int { ConditionType.engineOrder.firstIndex(of: t) ?? ConditionType.engineOrder.count }
 
     static func iso(_ d: Date) -> String { PlanRenderer.iso(d) }
 
@@ -157,7 +155,7 @@ public enum StatusBook {
         status.append(("lastAppliedRevision", s.lastAppliedRevision.map(YAMLValue.string) ?? .null))
         status.append(("lastAttemptedRevision", s.lastAttemptedRevision.map(YAMLValue.string) ?? .null))
         status.append(("conditions", .sequence(s.conditions.map { c in
-            .mapping([("type", .string(c.type)), ("status", .string(c.status)), ("reason", .string(c.reason)),
+            .mapping([("type", .string(c.type.rawValue)), ("status", .string(c.status.rawValue)), ("reason", .string(c.reason.rawValue)),
                       ("message", .string(c.message)), ("lastTransitionTime", .string(iso(c.lastTransitionTime)))])
         })))
         // `playlist/ai-explained: PL…` → `playlist: {ai-explained: PL…}`.
@@ -189,15 +187,15 @@ public enum StatusBook {
         var files: [String: [UInt8]] = [:]
         let all = try store.allStatus()
         for s in all { files[path(s.id)] = try YAMLEmitter.emit(yaml(s)) }
-        func count(_ type: String, _ status: String) -> Int { all.count { $0.conditions.contains { $0.type == type && $0.status == status } } }
+        func count(_ type: ConditionType, _ status: ConditionStatus) -> Int { all.count { $0.conditions.contains { $0.type == type && $0.status == status } } }
         let summary: YAMLValue = .mapping([
             ("apiVersion", .string(apiVersionV1)), ("kind", .string("Summary")),
             ("status", .mapping([
                 ("lastAppliedRevision", (try store.meta(.lastAppliedRevision)).map(YAMLValue.string) ?? .null),
                 ("lastAttemptedRevision", (try store.meta(.lastAttemptedRevision)).map(YAMLValue.string) ?? .null),
-                ("resources", .mapping([("total", .int(all.count)), ("ready", .int(count("Ready", "True"))),
-                                        ("drifted", .int(count("Drifted", "True"))), ("deferred", .int(count("Deferred", "True"))),
-                                        ("stalled", .int(count("Stalled", "True"))), ("failed", .int(all.count { s in s.conditions.contains { $0.type == "Ready" && $0.reason == "ApplyFailed" } }))])),
+                ("resources", .mapping([("total", .int(all.count)), ("ready", .int(count(.ready, .true))),
+                                        ("drifted", .int(count(.drifted, .true))), ("deferred", .int(count(.deferred, .true))),
+                                        ("stalled", .int(count(.stalled, .true))), ("failed", .int(all.count { s in s.conditions.contains { $0.type == .ready && $0.reason == .applyFailed } }))])),
                 ("quota", .sequence(quotas.map { q in
                     .mapping([("rateLimit", .string(q.rateLimit)), ("service", .string(q.service)), ("units", .int(q.units)),
                               ("used", .int(q.spent)), ("remaining", .int(q.available)), ("resetsAt", .string(iso(q.resetsAt)))])

@@ -83,9 +83,9 @@ public enum StatusPage {
             h += "<tr class=\"resource\" data-resource=\"\(e(id))\"><td><code>\(e(id))</code></td><td>"
             for c in r.conditions {
                 // Ready=True is good; for the others (Drifted, Stalled, Deferred, RotationDue, …) True is bad.
-                let tone = c.status == "Unknown" ? "unknown" : ((c.type == "Ready") == (c.status == "True") ? "good" : "bad")
-                h += "<span class=\"cond \(tone)\" data-type=\"\(e(c.type))\" data-status=\"\(e(c.status))\" title=\"\(e(c.message))\">"
-                h += "\(e(c.type))=\(e(c.status)) <small>\(e(c.reason))</small></span>"
+                let tone = c.status == .unknown ? "unknown" : ((c.type == .ready) == (c.status == .true) ? "good" : "bad")
+                h += "<span class=\"cond \(tone)\" data-type=\"\(e(c.type.rawValue))\" data-status=\"\(e(c.status.rawValue))\" title=\"\(e(c.message))\">"
+                h += "\(e(c.type.rawValue))=\(e(c.status.rawValue)) <small>\(e(c.reason.rawValue))</small></span>"
             }
             h += "</td><td>"
             for a in r.lastActions.prefix(5) {

@@ -40,12 +40,12 @@ struct StatusCommand: ParsableCommand {
                 if all.isEmpty { out += "No status yet: run `ytempire apply`.\n" }
                 let w = max(10, all.map { $0.id.description.count }.max() ?? 10)
                 for s in all {
-                    let ready = s.conditions.first { $0.type == "Ready" }
-                    let flags = s.conditions.filter { $0.type != "Ready" && $0.type != "Reconciling" && $0.status == "True" }.map(\.type)
+                    let ready = s.conditions.first { $0.type == .ready }
+                    let flags = s.conditions.filter { $0.type != .ready && $0.type != .reconciling && $0.status == .true }.map(\.type.rawValue)
                     let name = s.id.description.padding(toLength: w, withPad: " ", startingAt: 0)
-                    out += "\(name)  \(ready.map { $0.status == "True" ? "Ready" : "\($0.reason)" } ?? "Unknown")"
+                    out += "\(name)  \(ready.map { $0.status == .true ? "Ready" : "\($0.reason)" } ?? "Unknown")"
                     if !flags.isEmpty { out += " [\(flags.joined(separator: ", "))]" }
-                    if let r = ready, r.status != "True" { out += " — \(TextEscape.escape(r.message))" }
+                    if let r = ready, r.status != .true { out += " — \(TextEscape.escape(r.message))" }
                     out += "\n"
                 }
                 Terminal.write(out, to: .standardOutput)

@@ -289,9 +289,9 @@ struct CloudflareDriverTests {
         #expect(fix[1].changes == [FieldChange(path: "settings.webp", old: "off", new: "on")])
         let media = t.first { $0.id.name == "media" }!
         let findings = rig.driver.findings(DiffInput(id: media.id, desired: media.desired, observed: s[media.id]!, external: [:], pricing: rig.pricing), now: Date())
-        #expect(findings.map(\.condition) == ["StorageLocationMismatch"])
+        #expect(findings.map(\.condition) == [.storageLocationMismatch])
         #expect(findings.first?.message.contains("media-eu-west is in wnam, not weur") == true)
-        #expect(rig.driver.findingTypes == ["StorageLocationMismatch"])
+        #expect(rig.driver.findingTypes == [.storageLocationMismatch])
         let fixed = try await rig.apply(fix, s)
         #expect(rig.diff(t, fixed).isEmpty)
         let t2 = rig.targets()
@@ -345,7 +345,7 @@ struct CloudflareDriverTests {
             _ = try await third.apply(prune, s3)
         } throws: { e in
             let d = "\(e)"
-            return (e as? CloudflareError)?.reason == "concurrentEdit" && d.contains("another write happened") && d.contains("plan again")
+            return (e as? CloudflareError)?.reason == "concurrentEdit" && (e as? CloudflareError)?.category == .conflict && d.contains("another write happened") && d.contains("plan again")
         }
     }
 

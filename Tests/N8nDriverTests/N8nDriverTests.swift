@@ -455,7 +455,7 @@ struct ErrorTests {
         } catch let e as N8nError {
             #expect(e.status == 400 && e.reason == "badRequest" && e.operation == "workflows.create")
             #expect(e.description == "n8n workflows.create for Schedule/content-generation: HTTP 400 badRequest: request/body/active is read-only")
-            #expect(e.serviceReason == "badRequest")
+            #expect(e.reasonCode == "badRequest" && e.category == .rejected)
         }
 
         // A recorded id that no longer exists: nothing exists (the plan creates it again).

@@ -203,7 +203,7 @@ struct SandboxEngineTests {
             #expect(status == 200)
             let engine = rig.engine()
             let plan = try await engine.plan(Example.resources, revision: "r1")
-            #expect(plan.adopted["n8n|Schedule/content-generation"] == [N8nDriver.ExternalKey.workflowId: id])
+            #expect(plan.adopted[DriverResourceKey("n8n", ResourceID(.schedule, "content-generation"))] == [N8nDriver.ExternalKey.workflowId: id])
             #expect(plan.keys.filter { $0.hasPrefix("content-generation:") } == ["content-generation:update:workflow", "content-generation:update:activation"])
             // The tag exists: no create plans a tags.create.
             #expect(!plan.actions.contains { $0.action.calls.contains { $0.operation == "tags.create" } })

@@ -118,7 +118,7 @@ import YAMLKit
         let deferred = p.actions.filter { $0.deferred != nil }
         #expect(deferred.count == 1)
         #expect(deferred.first?.action.resource.name == "d")
-        #expect(deferred.first?.deferred?.reason == "quota")
+        #expect(deferred.first?.deferred?.reason == .quota)
         // The quota resets at 00:00 UTC after the manual clock's time.
         let eta = try #require(deferred.first?.deferred?.eta)
         #expect(eta > rig.clock.wallNow && eta.timeIntervalSince(rig.clock.wallNow) <= 86400)
@@ -233,7 +233,7 @@ import YAMLKit
         let digests = forged { $0.desiredDigests = $0.desiredDigests.mapValues { _ in String(repeating: "0", count: 64) } }
         await #expect(throws: EngineError.self) { try await e.checkPlan(digests, desired: v2) }
         // Adopting an id observation does not find.
-        let adopt = forged { $0.adopted["memory|Monitor/b"] = ["object": "someone-elses"] }
+        let adopt = forged { $0.adopted[DriverResourceKey("memory", ResourceID(.monitor, "b"))] = ["object": "someone-elses"] }
         await #expect(throws: EngineError.self) { try await e.checkPlan(adopt, desired: v2) }
         #expect(rig.driver.objects[ResourceID(.monitor, "b")] != nil)
     }

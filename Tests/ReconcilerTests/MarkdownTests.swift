@@ -64,11 +64,11 @@ import TestSupport
                            changes: [FieldChange(path: "playlists.\(v).title", old: .string(v), new: .string("new " + v)),
                                      FieldChange(path: v, old: nil, new: .array([.string(v)]))],
                            calls: [call])
-            actions.append(Plan.PlannedAction(action: a, deferred: i % 3 == 0 ? Plan.Deferral(reason: "quota", message: "waits: \(v)", eta: nil) : nil,
+            actions.append(Plan.PlannedAction(action: a, deferred: i % 3 == 0 ? Plan.Deferral(reason: .quota, message: "waits: \(v)", eta: nil) : nil,
                                               fromGit: true))
             resources.append(Plan.ResourceChange(id: id, change: .update, driftedFields: [v], driftReportOnly: i % 2 == 0, pruneHeld: [],
                                                  drivers: ["youtube"], observationError: nil,
-                                                 findings: [Finding(condition: "Cond\(v)", reason: "R", message: "finding \(v)")]))
+                                                 findings: [Finding(condition: ConditionType("Cond\(v)"), reason: ConditionReason("R"), message: "finding \(v)")]))
         }
         return Plan(revision: "main@sha1:\(values.joined())", createdAt: Date(timeIntervalSince1970: 1_780_000_000), actions: actions,
                     resources: resources,

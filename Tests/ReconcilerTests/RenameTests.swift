@@ -81,7 +81,7 @@ import Testing
         let without = try resources(memoryLimit() + monitor("a"))
         let p = try await e.plan(without, revision: "r2")
         let d = try #require(p.actions.first { $0.action.operation == .delete })
-        #expect(d.deferred?.reason == "nonEmpty")
+        #expect(d.deferred?.reason == .nonEmpty)
         #expect(d.deferred?.message.hasPrefix("holds 2 videos — blocked") == true)
         #expect(p.quotas.first?.actionUnits == 0)   // not priced: it will not run
         #expect(PlanRenderer.text(p).contains("- memory: delete object  [memory.objects.delete, 5 units]  holds 2 videos — blocked"))
@@ -89,7 +89,7 @@ import Testing
         #expect(PlanRenderer.markdown(p).contains("delete `object` — **blocked**: `holds 2 videos — blocked"))
         // The JSON plan carries both: what the delete holds, and why it waits.
         let read = try Plan.read(Array(p.json().utf8), file: "plan.json", key: try rig.store.planKey()).actions.first { $0.action.operation == .delete }
-        #expect(read?.action.holds == "2 videos" && read?.deferred?.reason == "nonEmpty")
+        #expect(read?.action.holds == "2 videos" && read?.deferred?.reason == .nonEmpty)
         let r = try await e.apply(p, desired: without)
         #expect(r.deferred == 1 && r.succeeded == 0)
         #expect(rig.driver.objects[ResourceID(.monitor, "b")] != nil)

@@ -62,7 +62,7 @@ struct SyncWindowTests {
         let held = rig.engine { $0.syncWindows = always }
         let p = try await held.plan(desired, revision: "r1")
         let a = try #require(p.actions.first { $0.action.resource.name == "a" })
-        #expect(a.deferred?.reason == "syncWindow")
+        #expect(a.deferred?.reason == .syncWindow)
         #expect(a.deferred?.eta != nil)
         #expect(p.actions.first { $0.action.resource.name == "b" }?.deferred == nil)
         #expect(p.quotas.first?.actionUnits == 10)  // only b is priced
@@ -70,7 +70,7 @@ struct SyncWindowTests {
         #expect(r.succeeded == 1 && r.deferred == 1)
         #expect(rig.driver.objects.keys.map(\.name).sorted() == ["b"])
         try StatusBook.record(plan: p, report: r, desired: desired, store: rig.store, now: Date())
-        #expect(try rig.store.status(ResourceID(.monitor, "a"))?.conditions.first { $0.type == "Deferred" }?.reason == "SyncWindow")
+        #expect(try rig.store.status(ResourceID(.monitor, "a"))?.conditions.first { $0.type == .deferred }?.reason == .syncWindow)
 
         // A plan made without the window, applied while it holds: deferred at apply time.
         let free = try await rig.engine().plan(desired, revision: "r1")

@@ -106,8 +106,8 @@ struct WebhookTests {
 struct StatusPageTests {
     func record(_ name: String, drifted: Bool) -> ResourceStatusRecord {
         ResourceStatusRecord(id: ResourceID(.channel, name), lastAppliedRevision: "main@sha1:abc", lastAttemptedRevision: "main@sha1:abc",
-                             conditions: [.init(type: "Ready", status: "True", reason: "Converged", message: "ok", lastTransitionTime: Date()),
-                                          .init(type: "Drifted", status: drifted ? "True" : "False", reason: drifted ? "Reported" : "NoDrift",
+                             conditions: [.init(type: .ready, status: .true, reason: .converged, message: "ok", lastTransitionTime: Date()),
+                                          .init(type: .drifted, status: drifted ? .true : .false, reason: drifted ? .reported : .noDrift,
                                                 message: "<script>alert(1)</script>", lastTransitionTime: Date())],
                              external: ["youtubeChannelId": "UC\"><img src=x>"], lastActions: [], history: [])
     }

@@ -72,11 +72,12 @@ struct VaultUnitTests {
         let observed: JSONValue = ["policies": [:], "keys": ["youtube": ["updatedTime": .string(old)], "openai": ["updatedTime": .string(fresh)]]]
         let f = driver.findings(DiffInput(id: ResourceID(r[0]), desired: desired, observed: observed, external: [:], pricing: Pricing(idx)), now: now)
         #expect(f.count == 1)
-        #expect(f.first?.condition == "RotationDue" && f.first?.reason == "KeyOverdue")
+        #expect(f.first?.condition == .rotationDue && f.first?.reason == .keyOverdue)
+        #expect(f.first?.condition.rawValue == "RotationDue" && f.first?.reason.rawValue == "KeyOverdue")
         #expect(f.first?.message.contains("secret/data/ytempire/youtube was last written 91 days ago") == true)
         let missing: JSONValue = ["policies": [:], "keys": ["youtube": .null, "openai": ["updatedTime": .string(fresh)]]]
         let g = driver.findings(DiffInput(id: ResourceID(r[0]), desired: desired, observed: missing, external: [:], pricing: Pricing(idx)), now: now)
-        #expect(g.map(\.reason) == ["KeyMissing"])
+        #expect(g.map(\.reason) == [.keyMissing])
         // Vault's nanosecond timestamps parse.
         #expect(VaultDriver.parseTime("2026-01-02T03:04:05.123456789Z") == Date(timeIntervalSince1970: 1_767_323_045))
     }
@@ -171,11 +172,11 @@ struct VaultDriverTests {
             #expect(audit["data"]?["ytempire/"]?["options"]?["file_path"] == "/var/log/vault/test-audit.log")
             // The sandbox's keys were written 100 days ago: past every maxAge of the example.
             let sp = try #require(plan.resources.first { $0.id.kind == .securityPolicy })
-            #expect(sp.findings.map(\.condition) == Array(repeating: "RotationDue", count: 4))
+            #expect(sp.findings.map(\.condition) == Array(repeating: .rotationDue, count: 4))
             #expect(PlanRenderer.text(plan).contains("! RotationDue: secret/data/ytempire/youtube was last written 100 days ago"))
             let status = try #require(try rig.store.status(sp.id))
-            #expect(status.conditions.first { $0.type == "RotationDue" }?.status == "True")
-            #expect(status.conditions.first { $0.type == "Ready" }?.status == "True")
+            #expect(status.conditions.first { $0.type == .rotationDue }?.status == .true)
+            #expect(status.conditions.first { $0.type == .ready }?.status == .true)
 
             for _ in 0..<2 {
                 let again = try await rig.plan(desired) { $0.refresh = .all }
@@ -251,7 +252,7 @@ struct VaultDriverTests {
             #expect(report.failed == 0)
             #expect(try await rig.policyText("ytempire-youtube-publisher")?.contains("sudo") == false)
             let status = try #require(try rig.store.status(sp.id))
-            #expect(status.conditions.first { $0.type == "Drifted" }?.reason == "Corrected")
+            #expect(status.conditions.first { $0.type == .drifted }?.reason == .corrected)
         }
     }
 

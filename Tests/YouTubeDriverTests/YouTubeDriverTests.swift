@@ -400,6 +400,7 @@ struct YouTubeDriverUnitTests {
             Issue.record("expected playlistNotFound")
         } catch let e as YouTubeError {
             #expect(e.reason == "playlistNotFound")
+            #expect(e.category == .notFound)
             #expect(e.status == 404)
             #expect(e.operation == "playlists.update")
             #expect(!e.description.contains("ya29"))
@@ -429,6 +430,7 @@ struct YouTubeDriverUnitTests {
             Issue.record("expected quotaExceeded")
         } catch let e as YouTubeError {
             #expect(e.reason == "quotaExceeded")
+            #expect(e.category == .quota)
             #expect(e.status == 403)
             #expect(e.operation == "channels.update")
             #expect(e.channel == "tech-daily")

@@ -264,7 +264,7 @@ public struct CloudflareDriver: Driver {
         CloudflareDiff.actions(input, driver: name)
     }
 
-    public var findingTypes: [String] { [CloudflareDiff.storageCondition] }
+    public var findingTypes: [ConditionType] { [.storageLocationMismatch] }
 
     public func findings(_ input: DiffInput, now: Date) -> [Finding] {
         CloudflareDiff.findings(input)

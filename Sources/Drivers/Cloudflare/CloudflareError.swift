@@ -6,7 +6,7 @@ import Foundation
 /// CDNZone, the HTTP status and Cloudflare's error code (`10003`, `971`, `9109`, …) or the
 /// driver's own reason (`zoneNotFound`, `concurrentEdit`, `malformedResponse`, …). Never carries
 /// the API token: messages come from the error envelope and are scrubbed of it.
-public struct CloudflareError: ServiceReasonedError, Sendable, CustomStringConvertible, Equatable {
+public struct CloudflareError: DriverError, Sendable, CustomStringConvertible, Equatable {
     /// `rulesets.update`, `scripts.upload`, …
     public var operation: String
     /// The CDNZone resource the call was for.
@@ -46,8 +46,22 @@ public struct CloudflareError: ServiceReasonedError, Sendable, CustomStringConve
         "concurrentEdit": "someone else changed the ruleset while ytempire wrote it: plan again",
     ]
 
-    public var serviceStatus: Int? { status }
-    public var serviceReason: String? { reason }
+    public var reasonCode: String { reason }
+    public var category: DriverErrorCategory {
+        Self.category(status: status, reason: reason, own: [
+            "accountUnknown": .configuration, "zoneNotFound": .notFound, "concurrentEdit": .conflict, "scriptChanged": .conflict,
+            "scriptMissing": .configuration, "secretUnavailable": .configuration, "malformedAction": .configuration,
+            "malformedResponse": .malformed, "971": .rateLimited, "9106": .authentication, "6003": .authentication, "9109": .authentication,
+            "10000": .permission,
+        ])
+    }
+
+    /// The driver's own reasons, by category; a service's answer goes by its status.
+    static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
+        if let c = own[reason] { return c }
+        if let status { return DriverErrorCategory.http(status: status, reason: reason) }
+        return .unavailable
+    }
 }
 
 enum Envelope {

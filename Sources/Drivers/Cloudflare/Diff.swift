@@ -3,7 +3,6 @@ import Foundation
 
 /// Desired vs observed → actions. Pure.
 enum CloudflareDiff {
-    static let storageCondition = "StorageLocationMismatch"
 
     static func call(_ input: DiffInput, _ op: String) -> PlannedCall { input.pricing.call(CloudflareDriver.service, op) }
 
@@ -133,9 +132,18 @@ enum CloudflareDiff {
         var out: [Finding] = []
         for name in want.keys.sorted() {
             guard let hint = want[name]?["location"]?.string, let loc = seen[name]?["location"]?.string, loc != hint else { continue }
-            out.append(Finding(condition: storageCondition, reason: "BucketLocation",
+            out.append(Finding(condition: .storageLocationMismatch, reason: .bucketLocation,
                                message: "R2 bucket \(name) is in \(loc), not \(hint) (region \(want[name]?["region"]?.string ?? "?")); a bucket cannot move: recreate it by hand if the data may be moved"))
         }
         return out
     }
+}
+
+extension ConditionType {
+    /// An R2 bucket is not where its location hint says (a bucket cannot move).
+    public static let storageLocationMismatch = ConditionType("StorageLocationMismatch")
+}
+
+extension ConditionReason {
+    public static let bucketLocation = ConditionReason("BucketLocation")
 }

@@ -8,7 +8,7 @@ import Foundation
 /// driver has its own (`notOwned`, `workflowFileMissing`, `workflowFileInvalid`,
 /// `malformedResponse`, `malformedAction`, `secretUnavailable`, `transportError`). Never carries
 /// the API key: messages are scrubbed of it.
-public struct N8nError: ServiceReasonedError, Sendable, CustomStringConvertible, Equatable {
+public struct N8nError: DriverError, Sendable, CustomStringConvertible, Equatable {
     /// `workflows.create`, `tags.list`, …
     public var operation: String
     /// The Schedule the call was for.
@@ -28,8 +28,21 @@ public struct N8nError: ServiceReasonedError, Sendable, CustomStringConvertible,
         return s + ServiceErrorText.statusAndReason(status, reason) + (message.isEmpty ? "" : ": " + message)
     }
 
-    public var serviceStatus: Int? { status }
-    public var serviceReason: String? { reason }
+    public var reasonCode: String { reason }
+    public var category: DriverErrorCategory {
+        Self.category(status: status, reason: reason, own: [
+            "notOwned": .configuration, "workflowFileMissing": .configuration, "workflowFileInvalid": .configuration,
+            "malformedResponse": .malformed, "malformedAction": .configuration, "secretUnavailable": .configuration,
+            "transportError": .unavailable,
+        ])
+    }
+
+    /// The driver's own reasons, by category; a service's answer goes by its status.
+    static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
+        if let c = own[reason] { return c }
+        if let status { return DriverErrorCategory.http(status: status, reason: reason) }
+        return .unavailable
+    }
 
     /// The reason n8n's status means.
     static func reason(status: Int?) -> String {

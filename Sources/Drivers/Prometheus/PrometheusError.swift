@@ -2,7 +2,7 @@ import DriverKit
 
 /// Why the Prometheus driver could not observe or apply: which step, and what the file system,
 /// promtool or Prometheus said. `reason` is machine-readable (the engine and status show it).
-public struct PrometheusError: ServiceReasonedError, Sendable, CustomStringConvertible, Equatable {
+public struct PrometheusError: DriverError, Sendable, CustomStringConvertible, Equatable {
     public enum Reason: String, Sendable {
         /// The rule file is not a regular file, too large, unreadable or not writable.
         case ruleFileUnusable
@@ -34,6 +34,14 @@ public struct PrometheusError: ServiceReasonedError, Sendable, CustomStringConve
     }
 
     public var description: String { "prometheus: \(message)" }
-    public var serviceStatus: Int? { status }
-    public var serviceReason: String? { reason.rawValue }
+    public var reasonCode: String { reason.rawValue }
+    public var category: DriverErrorCategory {
+        switch reason {
+        case .ruleFileUnusable, .malformedAction, .promtoolUnavailable: .configuration
+        case .invalidRuleFile, .promtoolRejected: .rejected
+        case .unreachable, .reloadFailed: .unavailable
+        case .verificationFailed: .configuration
+        case .malformedResponse: .malformed
+        }
+    }
 }

@@ -29,7 +29,6 @@ public struct VaultDriver: Driver {
     /// The audit device path ytempire owns (DESIGN A4).
     public static let auditPath = "ytempire"
     public static let policyPrefix = "ytempire-"
-    public static let rotationDue = "RotationDue"
 
     public init(config: VaultDriverConfig) { self.config = config }
 
@@ -161,7 +160,7 @@ public struct VaultDriver: Driver {
 
     public func diff(_ input: DiffInput) -> [Action] { VaultDiff.actions(input, driver: name) }
 
-    public var findingTypes: [String] { [Self.rotationDue] }
+    public var findingTypes: [ConditionType] { [.rotationDue] }
 
     /// A key older than its `keyRotation.maxAge` (or missing) is due for rotation: reported in the
     /// plan and in status, never rotated by ytempire.
@@ -174,14 +173,14 @@ public struct VaultDriver: Driver {
             let where_ = PolicyHCL.dataPath(mount: mount, path: path, secret: service)
             let limitText = ModelDuration.seconds(limit).description
             if k.isNull {
-                out.append(Finding(condition: Self.rotationDue, reason: "KeyMissing", message: "\(where_) does not exist (keyRotation.maxAge \(service): \(limitText))"))
+                out.append(Finding(condition: .rotationDue, reason: .keyMissing, message: "\(where_) does not exist (keyRotation.maxAge \(service): \(limitText))"))
                 continue
             }
             guard let t = k["updatedTime"]?.string, let updated = Self.parseTime(t) else { continue }
             let age = now.timeIntervalSince(updated)
             if age > Double(limit) {
                 let days = Int(age / 86_400)
-                out.append(Finding(condition: Self.rotationDue, reason: "KeyOverdue",
+                out.append(Finding(condition: .rotationDue, reason: .keyOverdue,
                                    message: "\(where_) was last written \(days) day\(days == 1 ? "" : "s") ago, past keyRotation.maxAge \(service): \(limitText); rotate it"))
             }
         }
@@ -294,4 +293,14 @@ public struct VaultDriver: Driver {
         }
         throw VaultError(operation: operation, status: status, reason: reason, message: VaultError.scrub(text, token))
     }
+}
+
+extension ConditionType {
+    /// A key is past its `keyRotation.maxAge`, or missing.
+    public static let rotationDue = ConditionType("RotationDue")
+}
+
+extension ConditionReason {
+    public static let keyMissing = ConditionReason("KeyMissing")
+    public static let keyOverdue = ConditionReason("KeyOverdue")
 }

@@ -4,7 +4,7 @@ import Foundation
 
 /// A Vault call that failed: which call, the HTTP status and Vault's `errors` text. Never
 /// carries the token: messages come from Vault's error body, scrubbed of it.
-public struct VaultError: ServiceReasonedError, Sendable, CustomStringConvertible, Equatable {
+public struct VaultError: DriverError, Sendable, CustomStringConvertible, Equatable {
     /// `sys.policies.acl.write`, `kv.metadata.read`, …
     public var operation: String
     public var status: Int?
@@ -21,8 +21,21 @@ public struct VaultError: ServiceReasonedError, Sendable, CustomStringConvertibl
         return s + ServiceErrorText.statusAndReason(status, reason) + (message.isEmpty ? "" : ": " + message)
     }
 
-    public var serviceStatus: Int? { status }
-    public var serviceReason: String? { reason }
+    public var reasonCode: String { reason }
+    public var category: DriverErrorCategory {
+        if reason == "tokenRejected" { return .authentication }
+        if reason == "sealed" { return .unavailable }
+        return Self.category(status: status, reason: reason, own: [
+            "malformedResponse": .malformed, "malformedAction": .configuration, "secretUnavailable": .configuration,
+        ])
+    }
+
+    /// The driver's own reasons, by category; a service's answer goes by its status.
+    static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
+        if let c = own[reason] { return c }
+        if let status { return DriverErrorCategory.http(status: status, reason: reason) }
+        return .unavailable
+    }
 
     /// Vault's machine-readable reason for a status (its error bodies carry only text).
     static func reason(status: Int, messages: [String]) -> String {

@@ -11,7 +11,6 @@ import Foundation
 extension YouTubeDriver {
     /// The observed state's field that says a channel's credentials act for another channel.
     static let actsForField = "credentialsActFor"
-    public static let stalled = "Stalled"
 
     /// `youtube.actsFor.<credentials>.<16 hex of sha256(refresh token)>`; nil when the secret cannot be read.
     func identityKey(_ credentials: String) -> String? {
@@ -68,7 +67,12 @@ extension YouTubeDriver {
         guard let other = input.observed[actsForField]?.string, let desired = input.desired, !desired.isNull else { return [] }
         let channelId = desired["channelId"]?.string ?? "?"
         let credentials = desired["credentials"]?.string ?? "?"
-        return [Finding(condition: stalled, reason: "CredentialMismatch",
+        return [Finding(condition: .stalled, reason: .credentialMismatch,
                         message: "the credentials \(credentials) act for channel \(other), not for \(channelId); nothing is written for it until they do")]
     }
+}
+
+extension ConditionReason {
+    /// Stalled: a Channel's credentials act for another channel.
+    public static let credentialMismatch = ConditionReason("CredentialMismatch")
 }

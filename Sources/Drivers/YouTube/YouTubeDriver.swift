@@ -331,7 +331,7 @@ public final class YouTubeDriver: Driver {
         return YouTubeDiff.actions(input, driver: name)
     }
 
-    public var findingTypes: [String] { [Self.stalled] }
+    public var findingTypes: [ConditionType] { [.stalled] }
 
     public func findings(_ input: DiffInput, now: Date) -> [Finding] { Self.credentialFindings(input) }
 

@@ -5,7 +5,7 @@ import Foundation
 /// A YouTube (or OAuth) call that failed: which call, for which channel, and the API's reason
 /// (`quotaExceeded`, `channelNotFound`, `invalid_grant`, …). Never carries a token or secret:
 /// messages come from the API's error body and are scrubbed of the secrets of the call.
-public struct YouTubeError: ServiceReasonedError, Sendable, CustomStringConvertible, Equatable {
+public struct YouTubeError: DriverError, Sendable, CustomStringConvertible, Equatable {
     /// `channels.list`, `playlists.update`, `oauth.token`, …
     public var operation: String
     /// The Channel resource the call was for (the first of a batch).
@@ -63,6 +63,19 @@ enum ErrorText {
 }
 
 extension YouTubeError {
-    public var serviceStatus: Int? { status }
-    public var serviceReason: String? { reason }
+    public var reasonCode: String { reason }
+    public var category: DriverErrorCategory {
+        if let status, ["invalid_grant", "invalid_client", "unauthorized_client"].contains(reason) && status < 500 { return .authentication }
+        return Self.category(status: status, reason: reason, own: [
+            "channelNotFound": .notFound, "credentialsNotConfigured": .configuration, "secretUnavailable": .configuration,
+            "malformedAction": .configuration, "malformedResponse": .malformed,
+        ])
+    }
+
+    /// The driver's own reasons, by category; a service's answer goes by its status.
+    static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
+        if let c = own[reason] { return c }
+        if let status { return DriverErrorCategory.http(status: status, reason: reason) }
+        return .unavailable
+    }
 }
