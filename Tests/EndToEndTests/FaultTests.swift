@@ -207,10 +207,12 @@ struct ChaosTests {
     @Test("a create the service executes after its client was killed is not sent again: deferred until it settles, then adopted")
     func lateExecutionIsNotDuplicated() async throws {
         let rounds = max(3, Self.kills / 10)
-        // The sandbox holds every playlist insert 4 s before it executes it, whether or not the
-        // client is still there; a create's answer may be lost for 7 s.
-        try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=latency:4s", dailyUnits: 100_000_000, edit: Self.largeQuota,
-                              config: Self.settle("7s")) { e in
+        // The sandbox holds every playlist insert 10 s before it executes it, whether or not the
+        // client is still there; a create's answer may be lost for 14 s. (10 s: the restarted
+        // apply must observe before the held insert lands, also on a loaded machine — at 4 s it
+        // did not at a load average of 9.)
+        try await Empire.with(faults: "youtube:POST /youtube/v3/playlists=latency:10s", dailyUnits: 100_000_000, edit: Self.largeQuota,
+                              config: Self.settle("14s")) { e in
             let base = try e.channelFile("tech-daily")
             try await e.apply()
             for round in 1...rounds {
@@ -234,12 +236,12 @@ struct ChaosTests {
                 #expect(restart.stdout.contains("got no answer; the service may still execute it until"), "round \(round): the cut create waits: \(restart)")
                 #expect(restart.stdout.contains(", 0 failed, 1 deferred"), "round \(round) restart: \(restart)")
                 // The held insert lands: still one playlist of each title.
-                let landing = 4.5 - Date().timeIntervalSince(arrived)
+                let landing = 10.5 - Date().timeIntervalSince(arrived)
                 if landing > 0 { try await Task.sleep(for: .milliseconds(Int(landing * 1000))) }
                 #expect(try await e.duplicatePlaylistTitles() == [], "round \(round), after the late execution")
 
                 // Once it settled, it is observed and adopted, not created again.
-                let settle = 7.5 - Date().timeIntervalSince(arrived)
+                let settle = 14.5 - Date().timeIntervalSince(arrived)
                 if settle > 0 { try await Task.sleep(for: .milliseconds(Int(settle * 1000))) }
                 let before = e.calls(Empire.playlistsInsert)
                 let settled = try await e.run("apply", "--auto-approve")
