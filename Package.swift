@@ -37,6 +37,9 @@ let package = Package(
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
+        // What several modules need and none should write again: redaction with one mask, percent-encoding,
+        // host:port and loopback checks, the sync→async bridge, posix_spawn. Depends on no other target.
+        .target(name: "Basics"),
         .target(name: "YAMLKit", dependencies: ["CYAML"]),
         .target(name: "EmpireModel", dependencies: ["YAMLKit"]),
         // libgit2: mirrors, fetch, resolve, tree reads and diffs, signatures, status commits.
@@ -163,6 +166,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
 
+        .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "YAMLKitTests", dependencies: ["YAMLKit"]),
         .testTarget(
             name: "EmpireModelTests",
