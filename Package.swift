@@ -40,10 +40,13 @@ let package = Package(
         // What several modules need and none should write again: redaction with one mask, percent-encoding,
         // host:port and loopback checks, the sync→async bridge, posix_spawn. Depends on no other target.
         .target(name: "Basics"),
+        // What several modules need and none should write again: redaction with one mask, percent-encoding,
+        // host:port and loopback checks, the sync→async bridge, posix_spawn. Depends on no other target.
+        .target(name: "Basics"),
         .target(name: "YAMLKit", dependencies: ["CYAML"]),
         .target(name: "EmpireModel", dependencies: ["YAMLKit"]),
         // libgit2: mirrors, fetch, resolve, tree reads and diffs, signatures, status commits.
-        .target(name: "GitKit", dependencies: ["CGit2", "EmpireModel"]),
+        .target(name: "GitKit", dependencies: ["CGit2", "EmpireModel", "Basics"]),
         // libcurl: the async HTTP client every integration call goes through.
         .target(name: "CurlHTTP", dependencies: ["CCurl"]),
         // Retry, circuit breakers, rate limiters, quota ledger, fallback chains; configured from RateLimit resources.
@@ -85,7 +88,7 @@ let package = Package(
         // SecurityPolicy → Vault ACL policies, key age, the audit device.
         .target(name: "VaultDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP"], path: "Sources/Drivers/Vault"),
         // Monitor → the `ytempire` alerting-rule group of a Prometheus rule file.
-        .target(name: "PrometheusDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "YAMLKit"], path: "Sources/Drivers/Prometheus"),
+        .target(name: "PrometheusDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "YAMLKit", "Basics"], path: "Sources/Drivers/Prometheus"),
         // Connection limits of an HTTP/1 listener (header, body and idle timeouts, a connection cap)
         // and the bind-first start signal, shared by the sandbox and `serve` (Hummingbird, NIO).
         .target(
@@ -159,6 +162,7 @@ let package = Package(
                 "DriverKit",
                 "EmpireModel",
                 "GitKit",
+                "Basics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -166,6 +170,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
 
+        .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "YAMLKitTests", dependencies: ["YAMLKit"]),
         .testTarget(

@@ -1,3 +1,4 @@
+import Basics
 internal import CGit2
 import Foundation
 
