@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import DriverKit
 import Foundation
@@ -63,5 +64,5 @@ public struct N8nError: ServiceReasonedError, Sendable, CustomStringConvertible,
     }
 
     /// Replaces a secret (and every configured one, `Redaction.scrub`) by `[redacted]` and bounds the length.
-    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, extra: secret.map { [$0] } ?? [], limit: 500) }
+    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, secrets: secret.map { [$0] } ?? [], limit: 500) }
 }
