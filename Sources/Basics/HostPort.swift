@@ -116,7 +116,7 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     public var isLoopback: Bool { Self.isLoopback(host) }
 
     /// The four numbers of a dotted-quad IPv4 address (no shorthand, no leading `+`), or nil.
-    public static func ipv4(_ s: String) -> [Int]? {
+    static func ipv4(_ s: String) -> [Int]? {
         let parts = s.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 4 else { return nil }
         var out: [Int] = []
@@ -129,7 +129,7 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// Whether `s` (without brackets) is an IPv6 address.
-    public static func isIPv6(_ s: String) -> Bool { ipv6Bytes(s) != nil }
+    static func isIPv6(_ s: String) -> Bool { ipv6Bytes(s) != nil }
 
     private static func ipv6Bytes(_ s: String) -> [UInt8]? {
         var a6 = in6_addr()

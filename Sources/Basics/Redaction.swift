@@ -12,16 +12,17 @@ public enum Redaction {
     public static let mask = "[redacted]"
 
     /// Header fields whose value is a credential (lower case).
-    public static let secretHeaders: Set<String> = [
+    static let secretHeaders: Set<String> = [
         "authorization", "proxy-authorization", "x-vault-token", "x-n8n-api-key", "cookie", "set-cookie",
         "x-api-key", "api-key", "x-auth-token", "x-goog-api-key", "xi-api-key", "ocp-apim-subscription-key",
     ]
     /// Form or query parameters whose value is a credential (lower case).
-    public static let secretParameters: Set<String> = [
+    static let secretParameters: Set<String> = [
         "access_token", "refresh_token", "id_token", "client_secret", "token", "password", "code", "key", "api_key",
         "apikey", "secret", "assertion", "client_assertion",
     ]
 
+    /// Whether a header field carries a credential (Authorization, X-Vault-Token, Cookie, …).
     public static func isSecretHeader(_ name: String) -> Bool { secretHeaders.contains(name.lowercased()) }
 
     /// `a=1&client_secret=xyz` → `a=1&client_secret=[redacted]` (a query or a form body).
@@ -145,9 +146,9 @@ public enum Redaction {
     private static let registered = Mutex<Set<String>>([])
 
     /// Registered secrets shorter than this are too common a word to mask in every message.
-    public static let minimumRegisteredLength = 8
+    static let minimumRegisteredLength = 8
     /// Secrets given to ``scrub(_:secrets:limit:urls:)`` shorter than this are not masked.
-    public static let minimumLength = 4
+    static let minimumLength = 4
 
     /// Registers a resolved secret: from now on ``scrub(_:secrets:limit:urls:)`` masks it in
     /// every text. Its percent-encoded spelling is registered too, for servers that echo a form body.
@@ -160,7 +161,7 @@ public enum Redaction {
         }
     }
 
-    /// `text` with every registered secret and each of `secrets` replaced by ``mask``, and, with
+    /// `text` with every registered secret and each of `secrets` (from 4 characters on) replaced by ``mask``, and, with
     /// `urls`, every URL redacted (``urls(in:)``); then cut to `limit` characters (ending in "…").
     ///
     /// Occurrences are found in the original text and overlapping ones become one
