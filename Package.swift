@@ -37,16 +37,19 @@ let package = Package(
         .systemLibrary(name: "CGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
+        // What several modules need and none should write again: redaction with one mask, percent-encoding,
+        // host:port and loopback checks, the sync→async bridge, posix_spawn. Depends on no other target.
+        .target(name: "Basics"),
         .target(name: "YAMLKit", dependencies: ["CYAML"]),
-        .target(name: "EmpireModel", dependencies: ["YAMLKit"]),
+        .target(name: "EmpireModel", dependencies: ["YAMLKit", "Basics"]),
         // libgit2: mirrors, fetch, resolve, tree reads and diffs, signatures, status commits.
-        .target(name: "GitKit", dependencies: ["CGit2", "EmpireModel"]),
+        .target(name: "GitKit", dependencies: ["CGit2", "EmpireModel", "Basics"]),
         // libcurl: the async HTTP client every integration call goes through.
-        .target(name: "CurlHTTP", dependencies: ["CCurl"]),
+        .target(name: "CurlHTTP", dependencies: ["CCurl", "Basics"]),
         // Retry, circuit breakers, rate limiters, quota ledger, fallback chains; configured from RateLimit resources.
-        .target(name: "Resilience", dependencies: ["CurlHTTP", "EmpireModel"]),
+        .target(name: "Resilience", dependencies: ["CurlHTTP", "EmpireModel", "Basics"]),
         // The driver protocol: observe, a pure diff into priced actions, apply one action.
-        .target(name: "DriverKit", dependencies: ["EmpireModel", "CurlHTTP", "Resilience"]),
+        .target(name: "DriverKit", dependencies: ["EmpireModel", "CurlHTTP", "Resilience", "Basics"]),
         // The plan and its file form: `plan --out` writes it, `apply PLAN.json` reads and verifies it.
         .target(name: "PlanFile", dependencies: ["DriverKit", "EmpireModel", .product(name: "Crypto", package: "swift-crypto")]),
         // Push webhooks: GitHub HMAC signatures, delivery replay, GitLab tokens, the pushed ref.
@@ -61,12 +64,12 @@ let package = Package(
             ]
         ),
         // One target per integration; drivers never import each other.
-        .target(name: "YouTubeDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "YouTubeDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "Basics", .product(name: "Crypto", package: "swift-crypto")],
                 path: "Sources/Drivers/YouTube"),
         .target(
             name: "ConfigStoreDriver",
             dependencies: [
-                "DriverKit", "EmpireModel",
+                "DriverKit", "EmpireModel", "Basics",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
@@ -74,15 +77,15 @@ let package = Package(
             path: "Sources/Drivers/ConfigStore"
         ),
         // Schedule → n8n workflows (templates, tags, activation).
-        .target(name: "N8nDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "N8nDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "Basics", .product(name: "Crypto", package: "swift-crypto")],
                 path: "Sources/Drivers/N8n"),
         // CDNZone → Cloudflare cache and configuration rules, zone settings, Workers and routes, R2 buckets.
-        .target(name: "CloudflareDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", .product(name: "Crypto", package: "swift-crypto")],
+        .target(name: "CloudflareDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "Basics", .product(name: "Crypto", package: "swift-crypto")],
                 path: "Sources/Drivers/Cloudflare"),
         // SecurityPolicy → Vault ACL policies, key age, the audit device.
-        .target(name: "VaultDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP"], path: "Sources/Drivers/Vault"),
+        .target(name: "VaultDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "Basics"], path: "Sources/Drivers/Vault"),
         // Monitor → the `ytempire` alerting-rule group of a Prometheus rule file.
-        .target(name: "PrometheusDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "YAMLKit"], path: "Sources/Drivers/Prometheus"),
+        .target(name: "PrometheusDriver", dependencies: ["DriverKit", "EmpireModel", "CurlHTTP", "YAMLKit", "Basics"], path: "Sources/Drivers/Prometheus"),
         // Connection limits of an HTTP/1 listener (header, body and idle timeouts, a connection cap)
         // and the bind-first start signal, shared by the sandbox and `serve` (Hummingbird, NIO).
         .target(
@@ -112,7 +115,7 @@ let package = Package(
         .target(
             name: "Workspace",
             dependencies: [
-                "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience",
+                "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience", "Basics",
                 "YouTubeDriver", "ConfigStoreDriver", "N8nDriver", "CloudflareDriver", "VaultDriver", "PrometheusDriver",
             ]
         ),
@@ -120,7 +123,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Webhooks", "Workspace", "Reconciler", "DriverKit", "EmpireModel", "Resilience", "ServerGuard",
+                "Webhooks", "Workspace", "Reconciler", "DriverKit", "EmpireModel", "Resilience", "ServerGuard", "Basics",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -141,6 +144,7 @@ let package = Package(
                 "Reconciler",
                 "Workspace",
                 "Service",
+                "Basics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -156,6 +160,7 @@ let package = Package(
                 "DriverKit",
                 "EmpireModel",
                 "GitKit",
+                "Basics",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -163,14 +168,15 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
 
+        .testTarget(name: "BasicsTests", dependencies: ["Basics"]),
         .testTarget(name: "YAMLKitTests", dependencies: ["YAMLKit"]),
         .testTarget(
             name: "EmpireModelTests",
-            dependencies: ["EmpireModel", "YAMLKit", "Workspace", "TestSupport", "Sandbox"],
+            dependencies: ["EmpireModel", "YAMLKit", "Workspace", "TestSupport", "Sandbox", "Basics"],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport"]),
-        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
+        .testTarget(name: "GitKitTests", dependencies: ["GitKit", "TestSupport", "Basics"]),
+        .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport", "Basics"]),
         .testTarget(name: "ResilienceTests", dependencies: ["Resilience", "CurlHTTP", "EmpireModel", "TestSupport"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "DriverKit", "EmpireModel", "YAMLKit", "Resilience", "CurlHTTP", "TestSupport"]),

@@ -1,4 +1,5 @@
 internal import CCurl
+import Basics
 import Foundation
 import Synchronization
 

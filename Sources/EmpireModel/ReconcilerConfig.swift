@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import YAMLKit
 
@@ -18,7 +19,7 @@ public struct SecretRef: Sendable, Hashable, CustomStringConvertible, CustomDebu
             switch self {
             case .env(let n): "{env: \(n)}"
             case .file(let p): "{file: \(p)}"
-            case .value: "{value: ***}"
+            case .value: "{value: \(Redaction.mask)}"
             }
         }
         public var debugDescription: String { description }

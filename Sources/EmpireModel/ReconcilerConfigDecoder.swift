@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import YAMLKit
 
@@ -24,35 +25,6 @@ struct ConfigContext {
             return ConfigPaths.normalize(home + "/" + p.dropFirst(1))
         }
         return ConfigPaths.absolute(p, base: baseDirectory)
-    }
-}
-
-/// Loopback addresses: 127.0.0.0/8, ::1 (also as ::ffff:127.x.y.z) and the name localhost.
-enum Loopback {
-    static func isLoopback(_ rawHost: String) -> Bool {
-        var host = rawHost.lowercased()
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.hasSuffix(".") { host = String(host.dropLast()) }
-        if host == "localhost" { return true }
-        if let v4 = ipv4(host) { return v4[0] == 127 }
-        var a6 = in6_addr()
-        if host.contains(":"), inet_pton(AF_INET6, host, &a6) == 1 {
-            let b = withUnsafeBytes(of: &a6) { Array($0) }
-            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true }
-            if b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xff && b[11] == 0xff && b[12] == 127 { return true }
-        }
-        return false
-    }
-
-    static func ipv4(_ s: String) -> [Int]? {
-        let parts = s.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var out: [Int] = []
-        for p in parts {
-            guard (1...3).contains(p.count), p.allSatisfy(\.isASCII), let v = Int(p), (0...255).contains(v) else { return nil }
-            out.append(v)
-        }
-        return out
     }
 }
 
@@ -125,7 +97,7 @@ extension NodeDecoder {
 
     /// `{value: …}` secrets and passwords in URLs are warnings unless every endpoint is loopback.
     private func checkLiterals(_ ctx: ConfigContext) {
-        guard let remote = ctx.endpoints.first(where: { !Loopback.isLoopback($0.host) }) else { return }
+        guard let remote = ctx.endpoints.first(where: { !HostPort.isLoopback($0.host) }) else { return }
         let note = Diagnostic.Note("\(remote.path) points at \(remote.host), which is not a loopback address", at: remote.mark)
         for r in ctx.literals {
             diags.warning(.literalSecret, "\(r.path) is a literal secret ({value: …}), and this configuration talks to non-loopback hosts; read it from the environment ({env: NAME}) or a file ({file: PATH})", at: r.mark, notes: [note])
@@ -249,14 +221,6 @@ extension NodeDecoder {
         return s
     }
 
-    static func redactUserinfo(_ s: String) -> String {
-        guard let r = s.range(of: "://") else { return s }
-        let rest = s[r.upperBound...]
-        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return s }
-        return String(s[..<r.upperBound]) + "***" + String(rest[at...])
-    }
-
     /// source.url: a local path (made absolute), file://, git://, http(s):// or ssh://.
     func sourceURL(_ f: Fields, _ ctx: inout ConfigContext) -> String? {
         let key = "url", path = f.sub("url")
@@ -269,7 +233,7 @@ extension NodeDecoder {
             diags.error(.outOfRange, "\(path) must not be empty", at: n.mark)
             return nil
         }
-        let shown = Self.redactUserinfo(s)
+        let shown = Redaction.url(s)
         if let r = s.range(of: "://") {
             let scheme = s[..<r.lowerBound].lowercased()
             guard ["file", "git", "http", "https", "ssh"].contains(scheme) else {
@@ -672,18 +636,22 @@ extension NodeDecoder {
     }
 
     static func listenProblem(_ s: String) -> String? {
-        guard let colon = s.lastIndex(of: ":") else { return "no port" }
-        let host = s[..<colon], port = s[s.index(after: colon)...]
-        guard let p = Int(port), port.allSatisfy(\.isASCII), (0...65535).contains(p) else { return "the port must be a number from 0 (any free port, logged at start) to 65535" }
-        if host.isEmpty { return "no host (write 0.0.0.0:\(port) to listen on every interface)" }
-        if host.hasPrefix("[") {
-            guard host.hasSuffix("]") else { return "an IPv6 address needs its closing ']'" }
-            var a6 = in6_addr()
-            guard inet_pton(AF_INET6, String(host.dropFirst().dropLast()), &a6) == 1 else { return "not an IPv6 address" }
+        do throws(HostPort.ParseError) {
+            let hp = try HostPort.parse(s, allowingPortZero: true)
+            if !hp.host.contains(":"), !hp.host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) {
+                return "not a host name or address"
+            }
             return nil
+        } catch {
+            switch error {
+            case .missingPort: return "no port"
+            case .portNotANumber, .portOutOfRange: return "the port must be a number from 0 (any free port, logged at start) to 65535"
+            case .missingHost: return "no host (write 0.0.0.0:\(s.split(separator: ":").last ?? "9400") to listen on every interface)"
+            case .unclosedBracket: return "an IPv6 address needs its closing ']'"
+            case .notIPv6: return "not an IPv6 address"
+            case .ipv6WithoutBrackets: return "write an IPv6 address in brackets, [::1]:9400"
+            case .invalidHost: return "not a host name or address"
+            }
         }
-        if host.contains(":") { return "write an IPv6 address in brackets, [::1]:9400" }
-        guard host.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "." || $0 == "-") }) else { return "not a host name or address" }
-        return nil
     }
 }

@@ -1,6 +1,6 @@
 /// An error from GitKit: a stable code, a message for people, and libgit2's error class
 /// when the failure came from libgit2. Messages never contain credentials: URLs are
-/// redacted and known secrets are masked before an error is built.
+/// redacted and known secrets are masked before an error is built (`Redaction.scrub(_:secrets:urls: true)`).
 public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
     public enum Code: String, Sendable {
         /// The remote could not be reached (connection refused, DNS, timeout while connecting).
@@ -47,45 +47,4 @@ public struct GitError: Error, Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { "\(code.rawValue): \(message)" }
-}
-
-/// Removes credentials from text that may be shown to people: the userinfo part of URLs
-/// (`https://user:token@host` → `https://***@host`) and every listed secret.
-public enum Redactor {
-    public static func redact(_ text: String, secrets: [String] = []) -> String {
-        var s = text
-        for secret in secrets where secret.count >= 4 {
-            s = s.replacingOccurrences(of: secret, with: "***")
-        }
-        return redactURLUserinfo(s)
-    }
-
-    /// `scheme://user[:pass]@host/path?query#fragment` → `scheme://***@host/path?***` wherever a URL
-    /// occurs in `text`: userinfo, query strings and fragments (`?token=…`) can carry credentials.
-    static func redactURLUserinfo(_ text: String) -> String {
-        guard text.contains("://") else { return text }
-        func endsURL(_ c: Character) -> Bool { c == " " || c == "'" || c == "\"" || c == "\n" || c == "\t" || c == ">" || c == ")" }
-        var out = ""
-        var rest = Substring(text)
-        while let r = rest.range(of: "://") {
-            out += rest[..<r.upperBound]
-            rest = rest[r.upperBound...]
-            // The authority ends at the first '/', '?', '#', whitespace, quote or end.
-            let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" || endsURL($0) }) ?? rest.endIndex
-            let authority = rest[..<end]
-            if let at = authority.lastIndex(of: "@") {
-                out += "***@"
-                rest = rest[rest.index(after: at)...]
-            }
-            // The rest of this URL: keep the path, hide a query or fragment.
-            let urlEnd = rest.firstIndex(where: endsURL) ?? rest.endIndex
-            let url = rest[..<urlEnd]
-            if let q = url.firstIndex(where: { $0 == "?" || $0 == "#" }) {
-                out += url[..<q] + String(url[q]) + "***"
-                rest = rest[urlEnd...]
-            }
-        }
-        out += rest
-        return out
-    }
 }

@@ -1,3 +1,4 @@
+import Basics
 internal import CGit2
 import Foundation
 import Synchronization
@@ -27,7 +28,7 @@ enum LibGit2 {
             if let m = e.pointee.message { message = String(cString: m) }
         }
         let code = classify(rc: rc, klass: klass, message: message)
-        let text = Redactor.redact("\(context): \(message)", secrets: secrets)
+        let text = Redaction.scrub("\(context): \(message)", secrets: secrets, urls: true)
         return GitError(code, text, libgit2Class: klass, libgit2Code: rc)
     }
 

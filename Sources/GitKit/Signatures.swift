@@ -1,3 +1,4 @@
+import Basics
 internal import CGit2
 import Foundation
 
@@ -92,7 +93,7 @@ extension GitMirror {
         }
         let find: Subprocess.Output
         do { find = try Subprocess.run(["ssh-keygen", "-Y", "find-principals", "-f", allowedSigners, "-s", sig]) } catch {
-            throw GitError(.signature, "cannot run ssh-keygen: \(error.localizedDescription)")
+            throw GitError(.signature, "cannot run ssh-keygen: \(error.reason)")
         }
         let principals = String(decoding: find.stdout, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.isEmpty }
         guard find.status == 0, let principal = principals.first else {
@@ -102,7 +103,7 @@ extension GitMirror {
         do {
             verify = try Subprocess.run(["ssh-keygen", "-Y", "verify", "-f", allowedSigners, "-I", principal, "-n", "git", "-s", sig], stdin: data)
         } catch {
-            throw GitError(.signature, "cannot run ssh-keygen: \(error.localizedDescription)")
+            throw GitError(.signature, "cannot run ssh-keygen: \(error.reason)")
         }
         guard verify.status == 0 else {
             let why = String(decoding: verify.stderr + verify.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -116,7 +117,7 @@ extension GitMirror {
         do {
             out = try Subprocess.run(["gpg", "--homedir", home, "--batch", "--no-tty", "--status-fd", "1", "--verify", sig, data])
         } catch {
-            throw GitError(.signature, "cannot run gpg: \(error.localizedDescription)")
+            throw GitError(.signature, "cannot run gpg: \(error.reason)")
         }
         let status = String(decoding: out.stdout, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("[GNUPG:] ") }
         func has(_ token: String) -> [String]? {

@@ -1,3 +1,4 @@
+import Basics
 internal import CGit2
 import Foundation
 
@@ -167,7 +168,7 @@ extension GitMirror {
         if let (ref, why) = ctx.pushRejections.first {
             let lower = why.lowercased()
             let code: GitError.Code = lower.contains("fast-forward") || lower.contains("fetch first") || lower.contains("stale") ? .nonFastForward : .pushRejected
-            throw GitError(code, Redactor.redact("\(displayURL) rejected the push of \(ref): \(why)", secrets: auth.secrets))
+            throw GitError(code, Redaction.scrub("\(displayURL) rejected the push of \(ref): \(why)", secrets: auth.secrets, urls: true))
         }
     }
 }

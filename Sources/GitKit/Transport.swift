@@ -1,3 +1,4 @@
+import Basics
 internal import CGit2
 import Foundation
 
@@ -70,7 +71,7 @@ final class CallbackContext {
             if asking.host.lowercased() != url.host.lowercased() || asking.port != url.port {
                 return "authentication refused: \(asking.display) is not the configured host \(url.host):\(url.port) (a redirect?); credentials are sent only to the host they were configured for"
             }
-            if case .token = auth, asking.scheme == .http, !GitURL.isLoopback(asking.host) {
+            if case .token = auth, asking.scheme == .http, !HostPort.isLoopback(asking.host) {
                 return "authentication refused: the token is not sent over plain http:// to \(asking.host); use https://"
             }
             return nil
@@ -245,11 +246,6 @@ struct GitURL: Sendable {
         }
     }
 
-    static func isLoopback(_ host: String) -> Bool {
-        let h = host.lowercased()
-        return h == "localhost" || h == "::1" || h.hasPrefix("127.")
-    }
-
     init(_ raw: String, relativeTo cwd: String = FileManager.default.currentDirectoryPath) throws(GitError) {
         if let r = raw.range(of: "://") {
             let s = raw[..<r.lowerBound].lowercased()
@@ -258,33 +254,29 @@ struct GitURL: Sendable {
             }
             self.scheme = scheme
             libgit2URL = raw
-            display = Redactor.redactURLUserinfo(raw)
+            display = Redaction.urls(in: raw)
             if scheme == .file {
                 host = ""; port = 0
                 return
             }
             var authority = raw[r.upperBound...].prefix { $0 != "/" }
             if let at = authority.lastIndex(of: "@") { authority = authority[authority.index(after: at)...] }
-            if authority.hasPrefix("["), let close = authority.firstIndex(of: "]") {
-                host = String(authority[authority.index(after: authority.startIndex)..<close])
-                let rest = authority[authority.index(after: close)...]
-                port = rest.hasPrefix(":") ? Int(rest.dropFirst()) ?? 0 : 0
-            } else if let colon = authority.lastIndex(of: ":") {
-                host = String(authority[..<colon])
-                port = Int(authority[authority.index(after: colon)...]) ?? 0
-            } else {
-                host = String(authority)
-                port = 0
+            let defaultPort = switch scheme { case .git: 9418; case .ssh: 22; case .http: 80; case .https: 443; default: 0 }
+            do throws(HostPort.ParseError) {
+                let hp = try HostPort.parse(String(authority), defaultPort: defaultPort)
+                host = hp.host
+                port = hp.port
+            } catch .missingHost {
+                throw GitError(.invalidArgument, "URL has no host: \(display)")
+            } catch .portOutOfRange {
+                throw GitError(.invalidArgument, "URL has a port outside 1-65535: \(display)")
+            } catch {
+                throw GitError(.invalidArgument, "URL \(display): \(error)")
             }
-            guard (0...65535).contains(port) else { throw GitError(.invalidArgument, "URL has a port outside 1-65535: \(display)") }
-            if port == 0 {
-                port = switch scheme { case .git: 9418; case .ssh: 22; case .http: 80; case .https: 443; default: 0 }
-            }
-            guard !host.isEmpty else { throw GitError(.invalidArgument, "URL has no host: \(display)") }
             return
         }
         if raw.contains("@"), raw.contains(":"), !raw.hasPrefix("/"), !raw.hasPrefix(".") {
-            throw GitError(.invalidArgument, "scp-style address '\(Redactor.redactURLUserinfo(raw))' is not supported; write ssh://user@host/path")
+            throw GitError(.invalidArgument, "scp-style address '\(Redaction.urls(in: raw))' is not supported; write ssh://user@host/path")
         }
         scheme = .local
         let abs = raw.hasPrefix("/") ? raw : (cwd as NSString).appendingPathComponent(raw)

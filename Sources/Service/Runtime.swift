@@ -1,3 +1,4 @@
+import Basics
 import DriverKit
 import EmpireModel
 import Foundation
@@ -68,19 +69,15 @@ public final class ServeRuntime: Sendable {
 
     var current: Workspace { reconcile.withLock { $0 } }
 
+    /// HOST:PORT or [IPv6]:PORT; a port alone listens on 127.0.0.1. Port 0: any free port.
     static func parseListen(_ s: String) throws -> (String, Int) {
-        var host = "127.0.0.1", portText = s
-        if s.hasPrefix("["), let close = s.firstIndex(of: "]") {
-            host = String(s[s.index(after: s.startIndex)..<close])
-            portText = String(s[s.index(after: close)...]).trimmingCharacters(in: CharacterSet(charactersIn: ":"))
-        } else if let colon = s.lastIndex(of: ":") {
-            host = String(s[..<colon])
-            portText = String(s[s.index(after: colon)...])
+        let text = !s.isEmpty && s.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) ? "127.0.0.1:" + s : s
+        do throws(HostPort.ParseError) {
+            let hp = try HostPort.parse(text, allowingPortZero: true)
+            return (hp.host, hp.port)
+        } catch {
+            throw ServeError("serve.listen \(s): expected HOST:PORT with a port from 0 to 65535 (\(error))")
         }
-        guard let port = Int(portText), (0...65535).contains(port), !host.isEmpty else {
-            throw ServeError("serve.listen \(s): expected HOST:PORT with a port from 0 to 65535")
-        }
-        return (host, port)
     }
 
     public func run() async throws {

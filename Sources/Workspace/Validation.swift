@@ -1,3 +1,4 @@
+import Basics
 import EmpireModel
 import Foundation
 import GitKit
@@ -60,7 +61,7 @@ public enum ValidationRun {
         if let k = environment["YTEMPIRE_GIT_SSH_KEY"], !k.isEmpty {
             auth = .sshKey(privateKey: k, knownHosts: (environment["HOME"] ?? NSHomeDirectory()) + "/.ssh/known_hosts")
         }
-        let display = Redactor.redact(repo, secrets: auth.secrets)
+        let display = Redaction.scrub(repo, secrets: auth.secrets, urls: true)
         func failure(_ message: String) -> GitOutcome {
             let d = Diagnostic(.error, .fileUnreadable, message, at: .init(file: display, line: 1, column: 1))
             return GitOutcome(report: ValidationReport(resources: [], diagnostics: [d], fileCount: 0), revision: nil, summaryName: display)

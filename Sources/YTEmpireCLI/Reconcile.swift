@@ -1,9 +1,9 @@
 import ArgumentParser
+import Basics
 import DriverKit
 import EmpireModel
 import Foundation
 import Reconciler
-import Synchronization
 import Workspace
 
 /// A failure the CLI reports as one line and exit 1 (diagnostics were already printed).
@@ -15,14 +15,8 @@ struct CLIFailure: Error, CustomStringConvertible {
 
 /// Runs async work from a synchronous `ParsableCommand.run()`; renders what it throws.
 func runBlocking(_ body: @escaping @Sendable () async throws -> Void) throws {
-    let outcome = Mutex<(any Error)?>(nil)
-    let done = DispatchSemaphore(value: 0)
-    Task {
-        do { try await body() } catch { outcome.withLock { $0 = error } }
-        done.signal()
-    }
-    done.wait()
-    guard let error = outcome.withLock({ $0 }) else { return }
+    let error: any Error
+    do { return try AsyncBridge.wait(body) } catch let e { error = e }
     if error is ExitCode { throw error }
     if let e = error as? WorkspaceError {
         printDiagnostics(e.diagnostics, omitted: e.omitted)

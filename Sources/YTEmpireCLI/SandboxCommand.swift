@@ -1,7 +1,7 @@
 import ArgumentParser
+import Basics
 import Foundation
 import Sandbox
-import Synchronization
 
 struct SandboxCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -37,28 +37,22 @@ struct SandboxCommand: ParsableCommand {
     var stateDir: String = ".ytempire-sandbox"
 
     func parsedListen() throws -> (String, Int) {
-        guard let colon = listen.lastIndex(of: ":"), let port = Int(listen[listen.index(after: colon)...]), (0...65535).contains(port) else {
-            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8765")
+        do throws(HostPort.ParseError) {
+            let hp = try HostPort.parse(listen, allowingPortZero: true)
+            return (hp.host, hp.port)
+        } catch .missingHost {
+            throw ValidationError("--listen must name a host, e.g. 127.0.0.1:8765")
+        } catch {
+            throw ValidationError("--listen must be HOST:PORT, e.g. 127.0.0.1:8765 (\(error))")
         }
-        let host = String(listen[..<colon])
-        guard !host.isEmpty else { throw ValidationError("--listen must name a host, e.g. 127.0.0.1:8765") }
-        return (host, port)
     }
 
     @Flag(name: .customLong("allow-non-loopback"), help: "Listen on a non-loopback address (the admin API and the credentials are then reachable from the network).")
     var allowNonLoopback = false
 
-    /// 127.0.0.0/8, ::1, localhost.
-    static func isLoopback(_ host: String) -> Bool {
-        let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
-        if h == "localhost" || h == "::1" { return true }
-        let parts = h.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
-    }
-
     func validate() throws {
         let (host, _) = try parsedListen()
-        if !Self.isLoopback(host) && !allowNonLoopback {
+        if !HostPort.isLoopback(host) && !allowNonLoopback {
             throw ValidationError("--listen \(host): the sandbox's admin API is unauthenticated and serves its credentials; listen on 127.0.0.1 (or pass --allow-non-loopback to expose it anyway)")
         }
         if let writeConfig {
@@ -70,16 +64,12 @@ struct SandboxCommand: ParsableCommand {
     }
 
     func run() throws {
-        let outcome = Mutex<(any Error)?>(nil)
-        let done = DispatchSemaphore(value: 0)
         let command = self
-        Task {
-            do { try await command.serve() } catch { outcome.withLock { $0 = error } }
-            done.signal()
-        }
-        done.wait()
-        if let error = outcome.withLock({ $0 }) {
-            if error is ExitCode { throw error }
+        do {
+            try AsyncBridge.wait { try await command.serve() }
+        } catch let error as ExitCode {
+            throw error
+        } catch {
             Terminal.write("error: \(error)\n", to: .standardError)
             throw ExitCode(1)
         }
@@ -96,7 +86,7 @@ struct SandboxCommand: ParsableCommand {
         o.faultSeed = seed
         o.stopOnSignals = true
         o.logLevel = .notice
-        if !Self.isLoopback(host) {
+        if !HostPort.isLoopback(host) {
             Terminal.write("warning: the sandbox listens on \(host), not a loopback address: its unauthenticated admin API and credentials are reachable from the network\n", to: .standardError)
         }
         let sb = try await SandboxServer.start(o)

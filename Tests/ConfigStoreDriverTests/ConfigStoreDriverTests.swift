@@ -313,7 +313,7 @@ struct ConfigStoreDriverTests {
         #expect(try ConfigStoreLocation.parse("sqlite://state/runtime.sqlite") == .sqlite(path: cwd + "/state/runtime.sqlite"))
         let pg = try ConfigStoreLocation.parse("postgres://app%40x:p%3Ass@db.internal:6543/runtime?sslmode=require")
         #expect(pg == .postgres(.init(host: "db.internal", port: 6543, user: "app@x", password: "p:ss", database: "runtime", tls: .require)))
-        #expect("\(pg)" == "postgres://app@x:***@db.internal:6543/runtime?sslmode=require")
+        #expect("\(pg)" == "postgres://app@x:[redacted]@db.internal:6543/runtime?sslmode=require")
         #expect(try ConfigStoreLocation.parse("postgresql://u@h/db") == .postgres(.init(host: "h", port: 5432, user: "u", password: nil, database: "db", tls: .disable)))
         for bad in ["sqlite://", "postgres://h/db", "postgres://u@/db", "postgres://u@h", "postgres://u@h/db?sslmode=bogus", "postgres://u@h/db?x=1", "redis://h"] {
             #expect(throws: ConfigStoreError.self, "\(bad)") { try ConfigStoreLocation.parse(bad) }

@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import Foundation
 #if canImport(Glibc)
@@ -183,7 +184,7 @@ func expectCurlError(_ kind: CurlHTTPError.Kind, _ body: () async throws -> Void
             #expect(e.kind == .connectFailed)
             #expect(!"\(e)".contains("SECRET123"))
             #expect(!"\(e)".contains("hunter2"))
-            #expect(e.url == "http://[REDACTED]@127.0.0.1:\(port)/x")
+            #expect(e.url == "http://[redacted]@127.0.0.1:\(port)/x")
         }
     }
 }
@@ -217,8 +218,8 @@ func expectCurlError(_ kind: CurlHTTPError.Kind, _ body: () async throws -> Void
             #expect(!logged.contains(secret), "\(secret) leaked")
         }
         #expect(req.headers["Authorization"] == Redaction.mask)
-        #expect(req.body == "client_id=abc&client_secret=[REDACTED]&refresh_token=[REDACTED]&grant_type=refresh_token")
-        #expect(req.url.hasSuffix("/token?key=[REDACTED]&part=snippet"))
+        #expect(req.body == "client_id=abc&client_secret=[redacted]&refresh_token=[redacted]&grant_type=refresh_token")
+        #expect(req.url.hasSuffix("/token?key=[redacted]&part=snippet"))
         #expect(resp.status == 200)
         #expect(resp.headers["Content-Type"] == "application/json")
     }

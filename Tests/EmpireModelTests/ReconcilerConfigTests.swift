@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import Testing
 @testable import EmpireModel
@@ -270,10 +271,10 @@ struct ReconcilerConfigTests {
 
     @Test func loopbackAddresses() {
         for h in ["127.0.0.1", "127.1.2.3", "localhost", "LOCALHOST", "::1", "[::1]", "0:0:0:0:0:0:0:1", "::ffff:127.0.0.1"] {
-            #expect(Loopback.isLoopback(h), "\(h)")
+            #expect(HostPort.isLoopback(h), "\(h)")
         }
         for h in ["128.0.0.1", "10.0.0.1", "localhost.example.com", "::2", "example.com", "0.0.0.0", "127.0.0"] {
-            #expect(!Loopback.isLoopback(h), "\(h)")
+            #expect(!HostPort.isLoopback(h), "\(h)")
         }
     }
 

@@ -1,4 +1,5 @@
 import EmpireModel
+import Basics
 import Foundation
 import Testing
 @testable import GitKit
@@ -88,8 +89,13 @@ struct MirrorTests {
         #expect(try GitURL("rel/path", relativeTo: "/base").libgit2URL == "/base/rel/path")
         #expect(throws: GitError.self) { try GitURL("ftp://x/y") }
         #expect(throws: GitError.self) { try GitURL("git@github.com:acme/x.git") }
-        #expect(Redactor.redact("fetch https://x:tok@h/p failed; token abcd1234 leaked", secrets: ["abcd1234"])
-                == "fetch https://***@h/p failed; token *** leaked")
+        #expect(Redaction.scrub("fetch https://x:tok@h/p failed; token abcd1234 leaked", secrets: ["abcd1234"], urls: true)
+                == "fetch https://[redacted]@h/p failed; token [redacted] leaked")
+        // A port that is no port is an error, not the scheme's default (it was, for 0 and for numbers too long for Int).
+        for bad in ["http://h:0/x", "http://h:65536/x", "http://h:99999999999999999999/x", "http://h:http/x", "ssh://::1/x"] {
+            #expect(throws: GitError.self, "\(bad)") { try GitURL(bad) }
+        }
+        #expect(try GitURL("https://h:/x").port == 443)
     }
 }
 

@@ -1,4 +1,5 @@
 import EmpireModel
+import Basics
 import Foundation
 import Synchronization
 import Testing
@@ -363,8 +364,11 @@ struct SourceTests {
         let local = CallbackContext(auth: .token("tok_secret"), url: try GitURL("http://127.0.0.1:8080/empire.git"), timeouts: GitTimeouts())
         #expect(local.refusal(try GitURL("http://127.0.0.1:8080/empire.git")) == nil)
         // Secrets in a URL's query, fragment or userinfo never reach messages (nor mirror names, which use the display form).
-        #expect(Redactor.redact("fetch https://u:pw@h.example/x.git?token=abc#f failed") == "fetch https://***@h.example/x.git?*** failed")
-        #expect(try GitURL("http://h.example/x.git?token=abc").display == "http://h.example/x.git?***")
+        #expect(Redaction.scrub("fetch https://u:pw@h.example/x.git?token=abc#f failed", urls: true) == "fetch https://[redacted]@h.example/x.git?[redacted] failed")
+        #expect(try GitURL("http://h.example/x.git?token=abc").display == "http://h.example/x.git?[redacted]")
+        // Loopback is an address, not a prefix: a name starting with "127." gets no token over http://.
+        let lookalike = CallbackContext(auth: .token("tok_secret"), url: try GitURL("http://127.0.0.1.evil.example/empire.git"), timeouts: GitTimeouts())
+        #expect(lookalike.refusal(try GitURL("http://127.0.0.1.evil.example/empire.git"))?.contains("not sent over plain http://") == true)
     }
 
     @Test("a redirect to another host (here: another port) gets no token: authentication refused, the token never printed")

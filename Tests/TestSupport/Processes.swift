@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 import GitKit
 import Synchronization
@@ -5,7 +6,7 @@ import Synchronization
 /// Runs external programs for tests and keeps track of background ones so they can be
 /// stopped even when a test fails.
 public enum Processes {
-    /// A background child (GitKit's posix_spawn helper; see ``Subprocess`` for why not Foundation's Process).
+    /// A background child (Basics' posix_spawn helper; see ``Subprocess`` for why not Foundation's Process).
     public typealias Child = Subprocess.Child
 
     public struct Output: Sendable {

@@ -1,6 +1,7 @@
 // The Cloudflare driver (DESIGN A4): a CDNZone's cache rules, Configuration Rules (polish), the
 // webp zone setting, Workers scripts and their routes, and R2 buckets for push zones.
 // docs/drivers/cloudflare.md describes what it observes, its canonical forms, ownership and errors.
+import Basics
 import CurlHTTP
 import DriverKit
 import EmpireModel
@@ -468,8 +469,8 @@ public struct CloudflareDriver: Driver {
 }
 
 enum Path {
-    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-    static func escape(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? s }
+    /// One path segment or query value (`PercentEncoding.encode`; kept for its two dozen callers).
+    static func escape(_ s: String) -> String { PercentEncoding.encode(s) }
     /// An id Cloudflare hands out (zone, account, route): letters and digits, at most 64.
     static func isIdentifier(_ s: String) -> Bool {
         !s.isEmpty && s.count <= 64 && s.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }

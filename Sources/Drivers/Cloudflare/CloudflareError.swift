@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import DriverKit
 import Foundation
@@ -78,5 +79,5 @@ enum Envelope {
     }
 
     /// Replaces the token (and every configured secret, `Redaction.scrub`) wherever it appears and bounds the length.
-    static func scrub(_ s: String, _ secrets: [String]) -> String { Redaction.scrub(s, extra: secrets, limit: 500) }
+    static func scrub(_ s: String, _ secrets: [String]) -> String { Redaction.scrub(s, secrets: secrets, limit: 500) }
 }

@@ -1,3 +1,4 @@
+import Basics
 import Foundation
 
 /// Where the config database is, parsed from `integrations.configStore.url`.
@@ -30,7 +31,7 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
         case .postgres(let p):
             let host = p.host.contains(":") ? "[\(p.host)]" : p.host
             let q = p.tls == .disable ? "" : "?sslmode=\(p.tls.rawValue)"
-            return "postgres://\(p.user)\(p.password == nil ? "" : ":***")@\(host):\(p.port)/\(p.database)\(q)"
+            return "postgres://\(p.user)\(p.password == nil ? "" : ":" + Redaction.mask)@\(host):\(p.port)/\(p.database)\(q)"
         }
     }
 
@@ -85,13 +86,8 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
                                   password: c.percentEncodedPassword.map { $0.removingPercentEncoding ?? $0 }, database: db.removingPercentEncoding ?? db, tls: tls))
     }
 
-    /// The URL with any password replaced by `***` (for messages).
-    static func redact(_ url: String) -> String {
-        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].lastIndex(of: "@") else { return url }
-        let userinfo = url[scheme.upperBound..<at]
-        guard let colon = userinfo.firstIndex(of: ":") else { return url }
-        return String(url[..<colon]) + ":***" + String(url[at...])
-    }
+    /// The URL as messages show it: userinfo and secret parameters masked (`Redaction.url`).
+    static func redact(_ url: String) -> String { Redaction.url(url) }
 }
 
 /// A config store failure, said so that an operator can act on it (never with a password).

@@ -1,5 +1,6 @@
 // The n8n driver (DESIGN A4): one workflow per Schedule, named `ytempire/<schedule>` and tagged
 // `ytempire`. docs/drivers/n8n.md describes the templates, canonical forms, ownership and calls.
+import Basics
 import CurlHTTP
 import DriverKit
 import EmpireModel
@@ -183,7 +184,7 @@ public struct N8nDriver: Driver {
         case .nothing:
             return .observed(state: ["workflow": .null, "tagId": tagId], external: [:])
         case .get(let id):
-            let wf = try await send(Operation.get, "GET", "/workflows/" + Form.escape(id), body: nil,
+            let wf = try await send(Operation.get, "GET", "/workflows/" + PercentEncoding.encode(id), body: nil,
                                     call: context.pricing.call("n8n", Operation.get), schedule: schedule, context: context, goneIsNil: true)
             guard let wf, wf["id"]?.string != nil else { return .observed(state: ["workflow": .null, "tagId": tagId], external: [:]) }
             return .observed(state: ["workflow": Canonical.workflow(wf), "tagId": tagId], external: [:])
@@ -212,8 +213,8 @@ public struct N8nDriver: Driver {
         var seen = Set<String>()
         var pages = 0
         repeat {
-            var path = "/workflows?name=" + Form.escape(name) + "&limit=\(config.pageSize)"
-            if let cursor { path += "&cursor=" + Form.escape(cursor) }
+            var path = "/workflows?name=" + PercentEncoding.encode(name) + "&limit=\(config.pageSize)"
+            if let cursor { path += "&cursor=" + PercentEncoding.encode(cursor) }
             let page = try await send(Operation.list, "GET", path, body: nil, call: context.pricing.call("n8n", Operation.list),
                                       schedule: schedule, context: context)
             guard let data = page?["data"]?.array, data.count <= 250 else {
@@ -262,7 +263,7 @@ public struct N8nDriver: Driver {
         var pages = 0
         repeat {
             var path = "/tags?limit=250"
-            if let cursor { path += "&cursor=" + Form.escape(cursor) }
+            if let cursor { path += "&cursor=" + PercentEncoding.encode(cursor) }
             let page = try await send(Operation.listTags, "GET", path, body: nil, call: call, schedule: schedule, context: context)
             guard let data = page?["data"]?.array else {
                 throw N8nError(operation: Operation.listTags, schedule: schedule, status: nil, reason: "malformedResponse", message: "the tag list has no data array")
@@ -310,7 +311,7 @@ public struct N8nDriver: Driver {
             let tags = try await setTags(id, [tag], schedule: schedule, call: next(Operation.setTags), context: context)
             wf = Self.with(wf, tags: tags)
             if p["active"]?.bool == true {
-                if let a = try await send(Operation.activate, "POST", "/workflows/\(Form.escape(id))/activate", body: nil,
+                if let a = try await send(Operation.activate, "POST", "/workflows/\(PercentEncoding.encode(id))/activate", body: nil,
                                           call: next(Operation.activate), schedule: schedule, context: context) {
                     wf = Self.with(a, tags: tags)
                 }
@@ -320,7 +321,7 @@ public struct N8nDriver: Driver {
 
         case (.update, N8nDiff.workflowKey):
             guard let id = p["id"]?.string, let body = p["body"] else { throw malformed(action) }
-            let wf = try await send(Operation.update, "PUT", "/workflows/" + Form.escape(id), body: body, call: next(Operation.update),
+            let wf = try await send(Operation.update, "PUT", "/workflows/" + PercentEncoding.encode(id), body: body, call: next(Operation.update),
                                     schedule: schedule, context: context)
             let tags = observed["workflow"]?["tags"]?.array ?? []
             state["workflow"] = wf.map { Canonical.workflow(Self.with($0, tags: tags)) } ?? .null
@@ -342,7 +343,7 @@ public struct N8nDriver: Driver {
         case (.update, N8nDiff.activationKey):
             guard let id = p["id"]?.string, let active = p["active"]?.bool else { throw malformed(action) }
             let op = active ? Operation.activate : Operation.deactivate
-            let wf = try await send(op, "POST", "/workflows/\(Form.escape(id))/\(active ? "activate" : "deactivate")", body: nil,
+            let wf = try await send(op, "POST", "/workflows/\(PercentEncoding.encode(id))/\(active ? "activate" : "deactivate")", body: nil,
                                     call: next(op), schedule: schedule, context: context)
             if var w = state["workflow"]?.object {
                 w["active"] = .bool(wf?["active"]?.bool ?? active)
@@ -352,7 +353,7 @@ public struct N8nDriver: Driver {
 
         case (.delete, N8nDiff.workflowKey):
             guard let id = p["id"]?.string else { throw malformed(action) }
-            _ = try await send(Operation.delete, "DELETE", "/workflows/" + Form.escape(id), body: nil, call: next(Operation.delete),
+            _ = try await send(Operation.delete, "DELETE", "/workflows/" + PercentEncoding.encode(id), body: nil, call: next(Operation.delete),
                                schedule: schedule, context: context, goneIsNil: true)
             state["workflow"] = .null
             let forget: [String: String?] = [ExternalKey.workflowId: nil]
@@ -397,14 +398,14 @@ public struct N8nDriver: Driver {
         let unique = tagIds.filter { seen.insert($0).inserted }
         let body = JSONValue.array(unique.map { ["id": .string($0)] })
         do {
-            let r = try await send(Operation.setTags, "PUT", "/workflows/\(Form.escape(id))/tags", body: body, call: call,
+            let r = try await send(Operation.setTags, "PUT", "/workflows/\(PercentEncoding.encode(id))/tags", body: body, call: call,
                                    schedule: schedule, context: context)
             return r?.array ?? []
         } catch let e as N8nError where e.status == 404 && (e.message.lowercased().contains("tag")) {
             tagMemo.set(nil)
             let fresh = try await tagId(nil, schedule: schedule, call: context.pricing.call("n8n", Operation.createTag), context: context)
             let retry = JSONValue.array((unique.dropLast() + [fresh]).map { ["id": .string($0)] })
-            let r = try await send(Operation.setTags, "PUT", "/workflows/\(Form.escape(id))/tags", body: retry, call: call,
+            let r = try await send(Operation.setTags, "PUT", "/workflows/\(PercentEncoding.encode(id))/tags", body: retry, call: call,
                                    schedule: schedule, context: context)
             return r?.array ?? []
         }
@@ -480,11 +481,6 @@ final class TagMemo: Sendable {
             throw error
         }
     }
-}
-
-enum Form {
-    static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
-    static func escape(_ s: String) -> String { s.addingPercentEncoding(withAllowedCharacters: unreserved) ?? s }
 }
 
 /// A `workflowFile`: the repository's raw n8n workflow JSON.

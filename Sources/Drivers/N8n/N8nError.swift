@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import DriverKit
 import Foundation
@@ -76,5 +77,5 @@ public struct N8nError: DriverError, Sendable, CustomStringConvertible, Equatabl
     }
 
     /// Replaces a secret (and every configured one, `Redaction.scrub`) by `[redacted]` and bounds the length.
-    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, extra: secret.map { [$0] } ?? [], limit: 500) }
+    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, secrets: secret.map { [$0] } ?? [], limit: 500) }
 }

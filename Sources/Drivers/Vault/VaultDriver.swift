@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import DriverKit
 import EmpireModel
@@ -116,7 +117,7 @@ public struct VaultDriver: Driver {
         for t in targets {
             var policies: [String: JSONValue] = [:]
             for name in Self.policyNames(t) {
-                guard let p = try await send("sys.policies.acl.read", "GET", "sys/policies/acl/" + Self.escape(name), context: context,
+                guard let p = try await send("sys.policies.acl.read", "GET", "sys/policies/acl/" + PercentEncoding.encode(name), context: context,
                                              absentOn404: true) else { continue }
                 let text = p["data"]?["policy"]?.string ?? p["policy"]?.string ?? ""
                 policies[name] = ["policy": .string(text)]
@@ -214,12 +215,12 @@ public struct VaultDriver: Driver {
             switch action.operation {
             case .create, .update:
                 guard let text = p["policy"]?.string else { throw malformed() }
-                _ = try await send("sys.policies.acl.write", "PUT", "sys/policies/acl/" + Self.escape(name), body: ["policy": .string(text)],
+                _ = try await send("sys.policies.acl.write", "PUT", "sys/policies/acl/" + PercentEncoding.encode(name), body: ["policy": .string(text)],
                                    call: action.calls.first, context: context)
                 policies[name] = ["policy": .string(text)]
                 ext[ExternalKey.policy(name)] = name
             case .delete:
-                _ = try await send("sys.policies.acl.delete", "DELETE", "sys/policies/acl/" + Self.escape(name), call: action.calls.first,
+                _ = try await send("sys.policies.acl.delete", "DELETE", "sys/policies/acl/" + PercentEncoding.encode(name), call: action.calls.first,
                                    context: context, absentOn404: true)
                 policies[name] = nil
                 ext[ExternalKey.policy(name)] = .some(nil)
@@ -248,11 +249,7 @@ public struct VaultDriver: Driver {
 
     // MARK: calls
 
-    static func escape(_ segment: String) -> String {
-        segment.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#"))) ?? segment
-    }
-
-    static func escapePath(_ path: String) -> String { path.split(separator: "/").map { escape(String($0)) }.joined(separator: "/") }
+    static func escapePath(_ path: String) -> String { path.split(separator: "/").map { PercentEncoding.encode(String($0)) }.joined(separator: "/") }
 
     /// One authenticated call to `/v1/<path>`; returns the parsed body (nil for 204, or for 404
     /// when `absentOn404`).

@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import DriverKit
 import Foundation
@@ -68,5 +69,5 @@ public struct VaultError: DriverError, Sendable, CustomStringConvertible, Equata
         return s.count > 500 ? String(s.prefix(500)) + "…" : s
     }
 
-    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, extra: secret.map { [$0] } ?? []) }
+    static func scrub(_ s: String, _ secret: String?) -> String { Redaction.scrub(s, secrets: secret.map { [$0] } ?? []) }
 }

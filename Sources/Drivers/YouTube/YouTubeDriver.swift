@@ -1,5 +1,6 @@
 // The YouTube driver (DESIGN A4): channels.update branding, playlists CRUD.
 // docs/drivers/youtube.md describes what it observes, its canonical forms, ownership and costs.
+import Basics
 import CurlHTTP
 import DriverKit
 import EmpireModel
@@ -137,7 +138,7 @@ public final class YouTubeDriver: Driver {
                     let call = context.pricing.call("youtube", "channels.list", rateLimit: batch[0].rateLimit, channel: batch[0].name)
                     var seen = Set<String>()
                     let unique = batch.map(\.channelId).filter { seen.insert($0).inserted }
-                    let url = self.config.endpoint + "/channels?part=brandingSettings&id=" + unique.map(Form.escape).joined(separator: ",")
+                    let url = self.config.endpoint + "/channels?part=brandingSettings&id=" + unique.map(PercentEncoding.encode).joined(separator: ",")
                     do {
                         // Any channel's token may read the part; use the first of the batch whose credentials work.
                         let credentials = try await self.firstWorkingCredentials(batch, context: context)
@@ -273,8 +274,8 @@ public final class YouTubeDriver: Driver {
         var seenTokens = Set<String>()
         repeat {
             // contentDetails: itemCount, so a delete knows whether videos would leave with the playlist (same call, same unit).
-            var url = config.endpoint + "/playlists?part=snippet,status,contentDetails&channelId=" + Form.escape(e.channelId) + "&maxResults=50"
-            if let pageToken { url += "&pageToken=" + Form.escape(pageToken) }
+            var url = config.endpoint + "/playlists?part=snippet,status,contentDetails&channelId=" + PercentEncoding.encode(e.channelId) + "&maxResults=50"
+            if let pageToken { url += "&pageToken=" + PercentEncoding.encode(pageToken) }
             let call = context.pricing.call("youtube", "playlists.list", rateLimit: e.rateLimit, channel: e.name)
             let json = try await send("playlists.list", method: "GET", url: url, body: nil, call: call,
                                       credentials: credentials, channel: e.name, context: context)
@@ -397,7 +398,7 @@ public final class YouTubeDriver: Driver {
 
         case (.delete, _):
             guard let playlistName, let pid = p["id"]?.string else { throw malformed(action) }
-            _ = try await send("playlists.delete", method: "DELETE", url: config.endpoint + "/playlists?id=" + Form.escape(pid),
+            _ = try await send("playlists.delete", method: "DELETE", url: config.endpoint + "/playlists?id=" + PercentEncoding.encode(pid),
                                body: nil, call: call, credentials: credentials, channel: channelName, context: context, goneIsSuccess: true)
             ext[ExternalKey.playlist(playlistName)] = .some(nil)
             Self.setPlaylist(&state, playlistName, nil)

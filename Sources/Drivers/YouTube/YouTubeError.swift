@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import DriverKit
 import Foundation
@@ -45,7 +46,7 @@ enum ErrorText {
 
     /// Replaces every occurrence of a secret by `[redacted]`, so a server echoing one cannot leak it.
     /// Every configured secret is masked too (`Redaction.scrub`).
-    static func scrub(_ s: String, _ secrets: [String]) -> String { Redaction.scrub(s, extra: secrets, limit: 500) }
+    static func scrub(_ s: String, _ secrets: [String]) -> String { Redaction.scrub(s, secrets: secrets, limit: 500) }
 
     /// (reason, message) of a Google or OAuth error body.
     static func parse(_ body: [UInt8], status: Int) -> (reason: String, message: String) {
