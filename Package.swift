@@ -188,7 +188,7 @@ let package = Package(
         .testTarget(name: "PrometheusDriverTests", dependencies: ["PrometheusDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "YAMLKit", "Reconciler", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Reconciler", "DriverKit", "EmpireModel", "TestSupport"]),
         // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service", .product(name: "GRDB", package: "GRDB.swift")]),
     ],
     swiftLanguageModes: [.v6]
 )

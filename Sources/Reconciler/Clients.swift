@@ -10,6 +10,13 @@ public struct CallRecord: Sendable, Equatable {
     public var call: PlannedCall
     public var status: Int?
     public var ok: Bool
+    /// The HTTP method (the audit log keeps only calls that may change something).
+    public var method: String
+    /// False for a call our quota ledger refused before the wire: nothing was sent.
+    public var sent: Bool
+    public init(call: PlannedCall, status: Int?, ok: Bool, method: String, sent: Bool) {
+        self.call = call; self.status = status; self.ok = ok; self.method = method; self.sent = sent
+    }
 }
 
 /// One resilience registry per run, built from the RateLimit resources: a `ResilientHTTP` per
@@ -100,17 +107,17 @@ public final class ServiceRegistry: Sendable {
         func send(_ request: HTTPRequest, call: PlannedCall) async throws -> HTTPResponse {
             do {
                 let r = try await ResilientServiceClient(registry.http(for: call)).send(request, call: call)
-                recorder?.add(CallRecord(call: call, status: r.status, ok: true))
+                recorder?.add(CallRecord(call: call, status: r.status, ok: true, method: request.method, sent: true))
                 return r
             } catch let e as QuotaExhausted {
                 // Refused before the wire: nothing was spent.
                 var c = call
                 c.units = 0
-                recorder?.add(CallRecord(call: c, status: nil, ok: false))
+                recorder?.add(CallRecord(call: c, status: nil, ok: false, method: request.method, sent: false))
                 throw e
             } catch {
                 let last = (error as? RetriesExhausted)?.last ?? (error as? RetryAfterDeferral)?.last
-                recorder?.add(CallRecord(call: call, status: last?.status, ok: false))
+                recorder?.add(CallRecord(call: call, status: last?.status, ok: false, method: request.method, sent: true))
                 throw error
             }
         }

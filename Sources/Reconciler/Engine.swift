@@ -39,6 +39,8 @@ public struct EngineOptions: Sendable {
     /// `deadlines.observe`: the whole observation of a plan; nil: none. What is not observed by
     /// then fails its observation (the plan leaves it alone) and the plan goes on.
     public var observeTimeout: Duration?
+    /// Who applies (`apply` or `serve`, and the host), for the audit log.
+    public var actor = AuditActor(role: .apply, host: AuditActor.localHost())
     public init() {}
 
     /// The deadlines of `ytempire.yaml`.
@@ -501,7 +503,7 @@ public final class Engine: Sendable {
                         let g = groups[next]
                         next += 1
                         group.addTask {
-                            await self.applyGroup(g, run: run, index: index, pricing: pricing, registry: registry, drivers: driversByName,
+                            await self.applyGroup(g, run: run, revision: plan.revision, index: index, pricing: pricing, registry: registry, drivers: driversByName,
                                                   shouldStop: shouldStop, onEvent: onEvent, done: done, total: total)
                         }
                     }
@@ -537,7 +539,7 @@ public final class Engine: Sendable {
     /// deferred to the reset, not failed.
     static func isQuotaAnswer(_ error: any Error) -> Bool { DriverErrorCategory.of(error) == .quota }
 
-    private func applyGroup(_ group: [Action], run: String, index: DesiredIndex, pricing: Pricing, registry: ServiceRegistry,
+    private func applyGroup(_ group: [Action], run: String, revision: String, index: DesiredIndex, pricing: Pricing, registry: ServiceRegistry,
                             drivers: [String: any Driver], shouldStop: @escaping @Sendable () -> Bool,
                             onEvent: @escaping @Sendable (ApplyEvent) -> Void, done: Counter, total: Int) async -> [ActionOutcome] {
         var results: [ActionOutcome] = []
@@ -557,6 +559,14 @@ public final class Engine: Sendable {
             onEvent(.started(a, index: done.value + 1, total: total))
             let recorder = CallRecorder()
             var outcome: ActionOutcome
+            // The calls that changed (or may have changed) something, recorded with the journal's completion.
+            let actor = options.actor
+            func complete(_ seq: Int64, _ result: String, _ message: String?, _ externalChanges: [String: String?] = [:], _ observed: JSONValue? = nil) throws {
+                let at = clock.wallNow
+                let audit = AuditLog.records(action: a, calls: recorder.records, actionResult: result, revision: revision, actor: actor, at: at)
+                try store.completeAction(journal: seq, result: result, message: message, driver: driver.name, id: a.resource,
+                                         externalChanges: externalChanges, observed: observed, audit: audit, at: at)
+            }
             do {
                 let sent = clock.wallNow
                 // A create is not idempotent: should its answer be lost, the service may still execute it until then.
@@ -566,35 +576,30 @@ public final class Engine: Sendable {
                     let r = try await driver.apply(a, observed: observed, external: external, context: context(index, pricing, registry, recorder))
                     for (k, v) in r.external { external[k] = v }
                     if let o = r.observed { observed = o }
-                    try store.completeAction(journal: seq, result: "ok", message: nil, driver: driver.name, id: a.resource,
-                                             externalChanges: r.external, observed: r.observed, at: clock.wallNow)
+                    try complete(seq, "ok", nil, r.external, r.observed)
                     outcome = ActionOutcome(action: a, result: .ok, message: nil, calls: recorder.records)
                 } catch let e as QuotaExhausted {
-                    try store.completeAction(journal: seq, result: "deferred", message: e.description, driver: driver.name, id: a.resource,
-                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    try complete(seq, "deferred", e.description)
                     outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records)
                     blocked = "an earlier action of \(a.resource) was deferred"
                 } catch let e as OutcomeUnknown {
                     // Not repeated: the resource is observed once the service can no longer execute it.
                     let eta = settleBy ?? clock.wallNow
-                    try store.completeAction(journal: seq, result: "outcomeUnknown", message: e.description, driver: driver.name, id: a.resource,
-                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    try complete(seq, "outcomeUnknown", e.description)
                     outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records,
                                             deferral: Plan.Deferral(reason: .outcomeUnknown, message: e.description, eta: eta))
                     blocked = "an earlier action of \(a.resource) has an unknown outcome"
                 } catch where Self.isQuotaAnswer(error) {
                     // The service itself said its quota is spent: defer to the reset, do not fail.
                     let message = "\(error)"
-                    try store.completeAction(journal: seq, result: "deferred", message: message, driver: driver.name, id: a.resource,
-                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    try complete(seq, "deferred", message)
                     outcome = ActionOutcome(action: a, result: .deferred, message: message, calls: recorder.records)
                     blocked = "an earlier action of \(a.resource) was deferred"
                 } catch {
                     // Cancelled (serve shutting down after its grace period): what the call did is
                     // not known; the next plan observes it.
                     let message = error is CancellationError ? "interrupted: ytempire is shutting down; the next plan observes what happened" : "\(error)"
-                    try store.completeAction(journal: seq, result: "failed", message: message, driver: driver.name, id: a.resource,
-                                             externalChanges: [:], observed: nil, at: clock.wallNow)
+                    try complete(seq, "failed", message)
                     outcome = ActionOutcome(action: a, result: .failed, message: message, calls: recorder.records,
                                             category: DriverErrorCategory.of(error))
                     blocked = "an earlier action of \(a.resource) failed"

@@ -83,9 +83,10 @@ public protocol StateStore: QuotaWindowStore, DriverCache {
     func record(driver: String, id: ResourceID) throws -> ResourceRecord?
     /// Saves observations made by a plan (the units were spent: keep what they bought), in one transaction.
     func saveObservations(driver: String, _ observations: [(id: ResourceID, observed: JSONValue)], at: Date) throws
-    /// Records the outcome of one action and completes its journal entry, in one transaction.
+    /// Records the outcome of one action and completes its journal entry, and appends the
+    /// action's changing calls to the audit log, in one transaction.
     func completeAction(journal seq: Int64, result: String, message: String?, driver: String, id: ResourceID,
-                        externalChanges: [String: String?], observed: JSONValue?, at: Date) throws
+                        externalChanges: [String: String?], observed: JSONValue?, audit: [AuditRecord], at: Date) throws
     /// Marks a resource converged at `revision` with its desired digest (or forgets it: `digest == nil` and `forget`).
     func markApplied(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) throws
     func forget(driver: String, id: ResourceID) throws
@@ -114,6 +115,16 @@ public protocol StateStore: QuotaWindowStore, DriverCache {
 
     func rememberPlan(digest: String, revision: String, at: Date) throws
     func knowsPlan(digest: String) throws -> Bool
+
+    /// The audit log (docs/audit.md): its length and last hash (`AuditHead.empty` when empty).
+    func auditHead() throws -> AuditHead
+    /// Up to `limit` entries after sequence number `seq`, in sequence order (`audit verify` pages through them).
+    func auditEntries(after seq: Int64, limit: Int) throws -> [AuditEntry]
+    /// The last `limit` entries at or after `since` (an `AuditLog.time` text; nil: all), in
+    /// sequence order, and how many entries there are at or after `since`.
+    func auditEntries(since: String?, last limit: Int) throws -> (entries: [AuditEntry], total: Int)
+    /// The entry stored with this hash, if any.
+    func auditEntry(hash: String) throws -> AuditEntry?
 }
 
 public struct StateStoreError: Error, Sendable, CustomStringConvertible {
@@ -247,6 +258,18 @@ public final class SQLiteStateStore: StateStore {
             // When a create whose answer may have been lost can no longer be executed by the service.
             try db.execute(sql: "ALTER TABLE journal ADD COLUMN settle_by REAL")
         }
+        m.registerMigration("v4-audit") { db in
+            // The hash-chained audit log (docs/audit.md). Times are the hashed RFC 3339 text.
+            try db.execute(sql: """
+                CREATE TABLE audit (
+                  seq INTEGER PRIMARY KEY, time TEXT NOT NULL, revision TEXT NOT NULL, resource TEXT NOT NULL,
+                  driver TEXT NOT NULL, action TEXT NOT NULL, call TEXT NOT NULL, method TEXT NOT NULL, status INTEGER,
+                  result TEXT NOT NULL, units INTEGER NOT NULL, actor TEXT NOT NULL, host TEXT NOT NULL,
+                  prev TEXT NOT NULL, hash TEXT NOT NULL);
+                CREATE INDEX audit_hash ON audit(hash);
+                CREATE INDEX audit_time ON audit(time);
+                """)
+        }
         return m
     }
 
@@ -313,7 +336,7 @@ public final class SQLiteStateStore: StateStore {
     }
 
     public func completeAction(journal seq: Int64, result: String, message: String?, driver: String, id: ResourceID,
-                               externalChanges: [String: String?], observed: JSONValue?, at: Date) throws {
+                               externalChanges: [String: String?], observed: JSONValue?, audit: [AuditRecord], at: Date) throws {
         try db.write { db in
             try ensureRow(db, driver, id)
             let current: String? = try String.fetchOne(db, sql: "SELECT external FROM resources WHERE driver = ? AND kind = ? AND name = ?",
@@ -332,7 +355,59 @@ public final class SQLiteStateStore: StateStore {
             }
             try db.execute(sql: "UPDATE journal SET finished_at = ?, result = ?, message = ? WHERE seq = ?",
                            arguments: [at.timeIntervalSince1970, result, message, seq])
+            try Self.appendAudit(db, audit)
         }
+    }
+
+    // MARK: audit log
+
+    /// Chains `records` after the last entry, inside the caller's transaction.
+    private static func appendAudit(_ db: Database, _ records: [AuditRecord]) throws {
+        guard !records.isEmpty else { return }
+        var head = try auditHead(db)
+        for r in records {
+            let e = AuditEntry(seq: head.entries + 1, record: r, prev: head.hash)
+            try db.execute(sql: """
+                INSERT INTO audit (seq, time, revision, resource, driver, action, call, method, status, result, units, actor, host, prev, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [e.seq, e.time, e.revision, e.resource, e.driver, e.action, e.call, e.method, e.status, e.result,
+                                 e.units, e.actor, e.host, e.prev, e.hash])
+            head = AuditHead(entries: e.seq, hash: e.hash)
+        }
+    }
+
+    private static func auditHead(_ db: Database) throws -> AuditHead {
+        guard let r = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1") else { return .empty }
+        return AuditHead(entries: r["seq"], hash: r["hash"])
+    }
+
+    private static func auditEntry(_ r: Row) -> AuditEntry {
+        AuditEntry(seq: r["seq"], time: r["time"], revision: r["revision"], resource: r["resource"], driver: r["driver"],
+                   action: r["action"], call: r["call"], method: r["method"], status: r["status"], result: r["result"],
+                   units: r["units"], actor: r["actor"], host: r["host"], prev: r["prev"], hash: r["hash"])
+    }
+
+    public func auditHead() throws -> AuditHead {
+        try db.read { db in try Self.auditHead(db) }
+    }
+
+    public func auditEntries(after seq: Int64, limit: Int) throws -> [AuditEntry] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, max(0, limit)]).map(Self.auditEntry)
+        }
+    }
+
+    public func auditEntries(since: String?, last limit: Int) throws -> (entries: [AuditEntry], total: Int) {
+        try db.read { db in
+            let since = since ?? ""
+            let total = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM audit WHERE time >= ?", arguments: [since]) ?? 0
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM audit WHERE time >= ? ORDER BY seq DESC LIMIT ?", arguments: [since, max(0, limit)])
+            return (Array(rows.map(Self.auditEntry).reversed()), total)
+        }
+    }
+
+    public func auditEntry(hash: String) throws -> AuditEntry? {
+        try db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM audit WHERE hash = ? ORDER BY seq LIMIT 1", arguments: [hash]).map(Self.auditEntry) }
     }
 
     public func markApplied(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) throws {

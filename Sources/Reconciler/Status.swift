@@ -188,6 +188,8 @@ public enum StatusBook {
         let all = try store.allStatus()
         for s in all { files[path(s.id)] = try YAMLEmitter.emit(yaml(s)) }
         func count(_ type: ConditionType, _ status: ConditionStatus) -> Int { all.count { $0.conditions.contains { $0.type == type && $0.status == status } } }
+        // The audit log's head, witnessed by git (docs/audit.md): it moves only when an entry is appended.
+        let audit = try store.auditHead()
         let summary: YAMLValue = .mapping([
             ("apiVersion", .string(apiVersionV1)), ("kind", .string("Summary")),
             ("status", .mapping([
@@ -200,6 +202,7 @@ public enum StatusBook {
                     .mapping([("rateLimit", .string(q.rateLimit)), ("service", .string(q.service)), ("units", .int(q.units)),
                               ("used", .int(q.spent)), ("remaining", .int(q.available)), ("resetsAt", .string(iso(q.resetsAt)))])
                 })),
+                ("audit", .mapping([("entries", .int(Int(audit.entries))), ("head", .string(audit.hash))])),
             ])),
         ])
         files["summary.yaml"] = try YAMLEmitter.emit(summary, comment: "Written by ytempire; do not edit.")

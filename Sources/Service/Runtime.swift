@@ -220,7 +220,7 @@ public final class ServeRuntime: Sendable {
             let isDrift = trigger == .drift
             let batch = isDrift ? driftBatch.withLock { $0 } : []
             if isDrift && batch.isEmpty { return }
-            let engine = try r.engine(isDrift ? .init(targets: batch, refresh: .all) : .init())
+            let engine = try r.engine(isDrift ? .init(targets: batch, refresh: .all, actor: .serve) : .init(actor: .serve))
             let plan = try await r.plan(loaded, engine: engine)
             if isDrift {
                 // The plan already says what each quota is and what observing cost.

@@ -21,6 +21,8 @@ public final class Workspace: Sendable {
     let transport: CurlHTTPClient
     public let clock: any ResilienceClock
     let environment: [String: String]
+    /// This machine's name, recorded with each audit entry.
+    public let hostName: String
     /// Git sources by ref ("" for the configured one), made once per workspace.
     let gitSources = Mutex<[String: GitSource]>([:])
 
@@ -29,7 +31,8 @@ public final class Workspace: Sendable {
     /// Loads the configuration at `configPath` (default ./ytempire.yaml) and, with `lock`,
     /// takes its state directory's lock.
     public init(configPath: String?, lock takeLock: Bool = true, clock: any ResilienceClock = SystemClock(),
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws(WorkspaceError) {
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                hostName: String = AuditActor.localHost()) throws(WorkspaceError) {
         let path = configPath ?? Self.defaultConfigPath
         guard FileManager.default.fileExists(atPath: path) else {
             throw WorkspaceError(.configMissing, configPath == nil
@@ -44,6 +47,7 @@ public final class Workspace: Sendable {
         warnings = diags
         self.clock = clock
         self.environment = environment
+        self.hostName = hostName
         do {
             lock = takeLock ? try StateDirectoryLock(stateDir: config.stateDir) : nil
             store = try SQLiteStateStore(stateDir: config.stateDir)
@@ -86,8 +90,12 @@ public final class Workspace: Sendable {
         public var ignoreSyncWindows = false
         /// `--force`: delete owned objects that still hold content (a playlist's videos).
         public var deleteNonEmpty = false
-        public init(targets: [ResourceID] = [], refresh: RefreshMode = .changed, ignoreSyncWindows: Bool = false, deleteNonEmpty: Bool = false) {
+        /// Who applies, for the audit log: `apply` (the CLI) or `serve`.
+        public var actor: AuditActor.Role = .apply
+        public init(targets: [ResourceID] = [], refresh: RefreshMode = .changed, ignoreSyncWindows: Bool = false, deleteNonEmpty: Bool = false,
+                    actor: AuditActor.Role = .apply) {
             self.targets = targets; self.refresh = refresh; self.ignoreSyncWindows = ignoreSyncWindows; self.deleteNonEmpty = deleteNonEmpty
+            self.actor = actor
         }
     }
 
@@ -106,6 +114,7 @@ public final class Workspace: Sendable {
         o.refresh = run.refresh
         o.ignoreSyncWindows = run.ignoreSyncWindows
         o.deleteNonEmpty = run.deleteNonEmpty
+        o.actor = AuditActor(role: run.actor, host: hostName)
         o.apply(config.deadlines)
         let (drivers, missing) = try drivers()
         return Engine(drivers: drivers, store: store, transport: transport, unconfigured: missing, options: o, clock: clock, log: log)
@@ -177,6 +186,15 @@ public final class Workspace: Sendable {
             return "status written to \(config.stateDir)/status/; committing it failed: \(error.message) [\(error.code.rawValue)]"
         }
     }
+
+    /// The audit log's last `limit` entries at or after `since`, how many there are since then, and its head.
+    public func audit(since: Date?, last limit: Int) throws -> (entries: [AuditEntry], total: Int, head: AuditHead) {
+        let (entries, total) = try store.auditEntries(since: since.map(AuditLog.time), last: limit)
+        return (entries, total, try store.auditHead())
+    }
+
+    /// Recomputes the audit chain: its head, or an `AuditLog.Failure` naming the first bad entry.
+    public func verifyAudit() throws -> AuditHead { try store.verifyAudit() }
 
     /// The status of every resource and the run-wide revisions, as the last apply left them.
     public func status() throws -> (lastApplied: String?, lastAttempted: String?, resources: [ResourceStatusRecord]) {

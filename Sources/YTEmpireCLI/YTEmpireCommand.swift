@@ -8,7 +8,7 @@ public struct YTEmpireCommand: ParsableCommand {
         abstract: "GitOps reconciler for automated YouTube channel networks.",
         discussion: "Desired state lives as YAML in a git repository; see docs/resource-model.md.",
         version: YTEmpireVersion.current,
-        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, ServeCommand.self, InitCommand.self, SandboxCommand.self, DebugCommand.self]
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, AuditCommand.self, ServeCommand.self, InitCommand.self, SandboxCommand.self, DebugCommand.self]
     )
 
     public init() {}

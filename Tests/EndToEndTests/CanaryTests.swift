@@ -76,6 +76,12 @@ struct CanaryTests {
             try await run(["plan", "--detailed-exitcode"])
             try await run(["status"])
             try await run(["status", "--output", "json"])
+            // The audit log: its rows are in state.sqlite (scanned below), and what `audit` prints.
+            try await run(["audit"])
+            try await run(["audit", "--output", "json"])
+            try await run(["audit", "verify"])
+            let audit = try E2E.object(outputs.first { $0.0 == "audit --output json stdout" }?.1 ?? "")
+            #expect((audit["total"] as? Int ?? 0) > 0, "the apply left audit entries to scan: \(audit)")
             let stillWorks = outputs.first { $0.0 == "plan --detailed-exitcode stdout" }?.1 ?? ""
             #expect(stillWorks.contains("No changes"), "\(stillWorks)")
             outputs.append(("plan.json", try String(contentsOfFile: planFile, encoding: .utf8)))

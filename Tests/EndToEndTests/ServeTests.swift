@@ -130,6 +130,12 @@ struct ServeTests {
             #expect(page.contains("data-resource=\"Channel/science-simplified\""))
             #expect(try await s.stop(p) == 0)
             #expect(s.log().contains("serve stopped"))
+            // The audit log names serve as the actor of the pushed change.
+            let audit = try E2E.object(try await e.run("audit", "--output", "json").stdout)
+            let update = (audit["entries"] as? [[String: Any]] ?? []).last {
+                $0["call"] as? String == "youtube.channels.update" && $0["resource"] as? String == "Channel/science-simplified"
+            }
+            #expect(update?["actor"] as? String == "serve" && update?["revision"] as? String == "main@sha1:\(commit)", "\(String(describing: update))")
         }
     }
 
