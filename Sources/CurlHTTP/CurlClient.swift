@@ -234,7 +234,7 @@ final class MultiDriver: @unchecked Sendable {
             outcome = .failure(CancellationError())
         } else if result == CURLE_OK {
             outcome = .success(HTTPResponse(status: status, headers: HTTPHeaders(t.headers), body: t.body,
-                                            version: version == Int(CURL_HTTP_VERSION_2_0) ? .http2 : .http1_1))
+                                            version: version == Int(CURL_HTTP_VERSION_2_0) ? .http2 : .http11))
         } else {
             outcome = .failure(Self.error(result, t))
         }
@@ -301,19 +301,19 @@ final class MultiDriver: @unchecked Sendable {
             check(ytc_setopt_long(h, CURLOPT_FOLLOWLOCATION, 0))
         }
         switch c.version {
-        case .http1_1: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
+        case .http11: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1)))
         case .http2OverTLS: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2TLS)))
         case .http2PriorKnowledge: check(ytc_setopt_long(h, CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE)))
         }
         // Wait for a connection being set up to a host rather than open a second one, so that
         // concurrent HTTP/2 requests share one multiplexed connection.
-        if c.version != .http1_1 { check(ytc_setopt_long(h, CURLOPT_PIPEWAIT, 1)) }
+        if c.version != .http11 { check(ytc_setopt_long(h, CURLOPT_PIPEWAIT, 1)) }
         if let proxy = c.proxy { check(ytc_setopt_string(h, CURLOPT_PROXY, proxy)) }
 
         // TLS policy.
         switch c.tls.minimumVersion {
-        case .v1_3?: check(ytc_setopt_long(h, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_3)))
-        case .v1_2?, nil: check(ytc_setopt_long(h, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2)))
+        case .tls13?: check(ytc_setopt_long(h, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_3)))
+        case .tls12?, nil: check(ytc_setopt_long(h, CURLOPT_SSLVERSION, Int(CURL_SSLVERSION_TLSv1_2)))
         }
         if let suites = c.tls.tls13CipherSuites, !suites.isEmpty {
             check(ytc_setopt_string(h, CURLOPT_TLS13_CIPHERS, suites.joined(separator: ":")))

@@ -50,7 +50,7 @@ public struct HTTPRequest: Sendable {
     }
 }
 
-public enum HTTPVersion: String, Sendable { case http1_1 = "HTTP/1.1", http2 = "HTTP/2" }
+public enum HTTPVersion: String, Sendable { case http11 = "HTTP/1.1", http2 = "HTTP/2" }
 
 public struct HTTPResponse: Sendable {
     public var status: Int
@@ -81,7 +81,7 @@ public struct CurlHTTPError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(kind.rawValue) (curl \(curlCode)) for \(url): \(message)" }
 }
 
-public enum TLSMinimumVersion: String, Sendable { case v1_2 = "1.2", v1_3 = "1.3" }
+public enum TLSMinimumVersion: String, Sendable { case tls12 = "1.2", tls13 = "1.3" }
 
 /// TLS settings, usually from SecurityPolicy.spec.transport.
 public struct TLSPolicy: Sendable {
@@ -133,7 +133,7 @@ public struct HTTPHooks: Sendable {
 public struct CurlHTTPConfiguration: Sendable {
     public enum VersionPreference: Sendable {
         /// HTTP/1.1 only.
-        case http1_1
+        case http11
         /// HTTP/2 over TLS when the server offers it (ALPN), else HTTP/1.1. libcurl's default.
         case http2OverTLS
         /// HTTP/2 without upgrade, also over cleartext (h2c prior knowledge).

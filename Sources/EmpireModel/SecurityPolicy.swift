@@ -1,7 +1,7 @@
 import YAMLKit
 
 public struct SecurityPolicySpec: Sendable {
-    public enum TLSVersion: String, Sendable, CaseIterable { case v1_2 = "1.2", v1_3 = "1.3" }
+    public enum TLSVersion: String, Sendable, CaseIterable { case tls12 = "1.2", tls13 = "1.3" }
     public enum CipherSuite: String, Sendable, CaseIterable {
         case aes128gcm = "TLS_AES_128_GCM_SHA256"
         case aes256gcm = "TLS_AES_256_GCM_SHA384"

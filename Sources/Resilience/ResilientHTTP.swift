@@ -5,7 +5,7 @@ import Foundation
 extension TLSPolicy {
     /// The TLS settings of SecurityPolicy.spec.transport.
     public init(_ t: SecurityPolicySpec.Transport?) {
-        self.init(minimumVersion: t?.minTLSVersion.map { $0 == .v1_3 ? .v1_3 : .v1_2 },
+        self.init(minimumVersion: t?.minTLSVersion.map { $0 == .tls13 ? .tls13 : .tls12 },
                   tls13CipherSuites: t?.cipherSuites?.map(\.rawValue),
                   pinnedKeys: t?.pinnedKeys ?? [:],
                   caBundlePath: t?.caBundle)

@@ -19,7 +19,7 @@ import TestSupport
         let label = env["YTEMPIRE_BENCH_URL"] == nil ? "nio-test-server" : "external"
         var config = CurlHTTPConfiguration()
         config.maxConnectionCache = 128
-        config.version = .http1_1
+        config.version = .http11
         let client = CurlHTTPClient(configuration: config)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ytempire-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

@@ -42,7 +42,7 @@ func expectCurlError(_ kind: CurlHTTPError.Kind, _ body: () async throws -> Void
             #expect(r.status == 201)
             #expect(r.bodyText == "hi there")
             #expect(r.headers["x-thing"] == "42")
-            #expect(r.version == .http1_1)
+            #expect(r.version == .http11)
             let seen = server.requests("/hello")
             #expect(seen.count == 1)
             #expect(seen.first?.header("Accept") == "text/plain")

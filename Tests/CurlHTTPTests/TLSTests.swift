@@ -118,10 +118,10 @@ final class TLSFixture {
 
     @Test func minimumVersionIsEnforced() async throws {
         try await fixture.withServer(["-tls1_2"]) { url in
-            let min13 = client(TLSPolicy(minimumVersion: .v1_3, caBundlePath: fixture.cert))
+            let min13 = client(TLSPolicy(minimumVersion: .tls13, caBundlePath: fixture.cert))
             defer { min13.shutdown() }
             await expectCurlError(.tls) { _ = try await min13.execute(HTTPRequest(url: url)) }
-            let min12 = client(TLSPolicy(minimumVersion: .v1_2, caBundlePath: fixture.cert))
+            let min12 = client(TLSPolicy(minimumVersion: .tls12, caBundlePath: fixture.cert))
             defer { min12.shutdown() }
             let min12Status = try await min12.execute(HTTPRequest(url: url)).status
             #expect(min12Status == 200)
@@ -130,10 +130,10 @@ final class TLSFixture {
 
     @Test func tls13CipherSuitesAreRestricted() async throws {
         try await fixture.withServer(["-tls1_3", "-ciphersuites", "TLS_AES_128_GCM_SHA256"]) { url in
-            let other = client(TLSPolicy(minimumVersion: .v1_3, tls13CipherSuites: ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"], caBundlePath: fixture.cert))
+            let other = client(TLSPolicy(minimumVersion: .tls13, tls13CipherSuites: ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"], caBundlePath: fixture.cert))
             defer { other.shutdown() }
             await expectCurlError(.tls) { _ = try await other.execute(HTTPRequest(url: url)) }
-            let same = client(TLSPolicy(minimumVersion: .v1_3, tls13CipherSuites: ["TLS_AES_128_GCM_SHA256"], caBundlePath: fixture.cert))
+            let same = client(TLSPolicy(minimumVersion: .tls13, tls13CipherSuites: ["TLS_AES_128_GCM_SHA256"], caBundlePath: fixture.cert))
             defer { same.shutdown() }
             let sameStatus = try await same.execute(HTTPRequest(url: url)).status
             #expect(sameStatus == 200)

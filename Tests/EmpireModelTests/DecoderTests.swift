@@ -242,7 +242,7 @@ struct ResourceDecodingTests {
         for v in ["\"1.3\"", "1.3"] {
             let r = Support.check(doc(v))
             #expect(r.errors.isEmpty)
-            #expect(r.resources.first?.securityPolicy?.transport?.minTLSVersion == .v1_3)
+            #expect(r.resources.first?.securityPolicy?.transport?.minTLSVersion == .tls13)
         }
         let bad = Support.check(doc("1.0"))
         #expect(bad.codes == ["invalid-enum"])

@@ -77,7 +77,7 @@ struct ExampleRepositoryTests {
         #expect(push.replication == ["us-east", "eu-west", "asia-pacific"])
 
         let sec = try #require(Self.report.resources.compactMap(\.securityPolicy).first)
-        #expect(sec.transport?.minTLSVersion == .v1_3)
+        #expect(sec.transport?.minTLSVersion == .tls13)
         let day: Int64 = 86400
         let expectedAges: [String: ModelDuration] = ["youtube": .seconds(90 * day), "openai": .seconds(60 * day),
                                                      "anthropic": .seconds(60 * day), "elevenlabs": .seconds(90 * day)]

@@ -148,7 +148,7 @@ struct CanaryTests {
         outputs.append(("status branch log", try e.repo.git("log", "--format=%B", "ytempire/status")))
         #expect(listed.contains("status/channel/tech-daily.yaml"), sourceLocation: sourceLocation)
         for c in canaries {
-            for (where_, text) in outputs { #expect(!text.contains(c), "\(c) in \(where_)", sourceLocation: sourceLocation) }
+            for (location, text) in outputs { #expect(!text.contains(c), "\(c) in \(location)", sourceLocation: sourceLocation) }
             let needle = Array(c.utf8)
             for (rel, bytes) in files {
                 #expect(!contains(bytes, needle), "\(c) in \(e.stateDir)/\(rel)", sourceLocation: sourceLocation)
@@ -270,7 +270,7 @@ struct CanaryTests {
             }
             #expect(names.contains { $0.hasPrefix("git/mirrors/") }, "\(names)")
             for c in [token, inURL] {
-                for (where_, text) in outputs { #expect(!text.contains(c), "\(c) in \(where_)") }
+                for (location, text) in outputs { #expect(!text.contains(c), "\(c) in \(location)") }
                 for n in names { #expect(!n.contains(c), "\(c) in the file name \(n)") }
                 for (rel, b) in bytes {
                     #expect(!contains(b, Array(c.utf8)), "\(c) in \(rel)")

@@ -176,7 +176,7 @@ import TestSupport
         let text = try String(contentsOf: root.appendingPathComponent("examples/empire/security/ytempire.yaml"), encoding: .utf8)
         guard case .securityPolicy(let sp) = try decode(text) else { Issue.record("not a SecurityPolicy"); return }
         let tls = TLSPolicy(sp.transport)
-        #expect(tls.minimumVersion == .v1_3)
+        #expect(tls.minimumVersion == .tls13)
         #expect(tls.tls13CipherSuites == ["TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256"])
         #expect(!tls.pinnedKeys.isEmpty)
         #expect(tls.pinnedKeys.values.allSatisfy { $0.allSatisfy { $0.hasPrefix("sha256//") } })

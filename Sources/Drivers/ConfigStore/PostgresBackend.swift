@@ -35,7 +35,7 @@ actor PostgresBackend: ConfigBackend {
         }
     }
 
-    private var where_: String { "config store postgres://\(location.user)@\(location.host):\(location.port)/\(location.database)" }
+    private var displayName: String { "config store postgres://\(location.user)@\(location.host):\(location.port)/\(location.database)" }
 
     // MARK: serialisation
 
@@ -59,7 +59,7 @@ actor PostgresBackend: ConfigBackend {
         } catch let e as SecretUnavailable {
             throw e
         } catch {
-            throw ConfigStoreError("\(where_): \(Self.describe(error))")
+            throw ConfigStoreError("\(displayName): \(Self.describe(error))")
         }
     }
 
@@ -71,7 +71,7 @@ actor PostgresBackend: ConfigBackend {
         var pw = location.password
         if let password {
             guard pw == nil else {
-                throw ConfigStoreError("\(where_): the password is given both in the URL and as \(password.name); give it once")
+                throw ConfigStoreError("\(displayName): the password is given both in the URL and as \(password.name); give it once")
             }
             do { pw = try password.resolve() } catch let e as SecretUnavailable { throw e } catch {
                 throw SecretUnavailable(name: password.name, reason: "\(error)")

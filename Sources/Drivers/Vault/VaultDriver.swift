@@ -171,10 +171,10 @@ public struct VaultDriver: Driver {
         var out: [Finding] = []
         for service in maxAge.keys.sorted() {
             guard let limit = maxAge[service]?.int, let k = seen[service] else { continue }
-            let where_ = PolicyHCL.dataPath(mount: mount, path: path, secret: service)
+            let location = PolicyHCL.dataPath(mount: mount, path: path, secret: service)
             let limitText = ModelDuration.seconds(limit).description
             if k.isNull {
-                out.append(Finding(condition: .rotationDue, reason: .keyMissing, message: "\(where_) does not exist (keyRotation.maxAge \(service): \(limitText))"))
+                out.append(Finding(condition: .rotationDue, reason: .keyMissing, message: "\(location) does not exist (keyRotation.maxAge \(service): \(limitText))"))
                 continue
             }
             guard let t = k["updatedTime"]?.string, let updated = Self.parseTime(t) else { continue }
@@ -182,7 +182,7 @@ public struct VaultDriver: Driver {
             if age > Double(limit) {
                 let days = Int(age / 86_400)
                 out.append(Finding(condition: .rotationDue, reason: .keyOverdue,
-                                   message: "\(where_) was last written \(days) day\(days == 1 ? "" : "s") ago, past keyRotation.maxAge \(service): \(limitText); rotate it"))
+                                   message: "\(location) was last written \(days) day\(days == 1 ? "" : "s") ago, past keyRotation.maxAge \(service): \(limitText); rotate it"))
             }
         }
         return out
