@@ -2,7 +2,7 @@ import YTEmpireCLI
 
 @main
 struct Entrypoint {
-    static func main() {
-        YTEmpireCommand.runHonouringExitContract()
-    }
+  static func main() {
+    YTEmpireCommand.runHonouringExitContract()
+  }
 }
