@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client openssh-server gnupg nghttp2-server postgresql prometheus chromium cmark-gfm
 BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test schemas bench bench-git bench-http bench-plan bench-all clean chaos install fuzz fuzz-build fuzz-smoke
+.PHONY: deps build run test lint format schemas bench bench-git bench-http bench-plan bench-all clean chaos install fuzz fuzz-build fuzz-smoke
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -56,7 +56,14 @@ install: deps
 schemas: deps
 	$(PYTHON) scripts/check_schemas.py examples/empire
 
-test: deps schemas
+# Formatting: .swift-format (line length 140, swift-format's defaults otherwise); `make format` applies it.
+lint:
+	$(SWIFT) format lint --strict --recursive --parallel Sources Tests
+
+format:
+	$(SWIFT) format format --in-place --recursive --parallel Sources Tests
+
+test: deps schemas lint
 	$(SWIFT) build --product ytempire
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build

@@ -96,12 +96,12 @@ public final class ResilientHTTP: Sendable {
     let r = retrier
     let what = "\(limits.service) \(operation ?? request.method + " call")"
     return try await Deadline.run(
-      callTimeout, clock: clock, exceeded: { DeadlineExceeded(what: what, limit: callTimeout, setting: Self.callDeadlineSetting) }
-    ) {
-      try await r.run { _ in
-        try await self.attempt(request, operation: operation, channel: channel, priority: priority, workClass: workClass, cost: cost)
-      }
-    }
+      callTimeout, clock: clock, exceeded: { DeadlineExceeded(what: what, limit: callTimeout, setting: Self.callDeadlineSetting) },
+      {
+        try await r.run { _ in
+          try await self.attempt(request, operation: operation, channel: channel, priority: priority, workClass: workClass, cost: cost)
+        }
+      })
   }
 
   private func attempt(

@@ -384,7 +384,10 @@ enum YouTubeEmulator {
     )
   }
 
-  enum SnippetCheck { case ok([String: JSON]), bad(SandboxResponse) }
+  enum SnippetCheck {
+    case ok([String: JSON])
+    case bad(SandboxResponse)
+  }
 
   /// Validates the writable snippet fields of a playlist body.
   static func playlistSnippet(_ body: JSON) -> SnippetCheck {

@@ -225,34 +225,36 @@ struct CanaryTests {
   func rejectedSecretsAreNotEchoed() async throws {
     let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
     let badToken = "CANARY-revoked-\(tag)"
-    try await Empire.with(config: { text in
-      text.replacingOccurrences(of: "\"1//sandbox-refresh-finance-focus\"", with: "\"\(badToken)\"")
-    }) { e in
-      #expect(e.configText.contains(badToken))
-      var outputs: [String] = []
-      for args in [
-        ["plan"], ["plan", "--output", "json"], ["plan", "--output", "markdown"], ["apply", "--auto-approve"], ["status"],
-        ["status", "--output", "json"],
-      ] {
-        let r = try await e.run(args)
-        outputs += [r.stdout, r.stderr]
-        if args == ["apply", "--auto-approve"] { #expect(r.status == 0 || r.status == 1, "\(r)") }
-      }
-      #expect(outputs.joined().contains("finance-focus"))
-      for o in outputs { #expect(!o.contains(badToken), "\(o)") }
-      let status = try e.statusFile("status/channel/finance-focus.yaml")
-      #expect(status.condition("Ready")?.status != "True")
-      // Now the client secret is wrong: every channel's token refresh fails.
-      let badSecret = "CANARY-bad-secret-\(tag)"
-      try e.writeConfig(
-        e.configText.replacingOccurrences(
-          of: "clientSecret: {value: \"sandbox-client-secret\"}", with: "clientSecret: {value: \"\(badSecret)\"}"))
-      #expect(e.configText.contains(badSecret))
-      for args in [["plan", "--refresh", "all"], ["apply", "--auto-approve", "--refresh", "all"]] {
-        let r = try await e.run(args)
-        #expect(!r.stdout.contains(badSecret) && !r.stderr.contains(badSecret), "\(r)")
-      }
-    }
+    try await Empire.with(
+      config: { text in
+        text.replacingOccurrences(of: "\"1//sandbox-refresh-finance-focus\"", with: "\"\(badToken)\"")
+      },
+      { e in
+        #expect(e.configText.contains(badToken))
+        var outputs: [String] = []
+        for args in [
+          ["plan"], ["plan", "--output", "json"], ["plan", "--output", "markdown"], ["apply", "--auto-approve"], ["status"],
+          ["status", "--output", "json"],
+        ] {
+          let r = try await e.run(args)
+          outputs += [r.stdout, r.stderr]
+          if args == ["apply", "--auto-approve"] { #expect(r.status == 0 || r.status == 1, "\(r)") }
+        }
+        #expect(outputs.joined().contains("finance-focus"))
+        for o in outputs { #expect(!o.contains(badToken), "\(o)") }
+        let status = try e.statusFile("status/channel/finance-focus.yaml")
+        #expect(status.condition("Ready")?.status != "True")
+        // Now the client secret is wrong: every channel's token refresh fails.
+        let badSecret = "CANARY-bad-secret-\(tag)"
+        try e.writeConfig(
+          e.configText.replacingOccurrences(
+            of: "clientSecret: {value: \"sandbox-client-secret\"}", with: "clientSecret: {value: \"\(badSecret)\"}"))
+        #expect(e.configText.contains(badSecret))
+        for args in [["plan", "--refresh", "all"], ["apply", "--auto-approve", "--refresh", "all"]] {
+          let r = try await e.run(args)
+          #expect(!r.stdout.contains(badSecret) && !r.stderr.contains(badSecret), "\(r)")
+        }
+      })
   }
 
   @Test("a git token (source.auth.token, and one pasted into the URL's query) is in no output, state file, mirror or lock file name")

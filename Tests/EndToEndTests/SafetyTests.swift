@@ -11,48 +11,50 @@ struct SafetyTests {
 
   @Test("maxDeletePercent: apply refuses (exit 1, nothing deleted); --force applies")
   func safetyThreshold() async throws {
-    try await Empire.with(config: { text in
-      #expect(text.contains(Self.defaultPolicy))
-      return text.replacingOccurrences(
-        of: Self.defaultPolicy, with: "policy: {prune: true, maxDeletePercent: 30, maxUpdatePercent: 100, minExisting: 1}")
-    }) { e in
-      try await e.apply()
-      let owned = try await e.playlists().filter {
-        [e.channelId("tech-daily"), e.channelId("science-simplified")].contains($0.value.channel)
-      }
-      #expect(owned.count == 5)
-      // Six of the seventeen managed resources leave the repository (35% > 30%).
-      try e.commit(
-        "Remove most of the empire",
-        [
-          "channels/tech-daily.yaml": nil, "channels/science-simplified.yaml": nil,
-          "ratelimits/cloudflare-api.yaml": nil, "ratelimits/n8n-api.yaml": nil, "ratelimits/vault-api.yaml": nil,
-          "security/ytempire.yaml": nil,
-          // schedules that name the removed channels
-          "schedules/analytics-daily.yaml": nil, "schedules/content-generation.yaml": nil,
-        ])
-      let before = e.sandbox.callCounts
-      let playlistsBefore = try await e.playlists().keys.sorted()
-      let refused = try await e.run("apply", "--auto-approve")
-      #expect(refused.status == 1, "\(refused)")
-      #expect(refused.stderr.contains("safety") && refused.stderr.contains("--force"), "\(refused)")
-      #expect(refused.stdout.contains("maxDeletePercent"), "\(refused)")
-      #expect(
-        e.sandbox.callCounts.filter { !$0.key.contains(" GET ") && !$0.key.hasPrefix("oauth") }
-          == before.filter { !$0.key.contains(" GET ") && !$0.key.hasPrefix("oauth") })
-      #expect(try await e.playlists().keys.sorted() == playlistsBefore)
-      // Still planned: nothing was forgotten.
-      let plan = try await e.planJSON()
-      #expect((plan["safety"] as? [[String: Any]] ?? []).contains { $0["rule"] as? String == "maxDeletePercent" })
+    try await Empire.with(
+      config: { text in
+        #expect(text.contains(Self.defaultPolicy))
+        return text.replacingOccurrences(
+          of: Self.defaultPolicy, with: "policy: {prune: true, maxDeletePercent: 30, maxUpdatePercent: 100, minExisting: 1}")
+      },
+      { e in
+        try await e.apply()
+        let owned = try await e.playlists().filter {
+          [e.channelId("tech-daily"), e.channelId("science-simplified")].contains($0.value.channel)
+        }
+        #expect(owned.count == 5)
+        // Six of the seventeen managed resources leave the repository (35% > 30%).
+        try e.commit(
+          "Remove most of the empire",
+          [
+            "channels/tech-daily.yaml": nil, "channels/science-simplified.yaml": nil,
+            "ratelimits/cloudflare-api.yaml": nil, "ratelimits/n8n-api.yaml": nil, "ratelimits/vault-api.yaml": nil,
+            "security/ytempire.yaml": nil,
+            // schedules that name the removed channels
+            "schedules/analytics-daily.yaml": nil, "schedules/content-generation.yaml": nil,
+          ])
+        let before = e.sandbox.callCounts
+        let playlistsBefore = try await e.playlists().keys.sorted()
+        let refused = try await e.run("apply", "--auto-approve")
+        #expect(refused.status == 1, "\(refused)")
+        #expect(refused.stderr.contains("safety") && refused.stderr.contains("--force"), "\(refused)")
+        #expect(refused.stdout.contains("maxDeletePercent"), "\(refused)")
+        #expect(
+          e.sandbox.callCounts.filter { !$0.key.contains(" GET ") && !$0.key.hasPrefix("oauth") }
+            == before.filter { !$0.key.contains(" GET ") && !$0.key.hasPrefix("oauth") })
+        #expect(try await e.playlists().keys.sorted() == playlistsBefore)
+        // Still planned: nothing was forgotten.
+        let plan = try await e.planJSON()
+        #expect((plan["safety"] as? [[String: Any]] ?? []).contains { $0["rule"] as? String == "maxDeletePercent" })
 
-      let deletesBefore = e.calls(Empire.playlistsDelete)
-      let forced = try await e.apply(["--force"])
-      #expect(forced.stdout.contains("0 failed"), "\(forced)")
-      #expect(e.calls(Empire.playlistsDelete) - deletesBefore == 5)
-      let left = try await e.playlists()
-      for id in owned.keys { #expect(left[id] == nil) }
-      #expect(try await e.run("plan", "--detailed-exitcode").status == 0)
-    }
+        let deletesBefore = e.calls(Empire.playlistsDelete)
+        let forced = try await e.apply(["--force"])
+        #expect(forced.stdout.contains("0 failed"), "\(forced)")
+        #expect(e.calls(Empire.playlistsDelete) - deletesBefore == 5)
+        let left = try await e.playlists()
+        for id in owned.keys { #expect(left[id] == nil) }
+        #expect(try await e.run("plan", "--detailed-exitcode").status == 0)
+      })
   }
 
   @Test("plan files: drift or a new commit makes them stale; a changed byte fails the digest; a fresh one applies")
@@ -132,56 +134,58 @@ struct SafetyTests {
 
   @Test("quota: actions the ledger cannot pay are deferred with an ETA, never called; status says Deferred")
   func quotaDeferral() async throws {
-    try await Empire.with(edit: { repo in
-      let path = repo.path + "/ratelimits/youtube-api.yaml"
-      var y = try String(contentsOfFile: path, encoding: .utf8)
-      for (a, b) in [
-        ("units: 10000", "units: 300"), ("reservedPerChannel: 3000", "reservedPerChannel: 50"),
-        ("emergencyReserve: 1000", "emergencyReserve: 50"),
-      ] {
-        #expect(y.contains(a))
-        y = y.replacingOccurrences(of: a, with: b)
-      }
-      try y.write(toFile: path, atomically: true, encoding: .utf8)
-    }) { e in
-      let file = e.tmp.sub("plan.json")
-      let r = try await e.run("plan", "--out", file)
-      #expect(r.status == 0, "\(r)")
-      #expect(r.stdout.contains("DEFERRED"), "\(r)")
-      #expect(r.stdout.contains("until 20"), "\(r)")
-      let plan = try E2E.object(try String(contentsOfFile: file, encoding: .utf8))
-      let actions = PlanJSON.actions(plan)
-      let deferred = actions.filter { $0["deferred"] != nil }
-      #expect(!deferred.isEmpty)
-      #expect(deferred.allSatisfy { ($0["deferred"] as? [String: Any])?["eta"] is String })
-      var runnable: [String: Int] = [:]
-      for a in actions where a["deferred"] == nil {
-        let call = PlanJSON.callNames(["actions": [a]]).first ?? "?"
-        runnable[call, default: 0] += 1
-      }
+    try await Empire.with(
+      edit: { repo in
+        let path = repo.path + "/ratelimits/youtube-api.yaml"
+        var y = try String(contentsOfFile: path, encoding: .utf8)
+        for (a, b) in [
+          ("units: 10000", "units: 300"), ("reservedPerChannel: 3000", "reservedPerChannel: 50"),
+          ("emergencyReserve: 1000", "emergencyReserve: 50"),
+        ] {
+          #expect(y.contains(a))
+          y = y.replacingOccurrences(of: a, with: b)
+        }
+        try y.write(toFile: path, atomically: true, encoding: .utf8)
+      },
+      { e in
+        let file = e.tmp.sub("plan.json")
+        let r = try await e.run("plan", "--out", file)
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("DEFERRED"), "\(r)")
+        #expect(r.stdout.contains("until 20"), "\(r)")
+        let plan = try E2E.object(try String(contentsOfFile: file, encoding: .utf8))
+        let actions = PlanJSON.actions(plan)
+        let deferred = actions.filter { $0["deferred"] != nil }
+        #expect(!deferred.isEmpty)
+        #expect(deferred.allSatisfy { ($0["deferred"] as? [String: Any])?["eta"] is String })
+        var runnable: [String: Int] = [:]
+        for a in actions where a["deferred"] == nil {
+          let call = PlanJSON.callNames(["actions": [a]]).first ?? "?"
+          runnable[call, default: 0] += 1
+        }
 
-      let before = e.sandbox.callCounts
-      let applied = try await e.run("apply", file, "--auto-approve")
-      #expect(applied.status == 0, "\(applied)")
-      #expect(applied.stdout.contains("\(deferred.count) deferred"), "\(applied)")
-      let after = e.sandbox.callCounts
-      func delta(_ k: String) -> Int { (after[k] ?? 0) - (before[k] ?? 0) }
-      #expect(delta(Empire.channelsUpdate) == runnable["youtube.channels.update"] ?? 0)
-      #expect(delta(Empire.playlistsInsert) == runnable["youtube.playlists.insert"] ?? 0)
-      #expect(delta(Empire.playlistsUpdate) == runnable["youtube.playlists.update"] ?? 0)
-      #expect(delta(Empire.playlistsDelete) == 0)
-      #expect(e.sandbox.youtubeQuotaUsed <= 300)
+        let before = e.sandbox.callCounts
+        let applied = try await e.run("apply", file, "--auto-approve")
+        #expect(applied.status == 0, "\(applied)")
+        #expect(applied.stdout.contains("\(deferred.count) deferred"), "\(applied)")
+        let after = e.sandbox.callCounts
+        func delta(_ k: String) -> Int { (after[k] ?? 0) - (before[k] ?? 0) }
+        #expect(delta(Empire.channelsUpdate) == runnable["youtube.channels.update"] ?? 0)
+        #expect(delta(Empire.playlistsInsert) == runnable["youtube.playlists.insert"] ?? 0)
+        #expect(delta(Empire.playlistsUpdate) == runnable["youtube.playlists.update"] ?? 0)
+        #expect(delta(Empire.playlistsDelete) == 0)
+        #expect(e.sandbox.youtubeQuotaUsed <= 300)
 
-      let deferredChannels = Set(deferred.map(PlanJSON.resource).filter { $0.hasPrefix("Channel/") }.map { String($0.dropFirst(8)) })
-      #expect(!deferredChannels.isEmpty)
-      for name in deferredChannels {
-        let status = try e.statusFile("status/channel/\(name).yaml")
-        let d = try #require(status.condition("Deferred"), "\(name)")
-        #expect(d.status == "True")
-        #expect(d.message.contains("eta 20"), "\(d.message)")
-        #expect(status.condition("Ready")?.status == "False")
-      }
-    }
+        let deferredChannels = Set(deferred.map(PlanJSON.resource).filter { $0.hasPrefix("Channel/") }.map { String($0.dropFirst(8)) })
+        #expect(!deferredChannels.isEmpty)
+        for name in deferredChannels {
+          let status = try e.statusFile("status/channel/\(name).yaml")
+          let d = try #require(status.condition("Deferred"), "\(name)")
+          #expect(d.status == "True")
+          #expect(d.message.contains("eta 20"), "\(d.message)")
+          #expect(status.condition("Ready")?.status == "False")
+        }
+      })
   }
 
   @Test("apply without a TTY and without --auto-approve refuses and changes nothing")

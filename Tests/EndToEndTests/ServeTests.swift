@@ -278,39 +278,39 @@ struct ServeDriftTests {
         let text = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(
           of: "    units: 10000", with: "    units: 1000000")
         try text.write(toFile: path, atomically: true, encoding: .utf8)
-      }
-    ) { e in
-      let s = try Served(e, interval: "1h", driftInterval: "1m")
-      var cfg = e.configText
-      cfg = cfg.replacingOccurrences(of: "  driftInterval: 1m\n", with: "  driftInterval: 1m\n  driftBudget: 5%\n")
-      try e.writeConfig(cfg)
-      let (p, port) = try await s.start()
-      // The whole first apply, not only this channel's update: the other channels' updates
-      // would otherwise still land after the count below is taken.
-      try await s.eventually("the first revision applied") {
-        guard s.log().contains("reconciled: ") else { return false }
-        return try await e.description(ofChannel: "science-simplified") == ServeTests.original
-      }
-      let before = e.sandbox.youtubeQuotaUsed
-      let updatesBefore = e.calls(Empire.channelsUpdate)
-      let (code, _) = try await e.admin(
-        "PATCH", "/state/youtube/channels/\(e.channelId("science-simplified"))",
-        ["brandingSettings": ["channel": ["description": "Edited in YouTube Studio"]]])
-      #expect(code == 200)
-      try await s.eventually("the drift corrected", timeout: 180) {
-        try await e.description(ofChannel: "science-simplified") == ServeTests.original
-      }
-      #expect(e.calls(Empire.channelsUpdate) == updatesBefore + 1)
-      try await s.eventually("the status page shows the corrected drift") {
-        let page = try await s.http(port, "GET", "/").1
-        return page.contains("data-type=\"Drifted\" data-status=\"False\" title=\"corrected fields: branding.description\"")
-      }
-      #expect(s.log().contains("drifted=Channel/science-simplified"))
-      #expect(try await s.stop(p) == 0)
-      // What the drift checks spent (all but the one 50-unit correction) is within 5% of the day.
-      let spent = e.sandbox.youtubeQuotaUsed - before - 50
-      #expect(spent >= 1 && spent <= 50_000, "drift spent \(spent) units")
-    }
+      },
+      { e in
+        let s = try Served(e, interval: "1h", driftInterval: "1m")
+        var cfg = e.configText
+        cfg = cfg.replacingOccurrences(of: "  driftInterval: 1m\n", with: "  driftInterval: 1m\n  driftBudget: 5%\n")
+        try e.writeConfig(cfg)
+        let (p, port) = try await s.start()
+        // The whole first apply, not only this channel's update: the other channels' updates
+        // would otherwise still land after the count below is taken.
+        try await s.eventually("the first revision applied") {
+          guard s.log().contains("reconciled: ") else { return false }
+          return try await e.description(ofChannel: "science-simplified") == ServeTests.original
+        }
+        let before = e.sandbox.youtubeQuotaUsed
+        let updatesBefore = e.calls(Empire.channelsUpdate)
+        let (code, _) = try await e.admin(
+          "PATCH", "/state/youtube/channels/\(e.channelId("science-simplified"))",
+          ["brandingSettings": ["channel": ["description": "Edited in YouTube Studio"]]])
+        #expect(code == 200)
+        try await s.eventually("the drift corrected", timeout: 180) {
+          try await e.description(ofChannel: "science-simplified") == ServeTests.original
+        }
+        #expect(e.calls(Empire.channelsUpdate) == updatesBefore + 1)
+        try await s.eventually("the status page shows the corrected drift") {
+          let page = try await s.http(port, "GET", "/").1
+          return page.contains("data-type=\"Drifted\" data-status=\"False\" title=\"corrected fields: branding.description\"")
+        }
+        #expect(s.log().contains("drifted=Channel/science-simplified"))
+        #expect(try await s.stop(p) == 0)
+        // What the drift checks spent (all but the one 50-unit correction) is within 5% of the day.
+        let spent = e.sandbox.youtubeQuotaUsed - before - 50
+        #expect(spent >= 1 && spent <= 50_000, "drift spent \(spent) units")
+      })
   }
 }
 
@@ -368,57 +368,59 @@ struct StatusPageBrowserTests {
     "headless Chromium loads the page: a row per example resource, and a Drifted one after a hand edit; a screenshot is kept",
     .enabled(if: chromium != nil, "needs Debian's chromium package (make test installs it)"))
   func drifted() async throws {
-    try await Empire.with(edit: { repo in
-      // Drift on this channel is reported, not corrected, so the page can show it.
-      let path = repo.path + "/channels/science-simplified.yaml"
-      let text = try String(contentsOfFile: path, encoding: .utf8)
-        .replacingOccurrences(
-          of: "  name: science-simplified\n", with: "  name: science-simplified\n  annotations: {ytempire.io/drift: report}\n")
-      try text.write(toFile: path, atomically: true, encoding: .utf8)
-    }) { e in
-      let s = try Served(e, interval: "2s")
-      // Every poll looks again at what it saw more than a second ago, so the edit is seen at the next poll.
-      try e.writeConfig(e.configText.replacingOccurrences(of: "policy: {prune: true,", with: "policy: {observeMaxAge: 1s, prune: true,"))
-      let (p, port) = try await s.start()
-      try await s.eventually("the first revision applied") {
-        try await e.description(ofChannel: "science-simplified") == ServeTests.original
-      }
-      let url = "http://127.0.0.1:\(port)/"
-      try await s.eventually("the status of every resource recorded") {
-        try await s.http(port, "GET", "/").1.components(separatedBy: "class=\"resource\"").count - 1 == 26
-      }
-      let dom = try await Self.chromium(["--dump-dom", url])
-      let rows = dom.components(separatedBy: "class=\"resource\"").count - 1
-      #expect(rows == 26, "rows: \(rows)")
-      for id in [
-        "Channel/tech-daily", "Schedule/content-generation", "CDNZone/ytempire-static", "SecurityPolicy/ytempire",
-        "Monitor/high-api-latency",
-      ] {
-        #expect(dom.contains("data-resource=\"\(id)\""), "\(id) missing")
-      }
-      let (code, _) = try await e.admin(
-        "PATCH", "/state/youtube/channels/\(e.channelId("science-simplified"))",
-        ["brandingSettings": ["channel": ["description": "Edited in <b>YouTube Studio</b>"]]])
-      #expect(code == 200)
-      try await s.eventually("the drift reported on the page") {
-        try await s.http(port, "GET", "/").1.contains("data-type=\"Drifted\" data-status=\"True\"")
-      }
-      let after = try await Self.chromium(["--dump-dom", url])
-      let row = try #require(after.components(separatedBy: "data-resource=\"Channel/science-simplified\"").dropFirst().first)
-      let cells = String(row.prefix { $0 != "\n" })
-      #expect(cells.contains("data-type=\"Drifted\" data-status=\"True\""), "\(cells.prefix(600))")
-      #expect(cells.contains("fields: branding.description"))
-      // The edit stays where it is: drift is only reported.
-      #expect(try await e.description(ofChannel: "science-simplified") == "Edited in <b>YouTube Studio</b>")
-      // The screenshot is kept as an artifact of the run.
-      let artifacts = E2E.packageRoot.appendingPathComponent(".build/test-artifacts").path
-      try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
-      let shot = artifacts + "/status-page.png"
-      try? FileManager.default.removeItem(atPath: shot)
-      _ = try await Self.chromium(["--window-size=1400,2400", "--screenshot=\(shot)", url])
-      let png = try #require(FileManager.default.contents(atPath: shot))
-      #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
-      #expect(try await s.stop(p) == 0)
-    }
+    try await Empire.with(
+      edit: { repo in
+        // Drift on this channel is reported, not corrected, so the page can show it.
+        let path = repo.path + "/channels/science-simplified.yaml"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+          .replacingOccurrences(
+            of: "  name: science-simplified\n", with: "  name: science-simplified\n  annotations: {ytempire.io/drift: report}\n")
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+      },
+      { e in
+        let s = try Served(e, interval: "2s")
+        // Every poll looks again at what it saw more than a second ago, so the edit is seen at the next poll.
+        try e.writeConfig(e.configText.replacingOccurrences(of: "policy: {prune: true,", with: "policy: {observeMaxAge: 1s, prune: true,"))
+        let (p, port) = try await s.start()
+        try await s.eventually("the first revision applied") {
+          try await e.description(ofChannel: "science-simplified") == ServeTests.original
+        }
+        let url = "http://127.0.0.1:\(port)/"
+        try await s.eventually("the status of every resource recorded") {
+          try await s.http(port, "GET", "/").1.components(separatedBy: "class=\"resource\"").count - 1 == 26
+        }
+        let dom = try await Self.chromium(["--dump-dom", url])
+        let rows = dom.components(separatedBy: "class=\"resource\"").count - 1
+        #expect(rows == 26, "rows: \(rows)")
+        for id in [
+          "Channel/tech-daily", "Schedule/content-generation", "CDNZone/ytempire-static", "SecurityPolicy/ytempire",
+          "Monitor/high-api-latency",
+        ] {
+          #expect(dom.contains("data-resource=\"\(id)\""), "\(id) missing")
+        }
+        let (code, _) = try await e.admin(
+          "PATCH", "/state/youtube/channels/\(e.channelId("science-simplified"))",
+          ["brandingSettings": ["channel": ["description": "Edited in <b>YouTube Studio</b>"]]])
+        #expect(code == 200)
+        try await s.eventually("the drift reported on the page") {
+          try await s.http(port, "GET", "/").1.contains("data-type=\"Drifted\" data-status=\"True\"")
+        }
+        let after = try await Self.chromium(["--dump-dom", url])
+        let row = try #require(after.components(separatedBy: "data-resource=\"Channel/science-simplified\"").dropFirst().first)
+        let cells = String(row.prefix { $0 != "\n" })
+        #expect(cells.contains("data-type=\"Drifted\" data-status=\"True\""), "\(cells.prefix(600))")
+        #expect(cells.contains("fields: branding.description"))
+        // The edit stays where it is: drift is only reported.
+        #expect(try await e.description(ofChannel: "science-simplified") == "Edited in <b>YouTube Studio</b>")
+        // The screenshot is kept as an artifact of the run.
+        let artifacts = E2E.packageRoot.appendingPathComponent(".build/test-artifacts").path
+        try FileManager.default.createDirectory(atPath: artifacts, withIntermediateDirectories: true)
+        let shot = artifacts + "/status-page.png"
+        try? FileManager.default.removeItem(atPath: shot)
+        _ = try await Self.chromium(["--window-size=1400,2400", "--screenshot=\(shot)", url])
+        let png = try #require(FileManager.default.contents(atPath: shot))
+        #expect(png.count > 10_000 && png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+        #expect(try await s.stop(p) == 0)
+      })
   }
 }

@@ -165,11 +165,13 @@ import Testing
     // The second answers 500; the third works.
     server.route("/\(names[1])", .text(500, "{}"))
     server.route("/\(names[2])", .text(200, "served"))
-    let result = try await FallbackChain.run(chain, breakers: breakers, breakerName: { $0.name }) { attempt -> String in
-      let r = try await http.execute(HTTPRequest(url: server.baseURL + "/\(attempt.provider.name)"))
-      if let f = ErrorClassifier.classify(r, service: attempt.provider.name) { throw f }
-      return "\(r.bodyText) w=\(attempt.weight) maxTokens=\(attempt.maxTokens.map(String.init) ?? "-")"
-    }
+    let result = try await FallbackChain.run(
+      chain, breakers: breakers, breakerName: { $0.name },
+      { attempt -> String in
+        let r = try await http.execute(HTTPRequest(url: server.baseURL + "/\(attempt.provider.name)"))
+        if let f = ErrorClassifier.classify(r, service: attempt.provider.name) { throw f }
+        return "\(r.bodyText) w=\(attempt.weight) maxTokens=\(attempt.maxTokens.map(String.init) ?? "-")"
+      })
     #expect(result.provider == names[2])
     #expect(result.weight == chain.providers[2].weight)
     #expect(result.skipped.map(\.provider) == [names[0], names[1]])

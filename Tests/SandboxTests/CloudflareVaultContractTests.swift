@@ -110,27 +110,29 @@ let apiRule: JSON = [
 
   @Test func requestLimitBlocksForFiveMinutes() async throws {
     let start = Date(timeIntervalSince1970: 1_795_679_400)
-    try await withSandbox({ o in
-      o.clock = SandboxClock { start }
-      o.cloudflareLimits.requests = 5
-    }) { sb in
-      for _ in 0..<5 {
-        let ok = try await sb.cf("GET", "/zones")
-        #expect(ok.status == 200)
-      }
-      let limited = try await sb.cf("GET", "/zones")
-      #expect(limited.status == 429)
-      #expect(limited.headers["retry-after"] == "300")
-      #expect(limited.json?["errors"]?.array?.first?["code"] == 971)
-      #expect(limited.json?["success"] == false)
-      sb.clock.advance(by: 120)
-      let still = try await sb.cf("GET", "/zones")
-      #expect(still.status == 429)
-      #expect(still.headers["retry-after"] == "180")
-      sb.clock.advance(by: 181)
-      let again = try await sb.cf("GET", "/zones")
-      #expect(again.status == 200)
-    }
+    try await withSandbox(
+      { o in
+        o.clock = SandboxClock { start }
+        o.cloudflareLimits.requests = 5
+      },
+      { sb in
+        for _ in 0..<5 {
+          let ok = try await sb.cf("GET", "/zones")
+          #expect(ok.status == 200)
+        }
+        let limited = try await sb.cf("GET", "/zones")
+        #expect(limited.status == 429)
+        #expect(limited.headers["retry-after"] == "300")
+        #expect(limited.json?["errors"]?.array?.first?["code"] == 971)
+        #expect(limited.json?["success"] == false)
+        sb.clock.advance(by: 120)
+        let still = try await sb.cf("GET", "/zones")
+        #expect(still.status == 429)
+        #expect(still.headers["retry-after"] == "180")
+        sb.clock.advance(by: 181)
+        let again = try await sb.cf("GET", "/zones")
+        #expect(again.status == 200)
+      })
   }
 }
 

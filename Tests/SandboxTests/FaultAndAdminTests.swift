@@ -37,17 +37,19 @@ import Testing
 
 @Suite struct FaultInjectionTests {
   @Test func fixedLatency() async throws {
-    try await withSandbox({ o in o.faults = "vault:/v1/sys/health=latency:300ms" }) { sb in
-      let t0 = Date()
-      let r = try await sb.call("GET", "/v1/sys/health")
-      #expect(r.status == 200)
-      #expect(Date().timeIntervalSince(t0) >= 0.3)
-      // Other routes are not delayed (asked of the engine: wall time on a loaded machine is no proof).
-      let other = SandboxRequest(method: "GET", path: "/v1/sys/policies/acl/default", rawQuery: nil, headers: [:], body: [])
-      #expect(sb.core.faults.withLock { $0.decide(.vault, other) }.delayMs == 0)
-      let same = SandboxRequest(method: "GET", path: "/v1/sys/health", rawQuery: nil, headers: [:], body: [])
-      #expect(sb.core.faults.withLock { $0.decide(.vault, same) }.delayMs == 300)
-    }
+    try await withSandbox(
+      { o in o.faults = "vault:/v1/sys/health=latency:300ms" },
+      { sb in
+        let t0 = Date()
+        let r = try await sb.call("GET", "/v1/sys/health")
+        #expect(r.status == 200)
+        #expect(Date().timeIntervalSince(t0) >= 0.3)
+        // Other routes are not delayed (asked of the engine: wall time on a loaded machine is no proof).
+        let other = SandboxRequest(method: "GET", path: "/v1/sys/policies/acl/default", rawQuery: nil, headers: [:], body: [])
+        #expect(sb.core.faults.withLock { $0.decide(.vault, other) }.delayMs == 0)
+        let same = SandboxRequest(method: "GET", path: "/v1/sys/health", rawQuery: nil, headers: [:], body: [])
+        #expect(sb.core.faults.withLock { $0.decide(.vault, same) }.delayMs == 300)
+      })
   }
 
   @Test func randomLatencyStaysInItsRangeAndIsSeeded() async throws {
@@ -63,24 +65,28 @@ import Testing
     #expect(da.allSatisfy { (100...300).contains($0) })
     #expect(Set(da).count > 10, "the delays vary")
     #expect(a.decide(.vault, r).delayMs == 0, "other emulators are not delayed")
-    try await withSandbox({ o in o.faults = "n8n=latency:150ms-200ms" }) { sb in
-      let t0 = Date()
-      _ = try await sb.n8n("GET", "/workflows")
-      #expect(Date().timeIntervalSince(t0) >= 0.15)
-    }
+    try await withSandbox(
+      { o in o.faults = "n8n=latency:150ms-200ms" },
+      { sb in
+        let t0 = Date()
+        _ = try await sb.n8n("GET", "/workflows")
+        #expect(Date().timeIntervalSince(t0) >= 0.15)
+      })
   }
 
   @Test func errorRateIsDeterministicForASeed() async throws {
     func run(seed: UInt64) async throws -> [Int] {
       var statuses: [Int] = []
-      try await withSandbox({ o in
-        o.faults = "n8n:/api/v1/workflows=error:0.5:503:backendError"
-        o.faultSeed = seed
-      }) { sb in
-        for _ in 0..<16 { statuses.append(try await sb.n8n("GET", "/workflows").status) }
-        let tags = try await sb.n8n("GET", "/tags")
-        #expect(tags.status == 200, "a route without a rule is untouched")
-      }
+      try await withSandbox(
+        { o in
+          o.faults = "n8n:/api/v1/workflows=error:0.5:503:backendError"
+          o.faultSeed = seed
+        },
+        { sb in
+          for _ in 0..<16 { statuses.append(try await sb.n8n("GET", "/workflows").status) }
+          let tags = try await sb.n8n("GET", "/tags")
+          #expect(tags.status == 200, "a route without a rule is untouched")
+        })
       return statuses
     }
     let a = try await run(seed: 42)
@@ -91,95 +97,107 @@ import Testing
   }
 
   @Test func injectedErrorsUseEachAPIsErrorShape() async throws {
-    try await withSandbox({ o in
-      o.faults =
-        "youtube=error:1:503:backendError;n8n=error:1:500;cloudflare=error:1:502;vault=error:1:503;oauth=error:1:500:internal_failure"
-    }) { sb in
-      let token = "x"
-      let y = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)
-      #expect(y.status == 503)
-      #expect(googleReason(y) == "backendError")
-      #expect(y.json?["error"]?["code"] == 503)
-      #expect(sb.youtubeQuotaUsed == 1, "a failed YouTube request still costs a unit")
-      let n = try await sb.n8n("GET", "/workflows")
-      #expect(n.status == 500)
-      #expect(n.json?["message"]?.string != nil)
-      let c = try await sb.cf("GET", "/zones")
-      #expect(c.status == 502)
-      #expect(c.json?["success"] == false)
-      #expect(c.json?["result"] == .null)
-      let v = try await sb.vault("GET", "/sys/policies/acl/default")
-      #expect(v.status == 503)
-      #expect(v.json?["errors"]?.array?.count == 1)
-      let o = try await sb.form("/token", [("grant_type", "refresh_token")])
-      #expect(o.status == 500)
-      #expect(o.json?["error"] == "internal_failure")
-    }
+    try await withSandbox(
+      { o in
+        o.faults =
+          "youtube=error:1:503:backendError;n8n=error:1:500;cloudflare=error:1:502;vault=error:1:503;oauth=error:1:500:internal_failure"
+      },
+      { sb in
+        let token = "x"
+        let y = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)
+        #expect(y.status == 503)
+        #expect(googleReason(y) == "backendError")
+        #expect(y.json?["error"]?["code"] == 503)
+        #expect(sb.youtubeQuotaUsed == 1, "a failed YouTube request still costs a unit")
+        let n = try await sb.n8n("GET", "/workflows")
+        #expect(n.status == 500)
+        #expect(n.json?["message"]?.string != nil)
+        let c = try await sb.cf("GET", "/zones")
+        #expect(c.status == 502)
+        #expect(c.json?["success"] == false)
+        #expect(c.json?["result"] == .null)
+        let v = try await sb.vault("GET", "/sys/policies/acl/default")
+        #expect(v.status == 503)
+        #expect(v.json?["errors"]?.array?.count == 1)
+        let o = try await sb.form("/token", [("grant_type", "refresh_token")])
+        #expect(o.status == 500)
+        #expect(o.json?["error"] == "internal_failure")
+      })
   }
 
   @Test func youtubeRateLimitAs403() async throws {
-    try await withSandbox({ o in
-      o.faults =
-        "youtube:/youtube/v3/channels=error:1:403:rateLimitExceeded;youtube:/youtube/v3/playlists=error:1:403:userRateLimitExceeded"
-    }) { sb in
-      let token = try await sb.accessToken()
-      let a = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)
-      #expect(a.status == 403)
-      #expect(googleReason(a) == "rateLimitExceeded")
-      #expect(a.json?["error"]?["errors"]?.array?.first?["domain"] == "youtube.quota")
-      let b = try await sb.yt("GET", "/playlists?part=id&mine=true", token: token)
-      #expect(googleReason(b) == "userRateLimitExceeded")
-      #expect(b.json?["error"]?["errors"]?.array?.first?["domain"] == "usageLimits")
-    }
+    try await withSandbox(
+      { o in
+        o.faults =
+          "youtube:/youtube/v3/channels=error:1:403:rateLimitExceeded;youtube:/youtube/v3/playlists=error:1:403:userRateLimitExceeded"
+      },
+      { sb in
+        let token = try await sb.accessToken()
+        let a = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)
+        #expect(a.status == 403)
+        #expect(googleReason(a) == "rateLimitExceeded")
+        #expect(a.json?["error"]?["errors"]?.array?.first?["domain"] == "youtube.quota")
+        let b = try await sb.yt("GET", "/playlists?part=id&mine=true", token: token)
+        #expect(googleReason(b) == "userRateLimitExceeded")
+        #expect(b.json?["error"]?["errors"]?.array?.first?["domain"] == "usageLimits")
+      })
   }
 
   @Test func throttleAnswers429WithRetryAfter() async throws {
-    try await withSandbox({ o in o.faults = "n8n=throttle:1:17;youtube=429:1:5" }) { sb in
-      let r = try await sb.n8n("GET", "/workflows")
-      #expect(r.status == 429)
-      #expect(r.headers["retry-after"] == "17")
-      let y = try await sb.yt("GET", "/channels?part=id&mine=true", token: "x")
-      #expect(y.status == 429)
-      #expect(y.headers["retry-after"] == "5")
-      #expect(googleReason(y) == "rateLimitExceeded")
-    }
+    try await withSandbox(
+      { o in o.faults = "n8n=throttle:1:17;youtube=429:1:5" },
+      { sb in
+        let r = try await sb.n8n("GET", "/workflows")
+        #expect(r.status == 429)
+        #expect(r.headers["retry-after"] == "17")
+        let y = try await sb.yt("GET", "/channels?part=id&mine=true", token: "x")
+        #expect(y.status == 429)
+        #expect(y.headers["retry-after"] == "5")
+        #expect(googleReason(y) == "rateLimitExceeded")
+      })
   }
 
   @Test func quotaFaultExhaustsYouTube() async throws {
-    try await withSandbox({ o in o.faults = "youtube:/youtube/v3/playlists=quota" }) { sb in
-      let token = try await sb.accessToken()
-      let r = try await sb.yt("GET", "/playlists?part=id&mine=true", token: token)
-      #expect(r.status == 403)
-      #expect(googleReason(r) == "quotaExceeded")
-      #expect(r.json?["error"]?["errors"]?.array?.first?["domain"] == "youtube.quota")
-      let other = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)
-      #expect(other.status == 200)
-    }
+    try await withSandbox(
+      { o in o.faults = "youtube:/youtube/v3/playlists=quota" },
+      { sb in
+        let token = try await sb.accessToken()
+        let r = try await sb.yt("GET", "/playlists?part=id&mine=true", token: token)
+        #expect(r.status == 403)
+        #expect(googleReason(r) == "quotaExceeded")
+        #expect(r.json?["error"]?["errors"]?.array?.first?["domain"] == "youtube.quota")
+        let other = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)
+        #expect(other.status == 200)
+      })
   }
 
   @Test func connectionResetMidResponseAfterExecuting() async throws {
-    try await withSandbox({ o in o.faults = "n8n:POST /api/v1/workflows=reset" }) { sb in
-      let cut = try await sb.n8n("POST", "/workflows", json: workflowBody("half"))
-      #expect(cut.status == 200)
-      #expect(!cut.complete, "fewer body bytes than Content-Length: the connection was dropped")
-      let announced = Int(cut.headers["content-length"] ?? "") ?? 0
-      #expect(cut.body.count < announced)
-      #expect(cut.json == nil)
-      // The request was executed before the cut, as a real server may do.
-      let list = try await sb.n8n("GET", "/workflows?name=half")
-      #expect(list.json?["data"]?.array?.count == 1)
-    }
+    try await withSandbox(
+      { o in o.faults = "n8n:POST /api/v1/workflows=reset" },
+      { sb in
+        let cut = try await sb.n8n("POST", "/workflows", json: workflowBody("half"))
+        #expect(cut.status == 200)
+        #expect(!cut.complete, "fewer body bytes than Content-Length: the connection was dropped")
+        let announced = Int(cut.headers["content-length"] ?? "") ?? 0
+        #expect(cut.body.count < announced)
+        #expect(cut.json == nil)
+        // The request was executed before the cut, as a real server may do.
+        let list = try await sb.n8n("GET", "/workflows?name=half")
+        #expect(list.json?["data"]?.array?.count == 1)
+      })
   }
 
   @Test func resetOnAnEmptyBodyStillCutsTheConnection() async throws {
-    try await withSandbox({ o in o.faults = "vault:DELETE *=reset" }) { sb in
-      // A 204 has no body to cut: the connection is reset before the answer, so no
-      // response arrives at all (the request was executed all the same).
-      _ = try await sb.vault("PUT", "/sys/policies/acl/doomed", json: ["policy": "path \"x\" {}"])
-      await #expect(throws: RawHTTPError.self) { _ = try await sb.vault("DELETE", "/sys/policies/acl/doomed") }
-      #expect(try await sb.vault("GET", "/sys/policies/acl/doomed").status == 404)
-      #expect(try await sb.vault("GET", "/sys/policies/acl/default").status == 200)
-    }
+    try await withSandbox(
+      { o in o.faults = "vault:DELETE *=reset" },
+      { sb in
+        // A 204 has no body to cut: the connection is reset before the answer, so no
+        // response arrives at all (the request was executed all the same).
+        _ = try await sb.vault("PUT", "/sys/policies/acl/doomed", json: ["policy": "path \"x\" {}"])
+        await #expect(throws: RawHTTPError.self) { _ = try await sb.vault("DELETE", "/sys/policies/acl/doomed") }
+        #expect(try await sb.vault("GET", "/sys/policies/acl/doomed").status == 404)
+        #expect(try await sb.vault("GET", "/sys/policies/acl/default").status == 200)
+      })
   }
 
   @Test func aBusyPortIsAnErrorNotACrash() async throws {
@@ -280,18 +298,22 @@ import Testing
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("state.sqlite").path
     var playlistId = ""
-    try await withSandbox({ o in o.statePath = path }) { sb in
-      let token = try await sb.accessToken()
-      let r = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "kept"]])
-      playlistId = try #require(r.json?["id"]?.string)
-    }
-    try await withSandbox({ o in o.statePath = path }) { sb in
-      let token = try await sb.accessToken()
-      let r = try await sb.yt("GET", "/playlists?part=snippet&id=\(playlistId)", token: token)
-      #expect(r.json?["items"]?.array?.first?["snippet"]?["title"] == "kept")
-      #expect(sb.youtubeQuotaUsed == 51, "quota spent before the restart is remembered")
-      #expect(sb.seed.channels.count == 3)
-    }
+    try await withSandbox(
+      { o in o.statePath = path },
+      { sb in
+        let token = try await sb.accessToken()
+        let r = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "kept"]])
+        playlistId = try #require(r.json?["id"]?.string)
+      })
+    try await withSandbox(
+      { o in o.statePath = path },
+      { sb in
+        let token = try await sb.accessToken()
+        let r = try await sb.yt("GET", "/playlists?part=snippet&id=\(playlistId)", token: token)
+        #expect(r.json?["items"]?.array?.first?["snippet"]?["title"] == "kept")
+        #expect(sb.youtubeQuotaUsed == 51, "quota spent before the restart is remembered")
+        #expect(sb.seed.channels.count == 3)
+      })
   }
 
   @Test func writesACompleteReconcilerConfig() async throws {

@@ -83,27 +83,29 @@ import Testing
 
   @Test func cloudflareDefaultLimitIs1200PerFiveMinutes() async throws {
     let start = Date(timeIntervalSince1970: 1_795_679_400)
-    try await withSandbox({ o in o.clock = SandboxClock { start } }) { sb in
-      let r = SandboxRequest(
-        method: "GET", path: "/client/v4/zones", rawQuery: nil,
-        headers: ["authorization": "Bearer \(sb.credentials.cloudflareToken)"], body: [])
-      for i in 0..<1200 {
-        let ok = await sb.core.respond(r)
-        if ok.status != 200 {
-          Issue.record("request \(i + 1) answered \(ok.status)")
-          return
+    try await withSandbox(
+      { o in o.clock = SandboxClock { start } },
+      { sb in
+        let r = SandboxRequest(
+          method: "GET", path: "/client/v4/zones", rawQuery: nil,
+          headers: ["authorization": "Bearer \(sb.credentials.cloudflareToken)"], body: [])
+        for i in 0..<1200 {
+          let ok = await sb.core.respond(r)
+          if ok.status != 200 {
+            Issue.record("request \(i + 1) answered \(ok.status)")
+            return
+          }
         }
-      }
-      // Over HTTP, the 1201st request is refused and starts the block.
-      let limited = try await sb.cf("GET", "/zones")
-      #expect(limited.status == 429)
-      #expect(limited.headers["retry-after"] == "300")
-      let q = try await sb.call("GET", "/_sandbox/quota")
-      #expect(q.json?["cloudflare"]?["blocked"] == true)
-      let unblock = try await sb.call("PUT", "/_sandbox/quota", json: ["cloudflare": ["unblock": true]])
-      #expect(unblock.status == 200)
-      #expect(try await sb.cf("GET", "/zones").status == 200)
-    }
+        // Over HTTP, the 1201st request is refused and starts the block.
+        let limited = try await sb.cf("GET", "/zones")
+        #expect(limited.status == 429)
+        #expect(limited.headers["retry-after"] == "300")
+        let q = try await sb.call("GET", "/_sandbox/quota")
+        #expect(q.json?["cloudflare"]?["blocked"] == true)
+        let unblock = try await sb.call("PUT", "/_sandbox/quota", json: ["cloudflare": ["unblock": true]])
+        #expect(unblock.status == 200)
+        #expect(try await sb.cf("GET", "/zones").status == 200)
+      })
   }
 
   @Test func adminClockAndCredentials() async throws {

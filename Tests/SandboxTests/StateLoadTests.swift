@@ -68,80 +68,85 @@ final class LoadProgress: Sendable {
     let path = dir.appendingPathComponent("state.sqlite").path
     let count = 3000
     var before: JSON?
-    try await withSandbox({ o in o.statePath = path }) { sb in
-      // A merge patch: the seeded playlists stay.
-      let seeded = try await sb.call("PATCH", "/_sandbox/state/youtube/playlists", json: Self.playlists(count, channel: techDaily))
-      #expect(seeded.status == 200)
-      let base = seeded.json?.object?.count ?? 0
-      #expect(base > count)
-      let limit = try await sb.call("PUT", "/_sandbox/quota", json: ["youtube": ["limit": 1_000_000]])
-      #expect(limit.status == 200)
-      let token = try await sb.accessToken()
+    try await withSandbox(
+      { o in o.statePath = path },
+      { sb in
+        // A merge patch: the seeded playlists stay.
+        let seeded = try await sb.call("PATCH", "/_sandbox/state/youtube/playlists", json: Self.playlists(count, channel: techDaily))
+        #expect(seeded.status == 200)
+        let base = seeded.json?.object?.count ?? 0
+        #expect(base > count)
+        let limit = try await sb.call("PUT", "/_sandbox/quota", json: ["youtube": ["limit": 1_000_000]])
+        #expect(limit.status == 200)
+        let token = try await sb.accessToken()
 
-      let progress = LoadProgress()
-      let dumpers = (0..<2).map { _ in
-        Task { () -> (Int, Bool) in
-          var dumps = 0
-          var complete = true
-          progress.started.wrappingAdd(1, ordering: .sequentiallyConsistent)
-          while !progress.stop.load(ordering: .sequentiallyConsistent) {
-            let startServed = progress.served.load(ordering: .sequentiallyConsistent)
-            let r = try await sb.call("GET", "/_sandbox/state")
-            let during = progress.served.load(ordering: .sequentiallyConsistent) - startServed
-            progress.servedDuringDumps.wrappingAdd(during, ordering: .sequentiallyConsistent)
-            complete = complete && r.status == 200 && r.complete && (r.json?["youtube"]?["playlists"]?.object?.count ?? 0) >= count
-            dumps += 1
+        let progress = LoadProgress()
+        let dumpers = (0..<2).map { _ in
+          Task { () -> (Int, Bool) in
+            var dumps = 0
+            var complete = true
+            progress.started.wrappingAdd(1, ordering: .sequentiallyConsistent)
+            while !progress.stop.load(ordering: .sequentiallyConsistent) {
+              let startServed = progress.served.load(ordering: .sequentiallyConsistent)
+              let r = try await sb.call("GET", "/_sandbox/state")
+              let during = progress.served.load(ordering: .sequentiallyConsistent) - startServed
+              progress.servedDuringDumps.wrappingAdd(during, ordering: .sequentiallyConsistent)
+              complete = complete && r.status == 200 && r.complete && (r.json?["youtube"]?["playlists"]?.object?.count ?? 0) >= count
+              dumps += 1
+            }
+            return (dumps, complete)
           }
-          return (dumps, complete)
         }
-      }
-      #expect(await eventually { progress.started.load(ordering: .sequentiallyConsistent) == 2 })
-      try await Task.sleep(for: .milliseconds(50))
-      var ok = 0
-      for i in 0..<40 {
-        let id = String(format: "PLload%06d", i * 71 % count)
-        let y = try await sb.yt("GET", "/playlists?part=snippet&id=\(id)", token: token)
-        if y.status == 200 && y.json?["items"]?.array?.first?["id"]?.string == id { ok += 1 }
-        progress.served.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        let n = try await sb.n8n("GET", "/workflows")
-        if n.status == 200 && n.json?["data"]?.array != nil { ok += 1 }
-        progress.served.wrappingAdd(1, ordering: .sequentiallyConsistent)
-        if i % 10 == 0 {
-          let p = try await sb.yt(
-            "POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": .string("made under load \(i)")]])
-          if p.status == 200 { ok += 1 }
+        #expect(await eventually { progress.started.load(ordering: .sequentiallyConsistent) == 2 })
+        try await Task.sleep(for: .milliseconds(50))
+        var ok = 0
+        for i in 0..<40 {
+          let id = String(format: "PLload%06d", i * 71 % count)
+          let y = try await sb.yt("GET", "/playlists?part=snippet&id=\(id)", token: token)
+          if y.status == 200 && y.json?["items"]?.array?.first?["id"]?.string == id { ok += 1 }
           progress.served.wrappingAdd(1, ordering: .sequentiallyConsistent)
+          let n = try await sb.n8n("GET", "/workflows")
+          if n.status == 200 && n.json?["data"]?.array != nil { ok += 1 }
+          progress.served.wrappingAdd(1, ordering: .sequentiallyConsistent)
+          if i % 10 == 0 {
+            let p = try await sb.yt(
+              "POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": .string("made under load \(i)")]])
+            if p.status == 200 { ok += 1 }
+            progress.served.wrappingAdd(1, ordering: .sequentiallyConsistent)
+          }
         }
-      }
-      progress.stop.store(true, ordering: .sequentiallyConsistent)
-      var dumps = 0
-      for d in dumpers {
-        let (n, complete) = try await d.value
-        dumps += n
-        #expect(complete, "every dump is a whole world")
-      }
-      #expect(ok == 84, "every YouTube and n8n request answered correctly while the state was dumped")
-      #expect(dumps >= 2)
-      #expect(
-        progress.servedDuringDumps.load(ordering: .sequentiallyConsistent) > 0, "emulator requests are answered while a dump is in flight")
-      // None of the connections was cut by the sandbox's own limits (a late head, a late body, the cap).
-      let cut = sb.connectionsClosedByLimits
-      #expect(cut.overCap == 0 && cut.headerTimeout == 0 && cut.bodyTimeout == 0, "\(cut)")
+        progress.stop.store(true, ordering: .sequentiallyConsistent)
+        var dumps = 0
+        for d in dumpers {
+          let (n, complete) = try await d.value
+          dumps += n
+          #expect(complete, "every dump is a whole world")
+        }
+        #expect(ok == 84, "every YouTube and n8n request answered correctly while the state was dumped")
+        #expect(dumps >= 2)
+        #expect(
+          progress.servedDuringDumps.load(ordering: .sequentiallyConsistent) > 0, "emulator requests are answered while a dump is in flight"
+        )
+        // None of the connections was cut by the sandbox's own limits (a late head, a late body, the cap).
+        let cut = sb.connectionsClosedByLimits
+        #expect(cut.overCap == 0 && cut.headerTimeout == 0 && cut.bodyTimeout == 0, "\(cut)")
 
-      // The background writer saves without a shutdown.
-      let store = try StateStore(path: path)
-      #expect(
-        await eventually(60) { ((try? store.load())?.youtube.playlists.count ?? 0) == base + 4 },
-        "the state file catches up in the background")
-      before = try await sb.call("GET", "/_sandbox/state").json
-      #expect(before?["youtube"]?["playlists"]?.object?.count == base + 4)
-    }
-    try await withSandbox({ o in o.statePath = path }) { sb in
-      let after = try await sb.call("GET", "/_sandbox/state").json
-      #expect(after != nil)
-      #expect(after == before, "the state file holds the world as it was at the stop")
-      #expect(after?["youtube"]?["playlists"]?["PLload002999"]?["snippet"]?["title"] == "load 2999")
-    }
+        // The background writer saves without a shutdown.
+        let store = try StateStore(path: path)
+        #expect(
+          await eventually(60) { ((try? store.load())?.youtube.playlists.count ?? 0) == base + 4 },
+          "the state file catches up in the background")
+        before = try await sb.call("GET", "/_sandbox/state").json
+        #expect(before?["youtube"]?["playlists"]?.object?.count == base + 4)
+      })
+    try await withSandbox(
+      { o in o.statePath = path },
+      { sb in
+        let after = try await sb.call("GET", "/_sandbox/state").json
+        #expect(after != nil)
+        #expect(after == before, "the state file holds the world as it was at the stop")
+        #expect(after?["youtube"]?["playlists"]?["PLload002999"]?["snippet"]?["title"] == "load 2999")
+      })
   }
 
   /// Admin edits mean what they meant when the world was one value converted as a whole
@@ -211,15 +216,17 @@ final class LoadProgress: Sendable {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("state.sqlite").path
-    try await withSandbox({ o in
-      o.statePath = path
-      o.saveInterval = .seconds(3600)
-    }) { sb in
-      let r = try await sb.call("PUT", "/_sandbox/state/vault/policies/late", json: "path \"x\" { capabilities = [\"read\"] }")
-      #expect(r.status == 200)
-      let store = try StateStore(path: path)
-      #expect(try store.load()?.vault.policies["late"] == nil, "not yet written: the save waits an hour")
-    }
+    try await withSandbox(
+      { o in
+        o.statePath = path
+        o.saveInterval = .seconds(3600)
+      },
+      { sb in
+        let r = try await sb.call("PUT", "/_sandbox/state/vault/policies/late", json: "path \"x\" { capabilities = [\"read\"] }")
+        #expect(r.status == 200)
+        let store = try StateStore(path: path)
+        #expect(try store.load()?.vault.policies["late"] == nil, "not yet written: the save waits an hour")
+      })
     let store = try StateStore(path: path)
     #expect(try store.load()?.vault.policies["late"] != nil, "written by the stop")
   }

@@ -268,59 +268,63 @@ import Testing
   @Test func quotaCostsExhaustionAndPacificMidnightReset() async throws {
     // 23:50 in Los Angeles on 2026-11-25 (PST, UTC-8).
     let start = Date(timeIntervalSince1970: 1_795_679_400)
-    try await withSandbox({ o in
-      o.clock = SandboxClock { start }
-      o.quota.dailyUnits = 120
-    }) { sb in
-      let token = try await sb.accessToken()
-      _ = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)  // 1
-      #expect(sb.youtubeQuotaUsed == 1)
-      _ = try await sb.yt("GET", "/channels?mine=true", token: token)  // invalid: 1
-      #expect(sb.youtubeQuotaUsed == 2)
-      _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "a"]])  // 50
-      #expect(sb.youtubeQuotaUsed == 52)
-      _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "b"]])  // 50
-      #expect(sb.youtubeQuotaUsed == 102)
-      let over = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "c"]])
-      #expect(over.status == 403)
-      #expect(
-        over.json == [
-          "error": [
-            "code": 403,
-            "message":
-              "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
-            "errors": [
-              [
-                "message":
-                  "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
-                "domain": "youtube.quota", "reason": "quotaExceeded",
-              ]
-            ],
-          ]
-        ])
-      #expect(
-        over.text.contains(#"exceeded your \u003ca href=\"/youtube/v3/getting-started#quota\"\u003equota\u003c/a\u003e."#),
-        "Google escapes the HTML in its JSON")
-      let admin = try await sb.call("GET", "/_sandbox/quota")
-      #expect(admin.json?["youtube"]?["used"] == 102)
-      #expect(admin.json?["youtube"]?["day"] == "2026-11-25")
-      #expect(admin.json?["youtube"]?["resetsAt"] == "2026-11-26T08:00:00Z")
-      sb.clock.advance(by: 11 * 60)  // 00:01 Pacific
-      let fresh = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "c"]])
-      #expect(fresh.status == 200)
-      #expect(sb.youtubeQuotaUsed == 50)
-    }
+    try await withSandbox(
+      { o in
+        o.clock = SandboxClock { start }
+        o.quota.dailyUnits = 120
+      },
+      { sb in
+        let token = try await sb.accessToken()
+        _ = try await sb.yt("GET", "/channels?part=id&mine=true", token: token)  // 1
+        #expect(sb.youtubeQuotaUsed == 1)
+        _ = try await sb.yt("GET", "/channels?mine=true", token: token)  // invalid: 1
+        #expect(sb.youtubeQuotaUsed == 2)
+        _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "a"]])  // 50
+        #expect(sb.youtubeQuotaUsed == 52)
+        _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "b"]])  // 50
+        #expect(sb.youtubeQuotaUsed == 102)
+        let over = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "c"]])
+        #expect(over.status == 403)
+        #expect(
+          over.json == [
+            "error": [
+              "code": 403,
+              "message":
+                "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
+              "errors": [
+                [
+                  "message":
+                    "The request cannot be completed because you have exceeded your <a href=\"/youtube/v3/getting-started#quota\">quota</a>.",
+                  "domain": "youtube.quota", "reason": "quotaExceeded",
+                ]
+              ],
+            ]
+          ])
+        #expect(
+          over.text.contains(#"exceeded your \u003ca href=\"/youtube/v3/getting-started#quota\"\u003equota\u003c/a\u003e."#),
+          "Google escapes the HTML in its JSON")
+        let admin = try await sb.call("GET", "/_sandbox/quota")
+        #expect(admin.json?["youtube"]?["used"] == 102)
+        #expect(admin.json?["youtube"]?["day"] == "2026-11-25")
+        #expect(admin.json?["youtube"]?["resetsAt"] == "2026-11-26T08:00:00Z")
+        sb.clock.advance(by: 11 * 60)  // 00:01 Pacific
+        let fresh = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "c"]])
+        #expect(fresh.status == 200)
+        #expect(sb.youtubeQuotaUsed == 50)
+      })
   }
 
   @Test func costTableIsConfigurable() async throws {
-    try await withSandbox({ o in o.quota.costs["playlists.insert"] = 7 }) { sb in
-      let token = try await sb.accessToken()
-      _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "a"]])
-      #expect(sb.youtubeQuotaUsed == 7)
-      let set = try await sb.call("PUT", "/_sandbox/quota", json: ["youtube": ["costs": ["playlists.insert": 3]]])
-      #expect(set.status == 200)
-      _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "b"]])
-      #expect(sb.youtubeQuotaUsed == 10)
-    }
+    try await withSandbox(
+      { o in o.quota.costs["playlists.insert"] = 7 },
+      { sb in
+        let token = try await sb.accessToken()
+        _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "a"]])
+        #expect(sb.youtubeQuotaUsed == 7)
+        let set = try await sb.call("PUT", "/_sandbox/quota", json: ["youtube": ["costs": ["playlists.insert": 3]]])
+        #expect(set.status == 200)
+        _ = try await sb.yt("POST", "/playlists?part=snippet", token: token, json: ["snippet": ["title": "b"]])
+        #expect(sb.youtubeQuotaUsed == 10)
+      })
   }
 }

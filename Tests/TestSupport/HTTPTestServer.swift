@@ -150,7 +150,8 @@ private final class RouteHandler: ChannelInboundHandler {
       var h = HTTPHeaders(headers)
       h.replaceOrAdd(name: "Content-Length", value: String(body.count))
       if !keepAlive { h.replaceOrAdd(name: "Connection", value: "close") }
-      context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http11, status: .init(statusCode: status), headers: h))), promise: nil)
+      context.write(
+        wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: h))), promise: nil)
       if !body.isEmpty { context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(bytes: body)))), promise: nil) }
       let done = context.writeAndFlush(wrapOutboundOut(.end(nil)))
       if !keepAlive { done.assumeIsolated().whenComplete { _ in context.close(promise: nil) } }
@@ -162,7 +163,7 @@ private final class RouteHandler: ChannelInboundHandler {
       var h = HTTPHeaders()
       h.add(name: "Content-Length", value: String(chunks * size))
       context.writeAndFlush(
-        wrapOutboundOut(.head(HTTPResponseHead(version: .http11, status: .init(statusCode: status), headers: h))), promise: nil)
+        wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: status), headers: h))), promise: nil)
       let step = TimeAmount.nanoseconds(
         Int64(interval.components.seconds) * 1_000_000_000 + interval.components.attoseconds / 1_000_000_000)
       func send(_ i: Int) {
@@ -179,7 +180,7 @@ private final class RouteHandler: ChannelInboundHandler {
     case .reset(let announced, let sent):
       var h = HTTPHeaders()
       h.add(name: "Content-Length", value: String(announced))
-      context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http11, status: .ok, headers: h))), promise: nil)
+      context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: h))), promise: nil)
       context.writeAndFlush(
         wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(repeating: UInt8(ascii: "r"), count: sent))))
       )
@@ -196,7 +197,7 @@ private final class RouteHandler: ChannelInboundHandler {
     case .oversized(let bytes, let chunked):
       var h = HTTPHeaders()
       if chunked { h.add(name: "Transfer-Encoding", value: "chunked") } else { h.add(name: "Content-Length", value: String(bytes)) }
-      context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http11, status: .ok, headers: h))), promise: nil)
+      context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: h))), promise: nil)
       var left = bytes
       while left > 0 {
         let n = min(left, 64 * 1024)

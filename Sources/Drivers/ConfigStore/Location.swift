@@ -11,7 +11,10 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
   case postgres(Postgres)
 
   public struct Postgres: Sendable, Equatable {
-    public enum TLSMode: String, Sendable, Equatable { case disable, require, verifyFull = "verify-full" }
+    public enum TLSMode: String, Sendable, Equatable {
+      case disable, require
+      case verifyFull = "verify-full"
+    }
     public var host: String
     public var port: Int
     public var user: String
