@@ -87,6 +87,14 @@ public enum DriverErrorCategory: String, Sendable, Codable, CaseIterable {
     }
   }
 
+  /// A driver error's category: the driver's own reasons by `own`; a service's answer by its
+  /// status; no status and no own reason: the service could not be reached.
+  public static func of(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
+    if let c = own[reason] { return c }
+    if let status { return http(status: status, reason: reason) }
+    return .unavailable
+  }
+
   /// YouTube's reasons for a spent quota (API-NOTES).
   public static let quotaReasons: Set<String> = ["quotaExceeded", "dailyLimitExceeded"]
   public static let rateReasons: Set<String> = ["rateLimitExceeded", "userRateLimitExceeded"]

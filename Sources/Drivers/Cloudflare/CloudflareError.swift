@@ -53,7 +53,7 @@ public struct CloudflareError: DriverError, Sendable, CustomStringConvertible, E
 
   public var reasonCode: String { reason }
   public var category: DriverErrorCategory {
-    Self.category(
+    DriverErrorCategory.of(
       status: status, reason: reason,
       own: [
         "accountUnknown": .configuration, "zoneNotFound": .notFound, "concurrentEdit": .conflict, "scriptChanged": .conflict,
@@ -61,13 +61,6 @@ public struct CloudflareError: DriverError, Sendable, CustomStringConvertible, E
         "malformedResponse": .malformed, "971": .rateLimited, "9106": .authentication, "6003": .authentication, "9109": .authentication,
         "10000": .permission,
       ])
-  }
-
-  /// The driver's own reasons, by category; a service's answer goes by its status.
-  static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
-    if let c = own[reason] { return c }
-    if let status { return DriverErrorCategory.http(status: status, reason: reason) }
-    return .unavailable
   }
 }
 

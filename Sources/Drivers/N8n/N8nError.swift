@@ -35,20 +35,13 @@ public struct N8nError: DriverError, Sendable, CustomStringConvertible, Equatabl
 
   public var reasonCode: String { reason }
   public var category: DriverErrorCategory {
-    Self.category(
+    DriverErrorCategory.of(
       status: status, reason: reason,
       own: [
         "notOwned": .configuration, "workflowFileMissing": .configuration, "workflowFileInvalid": .configuration,
         "malformedResponse": .malformed, "malformedAction": .configuration, "secretUnavailable": .configuration,
         "transportError": .unavailable,
       ])
-  }
-
-  /// The driver's own reasons, by category; a service's answer goes by its status.
-  static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
-    if let c = own[reason] { return c }
-    if let status { return DriverErrorCategory.http(status: status, reason: reason) }
-    return .unavailable
   }
 
   /// The reason n8n's status means.

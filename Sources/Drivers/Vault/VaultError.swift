@@ -29,18 +29,11 @@ public struct VaultError: DriverError, Sendable, CustomStringConvertible, Equata
   public var category: DriverErrorCategory {
     if reason == "tokenRejected" { return .authentication }
     if reason == "sealed" { return .unavailable }
-    return Self.category(
+    return DriverErrorCategory.of(
       status: status, reason: reason,
       own: [
         "malformedResponse": .malformed, "malformedAction": .configuration, "secretUnavailable": .configuration,
       ])
-  }
-
-  /// The driver's own reasons, by category; a service's answer goes by its status.
-  static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
-    if let c = own[reason] { return c }
-    if let status { return DriverErrorCategory.http(status: status, reason: reason) }
-    return .unavailable
   }
 
   /// Vault's machine-readable reason for a status (its error bodies carry only text).

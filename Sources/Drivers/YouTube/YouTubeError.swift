@@ -77,18 +77,11 @@ extension YouTubeError {
   public var reasonCode: String { reason }
   public var category: DriverErrorCategory {
     if let status, ["invalid_grant", "invalid_client", "unauthorized_client"].contains(reason) && status < 500 { return .authentication }
-    return Self.category(
+    return DriverErrorCategory.of(
       status: status, reason: reason,
       own: [
         "channelNotFound": .notFound, "credentialsNotConfigured": .configuration, "secretUnavailable": .configuration,
         "malformedAction": .configuration, "malformedResponse": .malformed,
       ])
-  }
-
-  /// The driver's own reasons, by category; a service's answer goes by its status.
-  static func category(status: Int?, reason: String, own: [String: DriverErrorCategory]) -> DriverErrorCategory {
-    if let c = own[reason] { return c }
-    if let status { return DriverErrorCategory.http(status: status, reason: reason) }
-    return .unavailable
   }
 }
