@@ -158,8 +158,8 @@ func fuzzOne(_ bytes: [UInt8]) {
             _ = e.description
         } catch let e as OutcomeUnknown {
             _ = e.description
-        } catch let e as any ServiceReasonedError {
-            _ = e.serviceReason
+        } catch let e as any DriverError {
+            _ = (e.category, e.reasonCode)
         } catch {
             _ = "\(error)"
         }
