@@ -71,11 +71,11 @@ public enum DriverErrorCategory: String, Sendable, Codable, CaseIterable {
   /// (A conflict is not: the next plan observes what the other writer did.)
   public var waitsForChange: Bool { self == .rejected || self == .permission || self == .notFound }
 
-  /// The category an HTTP answer's status means; `quotaReasons` and `rateReasons` are the
-  /// service's own words for a 403/429 that is about quota.
+  /// The category an HTTP answer's status means; the classifier's quota and rate reasons are
+  /// the service's own words for a 403/429 that is about quota.
   public static func http(status: Int, reason: String?) -> DriverErrorCategory {
-    if let reason, quotaReasons.contains(reason) { return .quota }
-    if let reason, rateReasons.contains(reason) { return .rateLimited }
+    if let reason, ErrorClassifier.quotaReasons.contains(reason) { return .quota }
+    if let reason, ErrorClassifier.rateReasons.contains(reason) { return .rateLimited }
     switch status {
     case 401: return .authentication
     case 403: return .permission
@@ -94,10 +94,6 @@ public enum DriverErrorCategory: String, Sendable, Codable, CaseIterable {
     if let status { return http(status: status, reason: reason) }
     return .unavailable
   }
-
-  /// YouTube's reasons for a spent quota (API-NOTES).
-  public static let quotaReasons: Set<String> = ["quotaExceeded", "dailyLimitExceeded"]
-  public static let rateReasons: Set<String> = ["rateLimitExceeded", "userRateLimitExceeded"]
 
   /// The category of any error a driver's apply or observe throws: a driver's own error
   /// says it; the resilience layer's are mapped; anything else is nil (unknown).

@@ -247,7 +247,7 @@ public final class Engine: Sendable {
         }
         observationCalls += driver.observationCalls(targets, pricing: pricing)
         let outcome = try await observeNow(
-          driver, targets, context: context(index, pricing, registry, CallRecorder()), until: observeDeadline, at: now)
+          driver, targets, context: context(index, pricing, registry, nil), until: observeDeadline, at: now)
         for (id, state) in outcome.observed { observed[id] = state }
         for (id, ext) in outcome.adopted { adopted[DriverResourceKey(driver.name, id)] = ext }
         failures = outcome.failures

@@ -76,10 +76,11 @@ public enum ErrorClassifier {
     return ServiceFailure(service: service, category: category, reason: e.kind.rawValue, message: e.description)
   }
 
-  static let quotaReasons: Set<String> = [
+  /// Providers' reasons for a spent quota and for too many requests (YouTube, OpenAI, ElevenLabs, …).
+  public static let quotaReasons: Set<String> = [
     "quotaExceeded", "dailyLimitExceeded", "dailyLimitExceededUnreg", "quota_exceeded", "insufficient_quota",
   ]
-  static let rateReasons: Set<String> = ["rateLimitExceeded", "userRateLimitExceeded", "rate_limit_exceeded", "rate_limit_error"]
+  public static let rateReasons: Set<String> = ["rateLimitExceeded", "userRateLimitExceeded", "rate_limit_exceeded", "rate_limit_error"]
 
   /// The longest Retry-After taken as it is: a day, longer than any quota window. A larger
   /// value (`inf`, `1e16`, a date years ahead) is clamped to it, and a wait this long is never

@@ -27,12 +27,11 @@ public struct VaultError: DriverError, Sendable, CustomStringConvertible, Equata
 
   public var reasonCode: String { reason }
   public var category: DriverErrorCategory {
-    if reason == "tokenRejected" { return .authentication }
-    if reason == "sealed" { return .unavailable }
     return DriverErrorCategory.of(
       status: status, reason: reason,
       own: [
-        "malformedResponse": .malformed, "malformedAction": .configuration, "secretUnavailable": .configuration,
+        "tokenRejected": .authentication, "sealed": .unavailable, "malformedResponse": .malformed, "malformedAction": .configuration,
+        "secretUnavailable": .configuration,
       ])
   }
 

@@ -76,10 +76,10 @@ enum ErrorText {
 extension YouTubeError {
   public var reasonCode: String { reason }
   public var category: DriverErrorCategory {
-    if let status, ["invalid_grant", "invalid_client", "unauthorized_client"].contains(reason) && status < 500 { return .authentication }
     return DriverErrorCategory.of(
       status: status, reason: reason,
       own: [
+        "invalid_grant": .authentication, "invalid_client": .authentication, "unauthorized_client": .authentication,
         "channelNotFound": .notFound, "credentialsNotConfigured": .configuration, "secretUnavailable": .configuration,
         "malformedAction": .configuration, "malformedResponse": .malformed,
       ])
