@@ -115,7 +115,7 @@ let package = Package(
         .target(
             name: "Workspace",
             dependencies: [
-                "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience", "Basics",
+                "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience", "Basics", "YAMLKit",
                 "YouTubeDriver", "ConfigStoreDriver", "N8nDriver", "CloudflareDriver", "VaultDriver", "PrometheusDriver",
             ]
         ),

@@ -147,7 +147,7 @@ public final class Engine: Sendable {
 
   private func inTargets(_ id: ResourceID) -> Bool { options.targets.isEmpty || options.targets.contains(id) }
 
-  private func context(_ index: DesiredIndex, _ pricing: Pricing, _ registry: ServiceRegistry, _ recorder: CallRecorder?) -> DriverContext {
+  func context(_ index: DesiredIndex, _ pricing: Pricing, _ registry: ServiceRegistry, _ recorder: CallRecorder?) -> DriverContext {
     let clock = self.clock
     return DriverContext(
       desired: index, pricing: pricing, cache: store, client: { _ in registry.client(recorder: recorder) },

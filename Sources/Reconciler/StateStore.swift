@@ -34,6 +34,23 @@ public struct ResourceRecord: Sendable, Equatable {
 }
 
 /// An entry of the intent journal: written before an action's first call, completed after it.
+/// One object `ytempire import --adopt` records as owned.
+public struct ImportRecord: Sendable {
+  public var driver: String
+  public var id: ResourceID
+  public var external: [String: String]
+  public var observed: JSONValue
+  /// sha256 of the driver's desired form of the imported manifest.
+  public var digest: String
+  public init(driver: String, id: ResourceID, external: [String: String], observed: JSONValue, digest: String) {
+    self.driver = driver
+    self.id = id
+    self.external = external
+    self.observed = observed
+    self.digest = digest
+  }
+}
+
 public struct JournalEntry: Sendable, Equatable {
   public var seq: Int64
   public var run: String
@@ -101,6 +118,11 @@ public protocol StateStore: QuotaWindowStore, DriverCache {
   func forget(driver: String, id: ResourceID) throws
   /// Adds ids found by observation (adoption) to what is recorded; recorded ids win.
   func adopt(driver: String, id: ResourceID, external: [String: String]) throws
+  /// `ytempire import --adopt`: in one transaction, each object's ids, its observation at `at`
+  /// and its desired digest as applied at `revision` (so the next plan compares the imported
+  /// manifests with what was read, and a later removal is an owned delete), and the drivers'
+  /// cached values. Refuses (changing nothing) when any of them is already recorded.
+  func recordImport(_ items: [ImportRecord], cache: [String: String], revision: String, at: Date) throws
   /// Moves everything recorded under `old` — each driver's record (ids, observation, applied
   /// digest), the journal, the status — to `new`, in one transaction (`ytempire.io/renamed-from`).
   /// A driver whose record of `new` holds more than an observation keeps both.
@@ -454,6 +476,33 @@ public final class SQLiteStateStore: StateStore {
       try db.execute(
         sql: "UPDATE resources SET applied_digest = ?, applied_revision = ?, annotations = ? WHERE driver = ? AND kind = ? AND name = ?",
         arguments: [digest, revision, Self.json(annotations), driver, id.kind.rawValue, id.name])
+    }
+  }
+
+  public func recordImport(_ items: [ImportRecord], cache: [String: String], revision: String, at: Date) throws {
+    try db.write { db in
+      for it in items {
+        let existing = try Row.fetchOne(
+          db, sql: "SELECT external, applied_digest FROM resources WHERE driver = ? AND kind = ? AND name = ?",
+          arguments: [it.driver, it.id.kind.rawValue, it.id.name])
+        if let existing, (existing["applied_digest"] as String?) != nil || ((existing["external"] as String?) ?? "{}") != "{}" {
+          throw StateStoreError(
+            "\(it.id) is already recorded for \(it.driver) in this state directory; import into a fresh one, or without --adopt")
+        }
+        try ensureRow(db, it.driver, it.id)
+        try db.execute(
+          sql: """
+            UPDATE resources SET external = ?, observed = ?, observed_at = ?, applied_digest = ?, applied_revision = ?, annotations = ?
+            WHERE driver = ? AND kind = ? AND name = ?
+            """,
+          arguments: [
+            Self.json(it.external), it.observed.canonicalString, at.timeIntervalSince1970, it.digest, revision,
+            Self.json([String: String]()), it.driver, it.id.kind.rawValue, it.id.name,
+          ])
+      }
+      for (k, v) in cache.sorted(by: { $0.key < $1.key }) {
+        try db.execute(sql: "INSERT OR REPLACE INTO cache (key, value, expires) VALUES (?, ?, NULL)", arguments: [k, v])
+      }
     }
   }
 

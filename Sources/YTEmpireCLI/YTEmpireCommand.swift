@@ -9,7 +9,8 @@ public struct YTEmpireCommand: ParsableCommand {
     discussion: "Desired state lives as YAML in a git repository; see docs/resource-model.md.",
     version: YTEmpireVersion.current,
     subcommands: [
-      ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, AuditCommand.self, ServeCommand.self, InitCommand.self,
+      ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, AuditCommand.self, ImportCommand.self,
+      ServeCommand.self, InitCommand.self,
       SandboxCommand.self, DebugCommand.self,
     ]
   )

@@ -288,7 +288,10 @@ public final class YouTubeDriver: Driver {
   }
 
   /// Every playlist of the channel, `maxResults=50` per page, following `nextPageToken`.
-  func listPlaylists(_ e: Entry, credentials: String, context: DriverContext) async throws -> [JSONValue] {
+  /// `charge` is asked before each page is requested (an import's `--max-units`).
+  func listPlaylists(
+    _ e: Entry, credentials: String, context: DriverContext, charge: ((PlannedCall) throws -> PlannedCall)? = nil
+  ) async throws -> [JSONValue] {
     var items: [JSONValue] = []
     var pageToken: String?
     var seenTokens = Set<String>()
@@ -298,7 +301,8 @@ public final class YouTubeDriver: Driver {
         config.endpoint + "/playlists?part=snippet,status,contentDetails&channelId=" + PercentEncoding.encode(e.channelId)
         + "&maxResults=50"
       if let pageToken { url += "&pageToken=" + PercentEncoding.encode(pageToken) }
-      let call = context.pricing.call("youtube", "playlists.list", rateLimit: e.rateLimit, channel: e.name)
+      var call = context.pricing.call("youtube", "playlists.list", rateLimit: e.rateLimit, channel: e.name)
+      if let charge { call = try charge(call) }
       let json = try await send(
         "playlists.list", method: "GET", url: url, body: nil, call: call,
         credentials: credentials, channel: e.name, context: context)

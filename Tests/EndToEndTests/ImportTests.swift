@@ -1,0 +1,148 @@
+import Foundation
+import TestSupport
+import Testing
+import YAMLKit
+
+/// `ytempire import` through the built binary: a network that `apply` converged in the sandbox
+/// is imported into an empty repository with a fresh state directory, as an operator who
+/// already runs channels and workflows would onboard it.
+@Suite("end to end: import")
+struct ImportTests {
+  /// Playlist titles and a description that YAML, markdown and a careless emitter get wrong.
+  static let hostileTitles = [
+    "*Stars & Stripes: #1", "&anchor --- no", "yes", "0123", "**Bold** [link](https://example.com) 🎬 ✨", "- dash: [x] {y} 'q' \"dq\"",
+  ]
+  static let longDescription: String = {
+    var s = String(repeating: "ab: #c 🎬\n", count: 416)  // 12 bytes each: 4992
+    s += "end: #1"  // 7 bytes: 4999
+    s += "!"
+    precondition(s.utf8.count == 5000)
+    return s
+  }()
+
+  /// The hostile playlists added to tech-daily before the network is converged.
+  static func hostile(_ text: String) -> String {
+    var lines = ""
+    for (i, t) in hostileTitles.enumerated() {
+      let quoted = "\"" + t.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+      lines += "    - name: hostile-\(i)\n      title: \(quoted)\n      privacy: unlisted\n"
+      if i == 0 {
+        let d = longDescription.replacingOccurrences(of: "\n", with: "\\n").replacingOccurrences(of: "\"", with: "\\\"")
+        lines += "      description: \"\(d)\"\n"
+      }
+    }
+    return text.replacingOccurrences(of: "  playlists:\n", with: "  playlists:\n" + lines)
+  }
+
+  /// Converges the example (with the hostile playlists), then gives `body` a second
+  /// configuration on the same sandbox: an empty repository, a fresh state directory and runtime database.
+  static func converged(_ body: (Empire, _ config: String, _ repo: GitFixture) async throws -> Void) async throws {
+    try await Empire.with(edit: { repo in
+      let path = repo.path + "/channels/tech-daily.yaml"
+      let text = try String(contentsOfFile: path, encoding: .utf8)
+      try Data(Self.hostile(text).utf8).write(to: URL(fileURLWithPath: path))
+    }) { e in
+      let applied = try await e.apply()
+      #expect(applied.stdout.contains(", 0 failed, 0 deferred"), "\(applied)")
+      let repo = try GitFixture.create(at: e.tmp.sub("imported"))
+      let config = e.tmp.sub("import.yaml")
+      let text = e.configText
+        .replacingOccurrences(of: e.repo.path, with: repo.path)
+        .replacingOccurrences(of: e.stateDir, with: e.tmp.sub("state2"))
+      #expect(text != e.configText)
+      try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+      try await body(e, config, repo)
+    }
+  }
+
+  @Test(
+    "import --adopt onboards a converged network: price first, files validate, plan changes nothing that exists, a removed playlist is one owned delete, a second import refuses"
+  )
+  func adoptAndPlan() async throws {
+    try await Self.converged { e, config, repo in
+      // --max-units below the price refuses before anything is read.
+      let before = e.sandbox.callCounts
+      let poor = try await e.run(["import", "--out", repo.path, "--max-units", "1", "--config", config], config: false)
+      #expect(poor.status == 1 && poor.stderr.contains("more than --max-units 1; nothing was read"), "\(poor)")
+      #expect(poor.stdout.hasPrefix("Import price: 6 units at least"), "\(poor)")
+      #expect(e.sandbox.callCounts == before, "a refused import made calls")
+
+      // A dry run prices, reads and lists, and writes nothing.
+      let dry = try await e.run(["import", "--out", repo.path + "/dry", "--dry-run", "--config", config], config: false)
+      #expect(dry.status == 0 && dry.stdout.contains("would write \(repo.path)/dry/channels/tech-daily.yaml"), "\(dry)")
+      #expect(!FileManager.default.fileExists(atPath: repo.path + "/dry"))
+
+      let r = try await e.run(["import", "--out", repo.path, "--adopt", "--config", config], config: false)
+      #expect(r.status == 0, "\(r)")
+      let lines = r.stdout.split(separator: "\n").map(String.init)
+      #expect(lines.first?.hasPrefix("Import price: 6 units at least (n8n 2 calls, 0 units; youtube 6 calls, 6 units)") == true, "\(r)")
+      #expect(r.stdout.contains("wrote \(repo.path)/channels/tech-daily.yaml  Channel/tech-daily"), "\(r)")
+      // The example's four schedules are n8n workflows tagged ytempire, each with its JSON beside it.
+      for s in ["analytics-daily", "analytics-hourly", "content-generation", "analytics-collection"] {
+        #expect(
+          r.stdout.contains("wrote \(repo.path)/schedules/\(s).yaml (+ schedules/workflows/\(s).json)  Schedule/\(s)"), "\(s): \(r)")
+      }
+      #expect(r.stdout.contains("Import complete: 7 resources, 0 not importable, 0 errors; 6 units spent; 7 adopted"), "\(r)")
+
+      let validate = try await e.run(["validate", repo.path], config: false)
+      #expect(validate.status == 0, "\(validate)")
+      let tech = try String(contentsOfFile: repo.path + "/channels/tech-daily.yaml", encoding: .utf8)
+      #expect(tech.hasPrefix("# yaml-language-server: $schema="), "\(tech)")
+      try repo.commit("Imported by ytempire import")
+
+      // Nothing YouTube, n8n, Vault or Cloudflare holds is changed, and no unit is spent observing:
+      // only the runtime config database's rows, ytempire's own, are created.
+      let plan = try E2E.object(try await e.run(["plan", "--output", "json", "--config", config], config: false).stdout)
+      let actions = PlanJSON.actions(plan).compactMap { $0["action"] as? [String: Any] }
+      let foreign = actions.filter { $0["driver"] as? String != "configStore" }
+      #expect(foreign.isEmpty, "\(foreign)")
+      #expect(actions.allSatisfy { $0["operation"] as? String == "create" }, "\(actions)")
+
+      // Removing one imported playlist from git: exactly one owned delete.
+      let lines2 = tech.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+      let start = try #require(lines2.firstIndex(of: "  - name: gadget-reviews"))
+      let end = lines2[(start + 1)...].firstIndex { $0.hasPrefix("  - ") || !$0.hasPrefix("   ") } ?? lines2.count
+      let edited = (lines2[..<start] + lines2[end...]).joined(separator: "\n")
+      try repo.commit("Drop a playlist", files: ["channels/tech-daily.yaml": edited])
+      let after = try E2E.object(try await e.run(["plan", "--output", "json", "--config", config], config: false).stdout)
+      let yt = PlanJSON.actions(after).compactMap { $0["action"] as? [String: Any] }.filter { $0["driver"] as? String == "youtube" }
+      #expect(yt.count == 1, "\(yt)")
+      #expect(yt.first?["operation"] as? String == "delete" && yt.first?["key"] as? String == "playlist/gadget-reviews", "\(yt)")
+
+      // A second import into the same folder refuses (naming the files), and --force overwrites.
+      let again = try await e.run(["import", "--out", repo.path, "--kind", "Channel", "--config", config], config: false)
+      #expect(again.status == 1 && again.stderr.contains("already has channels/finance-focus.yaml"), "\(again)")
+      #expect(again.stderr.contains("nothing was written (--force overwrites)"), "\(again)")
+      #expect(try String(contentsOfFile: repo.path + "/channels/tech-daily.yaml", encoding: .utf8) == edited)
+      let forced = try await e.run(["import", "--out", repo.path, "--kind", "Channel", "--force", "--config", config], config: false)
+      #expect(forced.status == 0 && forced.stdout.contains("Import complete: 3 resources"), "\(forced)")
+      #expect(try String(contentsOfFile: repo.path + "/channels/tech-daily.yaml", encoding: .utf8) == tech)
+    }
+  }
+
+  @Test("hostile titles and a 5000-byte description round-trip byte for byte through import, validate and plan")
+  func hostileRoundTrip() async throws {
+    try await Self.converged { e, config, repo in
+      let r = try await e.run(["import", "--out", repo.path, "--adopt", "--kind", "Channel", "--config", config], config: false)
+      #expect(r.status == 0, "\(r)")
+      let loaded = YAMLLoader.load(
+        Array(try String(contentsOfFile: repo.path + "/channels/tech-daily.yaml", encoding: .utf8).utf8), file: "t")
+      #expect(loaded.errors.isEmpty)
+      let playlists = try #require(loaded.documents.first?.root?[path: "spec", "playlists"]?.sequenceItems)
+      let titles = playlists.compactMap { $0[path: "title"]?.scalarText }
+      for t in Self.hostileTitles { #expect(titles.contains(t), "\(t) not in \(titles)") }
+      let long = playlists.first { $0[path: "title"]?.scalarText == Self.hostileTitles[0] }
+      #expect(long?[path: "description"]?.scalarText == Self.longDescription)
+      #expect(Self.longDescription.utf8.count == 5000)
+      try repo.commit("Imported channels")
+      let plan = try E2E.object(try await e.run(["plan", "--output", "json", "--config", config], config: false).stdout)
+      let yt = PlanJSON.actions(plan).compactMap { $0["action"] as? [String: Any] }.filter { $0["driver"] as? String == "youtube" }
+      #expect(yt.isEmpty, "\(yt)")
+      // And through a full refresh, observed again from YouTube.
+      let refreshed = try E2E.object(
+        try await e.run(["plan", "--output", "json", "--refresh", "all", "--config", config], config: false).stdout)
+      let yt2 = PlanJSON.actions(refreshed).compactMap { $0["action"] as? [String: Any] }.filter { $0["driver"] as? String == "youtube" }
+      #expect(yt2.isEmpty, "\(yt2)")
+    }
+  }
+}
