@@ -37,22 +37,24 @@ struct ImportTests {
   /// Converges the example (with the hostile playlists), then gives `body` a second
   /// configuration on the same sandbox: an empty repository, a fresh state directory and runtime database.
   static func converged(_ body: (Empire, _ config: String, _ repo: GitFixture) async throws -> Void) async throws {
-    try await Empire.with(edit: { repo in
-      let path = repo.path + "/channels/tech-daily.yaml"
-      let text = try String(contentsOfFile: path, encoding: .utf8)
-      try Data(Self.hostile(text).utf8).write(to: URL(fileURLWithPath: path))
-    }) { e in
-      let applied = try await e.apply()
-      #expect(applied.stdout.contains(", 0 failed, 0 deferred"), "\(applied)")
-      let repo = try GitFixture.create(at: e.tmp.sub("imported"))
-      let config = e.tmp.sub("import.yaml")
-      let text = e.configText
-        .replacingOccurrences(of: e.repo.path, with: repo.path)
-        .replacingOccurrences(of: e.stateDir, with: e.tmp.sub("state2"))
-      #expect(text != e.configText)
-      try Data(text.utf8).write(to: URL(fileURLWithPath: config))
-      try await body(e, config, repo)
-    }
+    try await Empire.with(
+      edit: { repo in
+        let path = repo.path + "/channels/tech-daily.yaml"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        try Data(Self.hostile(text).utf8).write(to: URL(fileURLWithPath: path))
+      },
+      { e in
+        let applied = try await e.apply()
+        #expect(applied.stdout.contains(", 0 failed, 0 deferred"), "\(applied)")
+        let repo = try GitFixture.create(at: e.tmp.sub("imported"))
+        let config = e.tmp.sub("import.yaml")
+        let text = e.configText
+          .replacingOccurrences(of: e.repo.path, with: repo.path)
+          .replacingOccurrences(of: e.stateDir, with: e.tmp.sub("state2"))
+        #expect(text != e.configText)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+        try await body(e, config, repo)
+      })
   }
 
   @Test(
