@@ -38,6 +38,12 @@ public struct SecurityPolicySpec: Sendable {
     public var permissions: [String]
     public var secrets: [String]
     public var mark: SourceMark
+    public init(name: String, permissions: [String], secrets: [String], mark: SourceMark = SourceMark(file: "", line: 0, column: 0)) {
+      self.name = name
+      self.permissions = permissions
+      self.secrets = secrets
+      self.mark = mark
+    }
   }
   public enum InTransit: String, Sendable, CaseIterable { case enforced, preferred }
   public enum PIIMasking: String, Sendable, CaseIterable { case automated, manual, off }

@@ -77,14 +77,20 @@ struct ImportTests {
       let r = try await e.run(["import", "--out", repo.path, "--adopt", "--config", config], config: false)
       #expect(r.status == 0, "\(r)")
       let lines = r.stdout.split(separator: "\n").map(String.init)
-      #expect(lines.first?.hasPrefix("Import price: 6 units at least (n8n 2 calls, 0 units; youtube 6 calls, 6 units)") == true, "\(r)")
+      #expect(
+        lines.first?.hasPrefix("Import price: 6 units at least (n8n 2 calls, 0 units; vault 3 calls, 0 units; youtube 6 calls, 6 units)")
+          == true, "\(r)")
       #expect(r.stdout.contains("wrote \(repo.path)/channels/tech-daily.yaml  Channel/tech-daily"), "\(r)")
       // The example's four schedules are n8n workflows tagged ytempire, each with its JSON beside it.
       for s in ["analytics-daily", "analytics-hourly", "content-generation", "analytics-collection"] {
         #expect(
           r.stdout.contains("wrote \(repo.path)/schedules/\(s).yaml (+ schedules/workflows/\(s).json)  Schedule/\(s)"), "\(s): \(r)")
       }
-      #expect(r.stdout.contains("Import complete: 7 resources, 0 not importable, 0 errors; 6 units spent; 7 adopted"), "\(r)")
+      // The example's SecurityPolicy: its two service accounts' ACL policies and the audit device.
+      #expect(r.stdout.contains("wrote \(repo.path)/security/ytempire.yaml  SecurityPolicy/ytempire"), "\(r)")
+      let security = try String(contentsOfFile: repo.path + "/security/ytempire.yaml", encoding: .utf8)
+      #expect(security.contains("- name: youtube-publisher") && security.contains("level: comprehensive"), "\(security)")
+      #expect(r.stdout.contains("Import complete: 8 resources, 0 not importable, 0 errors; 6 units spent; 8 adopted"), "\(r)")
 
       let validate = try await e.run(["validate", repo.path], config: false)
       #expect(validate.status == 0, "\(validate)")
