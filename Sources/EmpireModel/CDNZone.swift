@@ -14,6 +14,18 @@ public struct CDNZoneSpec: Sendable {
     public var cacheLevel: CacheLevel
     public var polish: Polish?
     public var webp: Bool?
+    public init(
+      name: String, match: [String], edgeTTL: ModelDuration? = nil, browserTTL: ModelDuration? = nil, cacheLevel: CacheLevel,
+      polish: Polish? = nil, webp: Bool? = nil
+    ) {
+      self.name = name
+      self.match = match
+      self.edgeTTL = edgeTTL
+      self.browserTTL = browserTTL
+      self.cacheLevel = cacheLevel
+      self.polish = polish
+      self.webp = webp
+    }
   }
   public struct Worker: Sendable {
     public var name: String

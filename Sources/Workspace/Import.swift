@@ -224,9 +224,11 @@ extension Workspace {
   static let keyOrder: [String] = [
     "name", "active", "youtube", "channelId", "credentials", "branding", "title", "description", "keywords", "defaultLanguage",
     "country", "unsubscribedTrailer", "playlists", "privacy", "tags", "workflow", "workflowFile", "trigger", "every", "cron",
-    "timezone", "channels", "channelSelector", "parameters", "expr", "for", "severity", "summary", "runbook", "labels",
+    "timezone", "channels", "channelSelector", "parameters", "provider", "zone", "type", "origin", "storage", "replication",
+    "rules", "match", "edgeTTL", "browserTTL", "cacheLevel", "polish", "webp", "workers", "route", "scriptFile", "expr", "for", "severity",
+    "summary", "runbook", "labels",
   ]
-  static let keyRank: [String: Int] = Dictionary(uniqueKeysWithValues: keyOrder.enumerated().map { ($1, $0) })
+  static let keyRank: [String: Int] = Dictionary(keyOrder.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
 
   static func yaml(_ v: JSONValue, depth: Int = 0) -> YAMLValue {
     guard depth < 48 else { return .null }

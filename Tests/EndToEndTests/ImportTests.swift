@@ -78,7 +78,9 @@ struct ImportTests {
       #expect(r.status == 0, "\(r)")
       let lines = r.stdout.split(separator: "\n").map(String.init)
       #expect(
-        lines.first?.hasPrefix("Import price: 6 units at least (n8n 2 calls, 0 units; vault 3 calls, 0 units; youtube 6 calls, 6 units)")
+        lines.first?.hasPrefix(
+          "Import price: 6 units at least (cloudflare 1 call, 0 units; n8n 2 calls, 0 units; vault 3 calls, 0 units; youtube 6 calls, 6 units)"
+        )
           == true, "\(r)")
       #expect(r.stdout.contains("wrote \(repo.path)/channels/tech-daily.yaml  Channel/tech-daily"), "\(r)")
       // The example's four schedules are n8n workflows tagged ytempire, each with its JSON beside it.
@@ -90,7 +92,22 @@ struct ImportTests {
       #expect(r.stdout.contains("wrote \(repo.path)/security/ytempire.yaml  SecurityPolicy/ytempire"), "\(r)")
       let security = try String(contentsOfFile: repo.path + "/security/ytempire.yaml", encoding: .utf8)
       #expect(security.contains("- name: youtube-publisher") && security.contains("level: comprehensive"), "\(security)")
-      #expect(r.stdout.contains("Import complete: 8 resources, 0 not importable, 0 errors; 6 units spent; 8 adopted"), "\(r)")
+      // Both zones: the pull zone's rules and workers (their scripts beside them), the push zone's R2 replicas;
+      // the rule the sandbox seeded by hand is listed, not dropped.
+      #expect(
+        r.stdout.contains(
+          "wrote \(repo.path)/cdn/ytempire-static.yaml (+ cdn/workers/geo-router.js, cdn/workers/thumbnail-optimizer.js)  CDNZone/ytempire-static"
+        ), "\(r)")
+      #expect(r.stdout.contains("wrote \(repo.path)/cdn/ytempire-video.yaml  CDNZone/ytempire-video"), "\(r)")
+      #expect(r.stdout.contains("not imported: Cloudflare zone ytempire-video.com: rule manual-fonts: ytempire owns only rules"), "\(r)")
+      let cdn = try String(contentsOfFile: repo.path + "/cdn/ytempire-static.yaml", encoding: .utf8)
+      for rule in ["videos", "images", "api", "static-assets"] { #expect(cdn.contains("- name: \(rule)\n"), "\(rule): \(cdn)") }
+      #expect(cdn.contains("polish: lossy") && cdn.contains("webp: true") && cdn.contains("edgeTTL: \"365d\""), "\(cdn)")
+      let script = try String(contentsOfFile: repo.path + "/cdn/workers/geo-router.js", encoding: .utf8)
+      #expect(script == (try String(contentsOfFile: E2E.examples + "/cdn/workers/geo-router.js", encoding: .utf8)))
+      let video = try String(contentsOfFile: repo.path + "/cdn/ytempire-video.yaml", encoding: .utf8)
+      #expect(video.contains("type: push") && video.contains("replication: [asia-pacific, eu-west, us-east]"), "\(video)")
+      #expect(r.stdout.contains("Import complete: 10 resources, 1 not importable, 0 errors; 6 units spent; 10 adopted"), "\(r)")
 
       let validate = try await e.run(["validate", repo.path], config: false)
       #expect(validate.status == 0, "\(validate)")
@@ -151,6 +168,77 @@ struct ImportTests {
         try await e.run(["plan", "--output", "json", "--refresh", "all", "--config", config], config: false).stdout)
       let yt2 = PlanJSON.actions(refreshed).compactMap { $0["action"] as? [String: Any] }.filter { $0["driver"] as? String == "youtube" }
       #expect(yt2.isEmpty, "\(yt2)")
+    }
+  }
+
+  /// A Prometheus rule file as an operator's alerting already has it: one rule a Monitor can
+  /// say, two it cannot, and a group that is not ytempire's.
+  static let rules = """
+    groups:
+      - name: team-alerts
+        rules:
+          - alert: DiskFull
+            expr: node_filesystem_free_bytes == 0
+      - name: ytempire
+        rules:
+          - alert: quota-usage-warning
+            expr: ytempire_quota_used_ratio > 0.8
+            for: 10m
+            labels: {severity: warning, team: platform}
+            annotations:
+              summary: "YouTube quota above 80%: #1 cause is uploads"
+              runbook_url: https://runbooks.example.com/quota
+          - alert: HighLatency
+            expr: ytempire_api_latency_seconds > 1
+            labels: {severity: critical}
+            annotations: {summary: slow}
+          - record: job:errors:rate5m
+            expr: rate(errors_total[5m])
+    """
+
+  @Test(
+    "Monitors: the ytempire group's expressible rules are imported and adopted, the others listed with why; a removed Monitor is an owned delete"
+  )
+  func monitors() async throws {
+    try await Empire.with { e in
+      let rulesFile = e.tmp.sub("rules/ytempire.yml")
+      try FileManager.default.createDirectory(atPath: e.tmp.sub("rules"), withIntermediateDirectories: true)
+      try Data(Self.rules.utf8).write(to: URL(fileURLWithPath: rulesFile))
+      let repo = try GitFixture.create(at: e.tmp.sub("imported"))
+      let config = e.tmp.sub("import.yaml")
+      let text = e.configText
+        .replacingOccurrences(of: e.repo.path, with: repo.path)
+        .replacingOccurrences(of: e.stateDir, with: e.tmp.sub("state2"))
+        .replacingOccurrences(
+          of: "  configStore:", with: "  prometheus:\n    endpoint: http://127.0.0.1:9\n    rulesFile: \"\(rulesFile)\"\n  configStore:")
+      try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+
+      let r = try await e.run(["import", "--out", repo.path, "--kind", "Monitor", "--adopt", "--config", config], config: false)
+      #expect(r.status == 0, "\(r)")
+      #expect(r.stdout.hasPrefix("Import price: 0 units at least"), "\(r)")
+      #expect(r.stdout.contains("wrote \(repo.path)/monitors/quota-usage-warning.yaml  Monitor/quota-usage-warning"), "\(r)")
+      #expect(
+        r.stdout.contains(
+          "not imported: Prometheus rule HighLatency in group ytempire of \(rulesFile): the alert name is not a resource name"), "\(r)")
+      #expect(
+        r.stdout.contains("not imported: Prometheus rule job:errors:rate5m in group ytempire of \(rulesFile): a recording rule"), "\(r)")
+      #expect(!r.stdout.contains("DiskFull"), "\(r)")
+      #expect(r.stdout.contains("Import complete: 1 resource, 2 not importable, 0 errors; 0 units spent; 1 adopted"), "\(r)")
+      let validate = try await e.run(["validate", repo.path], config: false)
+      #expect(validate.status == 0, "\(validate)")
+      try repo.commit("Imported monitors")
+
+      let plan = try E2E.object(try await e.run(["plan", "--output", "json", "--config", config], config: false).stdout)
+      let prom = PlanJSON.actions(plan).compactMap { $0["action"] as? [String: Any] }.filter { $0["driver"] as? String == "prometheus" }
+      #expect(prom.isEmpty, "\(prom)")
+
+      try repo.remove("monitors/quota-usage-warning.yaml")
+      try repo.commit("Drop the monitor")
+      let after = try E2E.object(try await e.run(["plan", "--output", "json", "--config", config], config: false).stdout)
+      let del = PlanJSON.actions(after).compactMap { $0["action"] as? [String: Any] }.filter { $0["driver"] as? String == "prometheus" }
+      #expect(del.count == 1 && del.first?["operation"] as? String == "delete", "\(del)")
+      // The file itself is untouched by planning.
+      #expect(try String(contentsOfFile: rulesFile, encoding: .utf8) == Self.rules)
     }
   }
 }
