@@ -98,35 +98,10 @@ extension N8nDriver: Importer {
     return e
   }
 
-  /// Every workflow (`GET /workflows`, following `nextCursor`), or those with the tag `tagged`.
+  /// Every workflow, or those with the tag `tagged` (a tag filter the server ignored is applied here too).
   func listAll(tagged: String?, context: DriverContext) async throws -> [JSONValue] {
-    var out: [JSONValue] = []
-    var cursor: String?
-    var seen = Set<String>()
-    var pages = 0
-    repeat {
-      var path = "/workflows?limit=\(config.pageSize)"
-      if let tagged { path += "&tags=" + PercentEncoding.encode(tagged) }
-      if let cursor { path += "&cursor=" + PercentEncoding.encode(cursor) }
-      let page = try await send(
-        Operation.list, "GET", path, body: nil, call: context.pricing.call("n8n", Operation.list), schedule: nil, context: context)
-      guard let data = page?["data"]?.array, data.count <= 250 else {
-        throw N8nError(
-          operation: Operation.list, schedule: nil, status: nil, reason: "malformedResponse",
-          message: "the workflow list has no data array of at most 250 entries")
-      }
-      for (i, item) in data.enumerated() {
-        guard item.object != nil, item["name"]?.string != nil, item["id"]?.string != nil else {
-          throw Self.malformedItem(Operation.list, schedule: nil, list: "workflow", index: i, item)
-        }
-        // A tag filter the server ignored is applied here too.
-        if let tagged, !(item["tags"]?.array ?? []).contains(where: { $0["name"]?.string == tagged }) { continue }
-        out.append(item)
-      }
-      cursor = try Self.nextCursor(page, Operation.list, schedule: nil)
-      if let c = cursor, c.isEmpty || !seen.insert(c).inserted { cursor = nil }
-      pages += 1
-    } while cursor != nil && pages < Self.maxPages
-    return out
+    let all = try await listWorkflows(query: tagged.map { "tags=" + PercentEncoding.encode($0) } ?? "", schedule: nil, context: context)
+    guard let tagged else { return all }
+    return all.filter { wf in (wf["tags"]?.array ?? []).contains { $0["name"]?.string == tagged } }
   }
 }

@@ -224,12 +224,21 @@ public struct N8nDriver: Driver {
 
   /// Every workflow with exactly this name (`GET /workflows?name=`, following `nextCursor`).
   func listByName(_ name: String, schedule: String, context: DriverContext) async throws -> [JSONValue] {
+    try await listWorkflows(query: "name=" + PercentEncoding.encode(name), schedule: schedule, context: context).filter {
+      $0["name"]?.string == name
+    }
+  }
+
+  /// Every workflow `GET /workflows?<query>` lists, following `nextCursor` (at most `maxPages`
+  /// pages). Each item is checked to be a workflow object with a string name and id: an item of
+  /// another shape is a malformed answer, not "no such workflow" (a plan would then create a duplicate).
+  func listWorkflows(query: String, schedule: String?, context: DriverContext) async throws -> [JSONValue] {
     var out: [JSONValue] = []
     var cursor: String?
     var seen = Set<String>()
     var pages = 0
     repeat {
-      var path = "/workflows?name=" + PercentEncoding.encode(name) + "&limit=\(config.pageSize)"
+      var path = "/workflows?" + (query.isEmpty ? "" : query + "&") + "limit=\(config.pageSize)"
       if let cursor { path += "&cursor=" + PercentEncoding.encode(cursor) }
       let page = try await send(
         Operation.list, "GET", path, body: nil, call: context.pricing.call("n8n", Operation.list),
@@ -239,13 +248,11 @@ public struct N8nDriver: Driver {
           operation: Operation.list, schedule: schedule, status: nil, reason: "malformedResponse",
           message: "the workflow list has no data array of at most 250 entries")
       }
-      // An item of another shape is a malformed answer, not "no such workflow" (the plan
-      // would then create a duplicate).
       for (i, item) in data.enumerated() {
-        guard item.object != nil, let n = item["name"]?.string, item["id"]?.string != nil else {
+        guard item.object != nil, item["name"]?.string != nil, item["id"]?.string != nil else {
           throw Self.malformedItem(Operation.list, schedule: schedule, list: "workflow", index: i, item)
         }
-        if n == name { out.append(item) }
+        out.append(item)
       }
       cursor = try Self.nextCursor(page, Operation.list, schedule: schedule)
       if let c = cursor, c.isEmpty || !seen.insert(c).inserted { cursor = nil }
