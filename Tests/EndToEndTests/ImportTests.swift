@@ -123,6 +123,18 @@ struct ImportTests {
       #expect(foreign.isEmpty, "\(foreign)")
       #expect(actions.allSatisfy { $0["operation"] as? String == "create" }, "\(actions)")
 
+      // The first apply writes only those rows (no call changes YouTube, n8n, Cloudflare or Vault);
+      // then the plan is empty.
+      let writes = e.youtubeWrites
+      let otherWrites = e.sandbox.callCounts.filter { k, _ in !k.hasPrefix("youtube") && !k.contains(" GET ") && !k.hasPrefix("oauth") }
+      let first = try await e.run(["apply", "--auto-approve", "--config", config], config: false)
+      #expect(first.status == 0 && first.stdout.contains(", 0 failed, 0 deferred"), "\(first)")
+      #expect(e.youtubeWrites == writes)
+      #expect(
+        e.sandbox.callCounts.filter { k, _ in !k.hasPrefix("youtube") && !k.contains(" GET ") && !k.hasPrefix("oauth") } == otherWrites)
+      let quiet = try await e.run(["plan", "--detailed-exitcode", "--config", config], config: false)
+      #expect(quiet.status == 0, "\(quiet)")
+
       // Removing one imported playlist from git: exactly one owned delete.
       let lines2 = tech.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
       let start = try #require(lines2.firstIndex(of: "  - name: gadget-reviews"))
