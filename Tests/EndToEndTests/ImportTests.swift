@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 import TestSupport
 import Testing
 import YAMLKit
@@ -251,6 +252,38 @@ struct ImportTests {
       #expect(del.count == 1 && del.first?["operation"] as? String == "delete", "\(del)")
       // The file itself is untouched by planning.
       #expect(try String(contentsOfFile: rulesFile, encoding: .utf8) == Self.rules)
+    }
+  }
+
+  @Test("secret canary: no configured credential or refresh token appears in what import writes, prints or records")
+  func noSecretInTheImport() async throws {
+    let tag = String(UInt64.random(in: 0...UInt64.max), radix: 36)
+    var creds = SandboxCredentials()
+    creds.youtubeClientSecret = "CANARY-client-secret-\(tag)"
+    creds.n8nAPIKey = "CANARY-n8n-\(tag)"
+    creds.cloudflareToken = "CANARY-cloudflare-\(tag)"
+    creds.vaultToken = "CANARY-vault-\(tag)"
+    let canaries = [creds.youtubeClientSecret, creds.n8nAPIKey, creds.cloudflareToken, creds.vaultToken, "1//sandbox-refresh-"]
+    try await Empire.with(credentials: creds) { e in
+      try await e.apply()
+      let out = e.tmp.sub("imported")
+      let config = e.tmp.sub("import.yaml")
+      let text = e.configText.replacingOccurrences(of: e.stateDir, with: e.tmp.sub("state2"))
+      try Data(text.utf8).write(to: URL(fileURLWithPath: config))
+      let r = try await e.run(["import", "--out", out, "--adopt", "--config", config], config: false)
+      #expect(r.status == 0 && r.stdout.contains("0 errors"), "\(r)")
+      var texts = [("stdout", r.stdout), ("stderr", r.stderr)]
+      let files = FileManager.default.enumerator(atPath: out)?.compactMap { $0 as? String } ?? []
+      #expect(files.count >= 10, "\(files)")
+      for f in files {
+        if let d = FileManager.default.contents(atPath: out + "/" + f) { texts.append((f, String(decoding: d, as: UTF8.self))) }
+      }
+      for f in (try? FileManager.default.contentsOfDirectory(atPath: e.tmp.sub("state2"))) ?? [] {
+        if let d = FileManager.default.contents(atPath: e.tmp.sub("state2") + "/" + f) {
+          texts.append(("state2/" + f, String(decoding: d, as: UTF8.self)))
+        }
+      }
+      for c in canaries { for (what, t) in texts { #expect(!t.contains(c), "\(c) in \(what)") } }
     }
   }
 }
