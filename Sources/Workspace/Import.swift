@@ -102,8 +102,11 @@ extension Workspace {
     // The configured source's RateLimits price the import when it has them.
     var limits: [Resource] = []
     var pricedBy = "the APIs' published quotas (the source declares no RateLimit for YouTube)"
-    if let loaded = try? await load() {
-      limits = loaded.resources.filter { $0.kind == .rateLimit }
+    do {
+      limits = try await load().resources.filter { $0.kind == .rateLimit }
+    } catch {
+      // An empty repository is the usual case for an import; any other reason is said.
+      pricedBy = "the APIs' published quotas (the source's RateLimits could not be read: \(error.message))"
     }
     if limits.contains(where: { $0.rateLimit?.service == "youtube" }) {
       pricedBy = "the source's RateLimits"

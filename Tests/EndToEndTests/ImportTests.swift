@@ -83,6 +83,8 @@ struct ImportTests {
           "Import price: 6 units at least (cloudflare 1 call, 0 units; n8n 2 calls, 0 units; vault 3 calls, 0 units; youtube 6 calls, 6 units)"
         )
           == true, "\(r)")
+      // The empty repository has no commit to read RateLimits from: the published quota prices it, and says why.
+      #expect(r.stdout.contains("priced by the APIs' published quotas (the source's RateLimits could not be read: "), "\(r)")
       #expect(r.stdout.contains("wrote \(repo.path)/channels/tech-daily.yaml  Channel/tech-daily"), "\(r)")
       // The example's four schedules are n8n workflows tagged ytempire, each with its JSON beside it.
       for s in ["analytics-daily", "analytics-hourly", "content-generation", "analytics-collection"] {
@@ -272,6 +274,7 @@ struct ImportTests {
       try Data(text.utf8).write(to: URL(fileURLWithPath: config))
       let r = try await e.run(["import", "--out", out, "--adopt", "--config", config], config: false)
       #expect(r.status == 0 && r.stdout.contains("0 errors"), "\(r)")
+      #expect(r.stdout.contains("units), priced by the source's RateLimits."), "\(r)")
       var texts = [("stdout", r.stdout), ("stderr", r.stderr)]
       let files = FileManager.default.enumerator(atPath: out)?.compactMap { $0 as? String } ?? []
       #expect(files.count >= 10, "\(files)")
