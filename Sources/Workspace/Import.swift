@@ -44,7 +44,6 @@ public struct ImportReport: Sendable {
     public var file: String
     /// Extra files of the resource (a workflow's JSON).
     public var files: [String]
-    public var notes: [String]
   }
   public var resources: [Written] = []
   public var notImported: [NotImported] = []
@@ -151,7 +150,12 @@ extension Workspace {
       files[rel] = try Self.manifest(item, schemas: o.schemas, notImported: report.notImported)
       for (path, bytes) in item.files { files[path] = bytes }
       report.resources.append(
-        .init(id: ResourceID(item.kind, item.name), file: rel, files: item.files.keys.sorted(), notes: item.notes))
+        .init(id: ResourceID(item.kind, item.name), file: rel, files: item.files.keys.sorted()))
+    }
+    // Nothing is written through a symbolic link or over something that is not a regular file.
+    let unsafe = files.keys.sorted().compactMap { Self.unsafePath($0, under: o.out) }
+    if !unsafe.isEmpty {
+      throw ImportRefused(unsafe.prefix(10).joined(separator: "; ") + "; nothing was written")
     }
     // Files that exist are overwritten only with --force; a name DIR declares in another file never is.
     let clashes = files.keys.sorted().filter { FileManager.default.fileExists(atPath: o.out + "/" + $0) }
@@ -202,8 +206,32 @@ extension Workspace {
     for (rel, bytes) in files.sorted(by: { $0.key < $1.key }) {
       let path = root + "/" + rel
       try fm.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-      guard fm.createFile(atPath: path, contents: Data(bytes)) else { throw ImportRefused("\(path): cannot be written") }
+      // A new file renamed into place: an existing name is replaced, never written through.
+      let temporary = path + ".ytempire-import-" + UUID().uuidString
+      guard fm.createFile(atPath: temporary, contents: Data(bytes)) else { throw ImportRefused("\(path): cannot be written") }
+      guard rename(temporary, path) == 0 else {
+        try? fm.removeItem(atPath: temporary)
+        throw ImportRefused("\(path): cannot be written: \(String(cString: strerror(errno)))")
+      }
     }
+  }
+
+  /// Why writing `rel` under `root` would go through a symbolic link or over something that is
+  /// not a regular file (a directory, a device), or nil when it would not.
+  static func unsafePath(_ rel: String, under root: String) -> String? {
+    let parts = rel.split(separator: "/").map(String.init)
+    var path = root
+    for (i, part) in parts.enumerated() {
+      path += "/" + part
+      var st = stat()
+      guard lstat(path, &st) == 0 else { return nil }  // nothing there yet: neither is anything below
+      let type = st.st_mode & S_IFMT
+      if type == S_IFLNK { return "\(TextEscape.escape(path)) is a symbolic link" }
+      let last = i == parts.count - 1
+      if last && type != S_IFREG { return "\(TextEscape.escape(path)) exists and is not a regular file" }
+      if !last && type != S_IFDIR { return "\(TextEscape.escape(path)) is not a directory" }
+    }
+    return nil
   }
 
   // MARK: rendering

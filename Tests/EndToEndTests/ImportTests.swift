@@ -228,6 +228,16 @@ struct ImportTests {
           of: "  configStore:", with: "  prometheus:\n    endpoint: http://127.0.0.1:9\n    rulesFile: \"\(rulesFile)\"\n  configStore:")
       try Data(text.utf8).write(to: URL(fileURLWithPath: config))
 
+      // A symbolic link where the manifest would go: refused even with --force, its target untouched.
+      let outside = e.tmp.sub("outside.yaml")
+      try Data("precious\n".utf8).write(to: URL(fileURLWithPath: outside))
+      try FileManager.default.createDirectory(atPath: repo.path + "/monitors", withIntermediateDirectories: true)
+      try FileManager.default.createSymbolicLink(atPath: repo.path + "/monitors/quota-usage-warning.yaml", withDestinationPath: outside)
+      let linked = try await e.run(["import", "--out", repo.path, "--kind", "Monitor", "--force", "--config", config], config: false)
+      #expect(linked.status == 1 && linked.stderr.contains("quota-usage-warning.yaml is a symbolic link; nothing was written"), "\(linked)")
+      #expect(try String(contentsOfFile: outside, encoding: .utf8) == "precious\n")
+      try FileManager.default.removeItem(atPath: repo.path + "/monitors/quota-usage-warning.yaml")
+
       let r = try await e.run(["import", "--out", repo.path, "--kind", "Monitor", "--adopt", "--config", config], config: false)
       #expect(r.status == 0, "\(r)")
       #expect(r.stdout.hasPrefix("Import price: 0 units at least"), "\(r)")
