@@ -175,13 +175,17 @@ extension Workspace {
       }
     }
 
+    // Nothing was found (or everything failed): nothing to validate or write; the errors say why.
+    if files.isEmpty { return report }
     // Validate the output on its own before anything lands in DIR.
     let stage = FileManager.default.temporaryDirectory.appendingPathComponent("ytempire-import-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: stage) }
     try Self.write(files, to: stage)
     let staged = ManifestLoader.loadDirectory(stage)
     guard staged.report.isValid else {
-      let errors = staged.report.diagnostics.filter { $0.severity == .error }.prefix(10).map { "\($0)" }
+      let errors = staged.report.diagnostics.filter { $0.severity == .error }.prefix(10).map {
+        "\($0.file):\($0.line):\($0.column): \($0.severity.rawValue): \($0.message)"
+      }
       throw ImportRefused("the imported manifests do not validate; nothing was written:\n" + errors.joined(separator: "\n"))
     }
     if o.dryRun { return report }

@@ -228,6 +228,12 @@ struct ImportTests {
           of: "  configStore:", with: "  prometheus:\n    endpoint: http://127.0.0.1:9\n    rulesFile: \"\(rulesFile)\"\n  configStore:")
       try Data(text.utf8).write(to: URL(fileURLWithPath: config))
 
+      // Nothing to import (the group has no rule yet): a clean, empty import, not a validation error.
+      try Data("groups: []\n".utf8).write(to: URL(fileURLWithPath: rulesFile))
+      let empty = try await e.run(["import", "--out", repo.path, "--kind", "Monitor", "--config", config], config: false)
+      #expect(empty.status == 0 && empty.stdout.contains("Import complete: 0 resources, 0 not importable, 0 errors"), "\(empty)")
+      try Data(Self.rules.utf8).write(to: URL(fileURLWithPath: rulesFile))
+
       // A symbolic link where the manifest would go: refused even with --force, its target untouched.
       let outside = e.tmp.sub("outside.yaml")
       try Data("precious\n".utf8).write(to: URL(fileURLWithPath: outside))
