@@ -124,6 +124,10 @@ extension Workspace {
     if let m = o.maxUnits, p.units > m {
       throw ImportRefused("the import costs at least \(p.units) units, more than --max-units \(m); nothing was read")
     }
+    var isDirectory: ObjCBool = false
+    if FileManager.default.fileExists(atPath: o.out, isDirectory: &isDirectory), !isDirectory.boolValue {
+      throw ImportRefused("--out \(TextEscape.escape(o.out)) exists and is not a directory; nothing was read")
+    }
     let budget = ImportBudget(limit: o.maxUnits)
     let found = try await engine.discover(p.request, pricing: p.index, budget: budget)
     var report = ImportReport()

@@ -228,6 +228,10 @@ struct ImportTests {
           of: "  configStore:", with: "  prometheus:\n    endpoint: http://127.0.0.1:9\n    rulesFile: \"\(rulesFile)\"\n  configStore:")
       try Data(text.utf8).write(to: URL(fileURLWithPath: config))
 
+      // --out naming a file: refused before anything is read.
+      let notDir = try await e.run(["import", "--out", rulesFile, "--kind", "Monitor", "--config", config], config: false)
+      #expect(notDir.status == 1 && notDir.stderr.contains("exists and is not a directory; nothing was read"), "\(notDir)")
+
       // Nothing to import (the group has no rule yet): a clean, empty import, not a validation error.
       try Data("groups: []\n".utf8).write(to: URL(fileURLWithPath: rulesFile))
       let empty = try await e.run(["import", "--out", repo.path, "--kind", "Monitor", "--config", config], config: false)
