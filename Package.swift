@@ -54,6 +54,11 @@ let package = Package(
         .target(name: "PlanFile", dependencies: ["DriverKit", "EmpireModel", .product(name: "Crypto", package: "swift-crypto")]),
         // Push webhooks: GitHub HMAC signatures, delivery replay, GitLab tokens, the pushed ref.
         .target(name: "Webhooks", dependencies: ["DriverKit", .product(name: "Crypto", package: "swift-crypto")]),
+        // Events to Slack, Discord, Teams, signed webhooks, Alertmanager, and commit statuses on GitHub and GitLab.
+        .target(
+            name: "Notifications",
+            dependencies: ["EmpireModel", "CurlHTTP", "Resilience", "Basics", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         // observe → diff → plan → apply: state store, intent journal, quota planning, status files.
         .target(
             name: "Reconciler",
@@ -115,7 +120,7 @@ let package = Package(
         .target(
             name: "Workspace",
             dependencies: [
-                "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience", "Basics", "YAMLKit",
+                "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience", "Basics", "YAMLKit", "Notifications",
                 "YouTubeDriver", "ConfigStoreDriver", "N8nDriver", "CloudflareDriver", "VaultDriver", "PrometheusDriver",
             ]
         ),
@@ -123,7 +128,7 @@ let package = Package(
         .target(
             name: "Service",
             dependencies: [
-                "Webhooks", "Workspace", "Reconciler", "DriverKit", "EmpireModel", "Resilience", "ServerGuard", "Basics",
+                "Webhooks", "Workspace", "Reconciler", "DriverKit", "EmpireModel", "Resilience", "ServerGuard", "Basics", "Notifications",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -186,9 +191,10 @@ let package = Package(
         .testTarget(name: "CloudflareDriverTests", dependencies: ["CloudflareDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Reconciler", "Sandbox", "TestSupport"]),
         .testTarget(name: "VaultDriverTests", dependencies: ["VaultDriver", "Reconciler", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
         .testTarget(name: "PrometheusDriverTests", dependencies: ["PrometheusDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "YAMLKit", "Reconciler", "TestSupport"]),
+        .testTarget(name: "NotificationsTests", dependencies: ["Notifications", "EmpireModel", "YAMLKit", "CurlHTTP", "Resilience", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Reconciler", "DriverKit", "EmpireModel", "TestSupport"]),
         // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service", .product(name: "GRDB", package: "GRDB.swift")]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -36,6 +36,13 @@ public struct RateLimitSpec: Sendable {
   }
   public struct Requests: Sendable, Equatable {
     public var perSecond: Int?, perMinute: Int?, per5Minutes: Int?, perHour: Int?, perDay: Int?
+    public init(perSecond: Int? = nil, perMinute: Int? = nil, per5Minutes: Int? = nil, perHour: Int? = nil, perDay: Int? = nil) {
+      self.perSecond = perSecond
+      self.perMinute = perMinute
+      self.per5Minutes = per5Minutes
+      self.perHour = perHour
+      self.perDay = perDay
+    }
   }
   public struct Tokens: Sendable, Equatable { public var perMinute: Int?, perDay: Int? }
   public struct Characters: Sendable, Equatable { public var perMinute: Int?, perMonth: Int? }
@@ -58,6 +65,15 @@ public struct RateLimitSpec: Sendable {
     public var baseDelay: ModelDuration?
     public var retryAfter: RetryAfter?
     public var fallback: FallbackAction?
+    public init(
+      strategy: RetryStrategy, maxRetries: Int?, baseDelay: ModelDuration?, retryAfter: RetryAfter?, fallback: FallbackAction?
+    ) {
+      self.strategy = strategy
+      self.maxRetries = maxRetries
+      self.baseDelay = baseDelay
+      self.retryAfter = retryAfter
+      self.fallback = fallback
+    }
   }
   public struct Retry: Sendable {
     public var maxRetries: Int?

@@ -200,6 +200,9 @@ public struct ReconcilerConfig: Sendable {
     /// Share (0…1) of each daily quota drift checks may spend; `10%` in the file is 0.10.
     public var driftBudget: Double
     public var webhooks: Webhooks
+    /// Where people reach this service's status page (`https://ytempire.example`): commit
+    /// statuses and notifications link to it. nil: no link.
+    public var externalURL: String?
   }
 
   /// Deadlines of the integration calls and of each run's observation (`deadlines:`).
@@ -224,6 +227,8 @@ public struct ReconcilerConfig: Sendable {
   /// The file it was read from (absolute).
   public var file: String
   public var deadlines = Deadlines()
+  /// `notifications:`, the sinks events go to.
+  public var notifications: [NotificationSink] = []
 
   /// Every secret reference of the configuration (integrations, auth, webhooks, `secrets:`), sorted by path.
   public var allSecretRefs: [SecretRef] {
@@ -236,6 +241,7 @@ public struct ReconcilerConfig: Sendable {
     if let p = integrations.configStore?.password { out.append(p) }
     out.append(contentsOf: secrets.values)
     out.append(contentsOf: [serve.webhooks.githubSecret, serve.webhooks.gitlabToken].compactMap { $0 })
+    for s in notifications { out.append(contentsOf: [s.secretURL, s.secret, s.token].compactMap { $0 }) }
     return out.sorted { $0.path < $1.path }
   }
 }

@@ -45,7 +45,9 @@ enum GitRefName {
 }
 
 extension NodeDecoder {
-  static let configKeys = ["apiVersion", "kind", "source", "status", "stateDir", "integrations", "secrets", "policy", "serve", "deadlines"]
+  static let configKeys = [
+    "apiVersion", "kind", "source", "status", "stateDir", "integrations", "secrets", "policy", "serve", "deadlines", "notifications",
+  ]
 
   func reconcilerConfig(_ root: YAMLNode, file: String, context ctx: inout ConfigContext) -> ReconcilerConfig? {
     guard let named = mapping(root, ReconcilerConfigLoader.kind, known: Self.configKeys) else { return nil }
@@ -96,6 +98,7 @@ extension NodeDecoder {
     let policy = configPolicy(top.value("policy"), "policy")
     let serve = configServe(top.value("serve"), "serve", &ctx)
     let deadlines = configDeadlines(top.value("deadlines"), "deadlines")
+    let notifications = configNotifications(top.value("notifications"), "notifications", &ctx)
 
     checkLiterals(ctx)
     guard let source, let stateDir else { return nil }
@@ -103,6 +106,7 @@ extension NodeDecoder {
       source: source, status: status, stateDir: stateDir, integrations: integrations,
       secrets: secrets, policy: policy, serve: serve, file: file)
     config.deadlines = deadlines
+    config.notifications = notifications
     return config
   }
 
@@ -625,7 +629,14 @@ extension NodeDecoder {
     var s = ReconcilerConfig.Serve(
       listen: D.listen, driftInterval: D.driftInterval, driftBudget: D.driftBudget,
       webhooks: .init(githubSecret: nil, gitlabToken: nil))
-    guard let node, let f = mapping(node, path, known: ["listen", "driftInterval", "driftBudget", "webhooks"]) else { return s }
+    guard let node, let f = mapping(node, path, known: ["listen", "driftInterval", "driftBudget", "webhooks", "externalURL"]) else {
+      return s
+    }
+    if let u = url(f, "externalURL") {
+      var t = u
+      while t.hasSuffix("/") { t.removeLast() }
+      s.externalURL = t
+    }
     if let n = f.value("listen"), let text = string(n, f.sub("listen")) {
       if let problem = Self.listenProblem(text) {
         diags.error(.invalidValue, "\(f.sub("listen")) '\(text)' is not host:port (127.0.0.1:9400, [::1]:9400): \(problem)", at: n.mark)

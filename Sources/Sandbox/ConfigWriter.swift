@@ -62,6 +62,12 @@ public enum SandboxConfigWriter {
     }
     y += """
       policy: {prune: true, maxDeletePercent: 30, maxUpdatePercent: 50, minExisting: 10}
+      # Events (docs/notifications.md), to the sandbox's own receivers: uncomment to try them.
+      # Slack and GitHub are emulated; /hooks/… records whatever it is sent (GET /_sandbox/notifications).
+      # notifications:
+      #   - {name: ops, type: slack, url: {value: \(q(baseURL + "/slack/services/" + SandboxCredentials.slackHookPath))}}
+      #   - {name: pager, type: webhook, url: \(q(baseURL + "/hooks/pager")), secret: {value: "sandbox-hook-secret"}}
+      #   - {name: commits, type: github, endpoint: \(q(baseURL + "/github")), repository: acme/empire-config, token: {value: \(q(SandboxCredentials.githubToken))}}
 
       """
     return y

@@ -37,6 +37,8 @@ final class SandboxCore: Sendable {
   let state: WorldState
   let faults = Mutex(FaultEngine())
   let calls = Mutex<[String: Int]>([:])
+  /// What the notification receivers got (in memory only: Notify.swift).
+  let notify = Mutex(NotifyState())
   let clock: SandboxClock
   let store: StateStore?
   let seed: SeedReport
@@ -108,6 +110,9 @@ final class SandboxCore: Sendable {
         reads
         ? state.vault.update { VaultEmulator.handle(r, &$0, env, now: now) }
         : state.vault.write { VaultEmulator.handle(r, &$0, env, now: now) }
+    case .github: response = notify.withLock { NotifyEmulator.github(r, &$0, now: now) }
+    case .slack: response = notify.withLock { NotifyEmulator.slack(r, &$0, now: now) }
+    case .hooks: response = notify.withLock { NotifyEmulator.hook(r, &$0, now: now) }
     }
     Self.escapeHTML(&response, for: e)
     if decision.reset { response.cutAfter = response.body.count / 2 }
@@ -147,7 +152,7 @@ final class SandboxCore: Sendable {
         [
           "routes": [
             "/_sandbox/state", "/_sandbox/calls", "/_sandbox/quota", "/_sandbox/faults",
-            "/_sandbox/clock", "/_sandbox/credentials",
+            "/_sandbox/clock", "/_sandbox/credentials", "/_sandbox/notifications",
           ]
         ])
     case (_, "state"): return adminState(r, Array(segs.dropFirst()))
@@ -166,6 +171,10 @@ final class SandboxCore: Sendable {
         ])
     case ("DELETE", "calls"):
       calls.withLock { $0 = [:] }
+      return .empty(204)
+    case ("GET", "notifications"): return .json(200, notify.withLock { $0.json })
+    case ("DELETE", "notifications"):
+      notify.withLock { $0 = NotifyState() }
       return .empty(204)
     case ("GET", "quota"): return .json(200, quotaJSON())
     case ("PUT", "quota"), ("PATCH", "quota"): return setQuota(r)

@@ -20,6 +20,8 @@ public struct FaultRule: Sendable, Equatable, Codable {
   public var method: String?  // nil = any
   public var pathGlob: String  // `*` matches any run of characters
   public var actions: [FaultAction]
+  /// `TARGET#N=…`: the rule answers (error, throttle, reset, quota) for N requests, then never again.
+  public var limit: Int? = nil
 
   func matches(_ e: Emulator, _ method: String, _ path: String) -> Bool {
     if let emulator, emulator != e { return false }
@@ -63,7 +65,8 @@ public struct FaultSpecError: Error, CustomStringConvertible, Equatable {
 ///
 ///     SPEC   := RULE (';' RULE)*
 ///     RULE   := TARGET '=' ACTION (',' ACTION)*
-///     TARGET := EMULATOR [':' [METHOD ' '] PATH-GLOB]        EMULATOR: youtube|oauth|n8n|cloudflare|vault|*
+///     TARGET := EMULATOR [':' [METHOD ' '] PATH-GLOB] ['#' N]  EMULATOR: youtube|oauth|n8n|cloudflare|vault|github|slack|hooks|*
+///                                                              #N: the rule fails N requests, then no more
 ///     ACTION := latency:DUR[-DUR] | error:RATE[:STATUS[:REASON]] | throttle:RATE[:SECONDS] | 429:RATE[:SECONDS]
 ///             | reset[:RATE] | quota[:RATE]
 public enum FaultSpec {
@@ -75,8 +78,16 @@ public enum FaultSpec {
       guard let eq = rule.firstIndex(of: "=") else {
         throw FaultSpecError(description: "fault rule '\(rule)' has no '=': expected TARGET=ACTION")
       }
-      let target = String(rule[..<eq]).trimmingCharacters(in: .whitespaces)
+      var target = String(rule[..<eq]).trimmingCharacters(in: .whitespaces)
       let actionsText = String(rule[rule.index(after: eq)...])
+      var limit: Int?
+      if let hash = target.lastIndex(of: "#") {
+        guard let n = Int(target[target.index(after: hash)...]), n >= 1, n <= 1_000_000 else {
+          throw FaultSpecError(description: "fault rule '\(rule)': '#N' must be a count from 1 to 1000000")
+        }
+        limit = n
+        target = String(target[..<hash]).trimmingCharacters(in: .whitespaces)
+      }
       var emulatorName = target
       var route = "*"
       if let colon = target.firstIndex(of: ":") {
@@ -88,7 +99,8 @@ public enum FaultSpec {
         guard let e = Emulator(rawValue: emulatorName) else {
           throw FaultSpecError(
             description:
-              "unknown emulator '\(emulatorName)' in fault rule '\(rule)'; expected one of youtube, oauth, n8n, cloudflare, vault or *")
+              "unknown emulator '\(emulatorName)' in fault rule '\(rule)'; expected one of \(Emulator.allCases.map(\.rawValue).joined(separator: ", ")) or *"
+          )
         }
         emulator = e
       }
@@ -106,7 +118,7 @@ public enum FaultSpec {
         actions.append(try parseAction(a.trimmingCharacters(in: .whitespaces), rule: rule))
       }
       if actions.isEmpty { throw FaultSpecError(description: "fault rule '\(rule)' has no action") }
-      rules.append(FaultRule(emulator: emulator, method: method, pathGlob: route, actions: actions))
+      rules.append(FaultRule(emulator: emulator, method: method, pathGlob: route, actions: actions, limit: limit))
     }
     return rules
   }
@@ -182,16 +194,23 @@ struct FaultEngine: Sendable {
   var rules: [FaultRule] = []
   var seed: UInt64 = 0
   var rngs: [SplitMix64] = []
+  /// What is left of each rule's `#N` (nil: no limit).
+  var remaining: [Int?] = []
 
   mutating func set(_ rules: [FaultRule], seed: UInt64? = nil) {
     if let seed { self.seed = seed }
     self.rules = rules
     rngs = rules.indices.map { SplitMix64(seed: self.seed &+ UInt64($0) &* 0x9E37_79B9) }
+    remaining = rules.map(\.limit)
   }
 
   mutating func decide(_ e: Emulator, _ r: SandboxRequest) -> FaultDecision {
     var d = FaultDecision()
-    for i in rules.indices where rules[i].matches(e, r.method, r.path) {
+    for i in rules.indices where rules[i].matches(e, r.method, r.path) && remaining[i] != 0 {
+      let before = (d.answer != nil, d.reset)
+      defer {
+        if let n = remaining[i], (d.answer != nil, d.reset) != before { remaining[i] = n - 1 }
+      }
       for a in rules[i].actions {
         switch a {
         case .latency(let lo, let hi):
@@ -225,6 +244,9 @@ struct FaultEngine: Sendable {
     case .n8n: return N8nEmulator.msg(status, message)
     case .cloudflare: return CloudflareEmulator.failure(status, 10000 + status, message)
     case .vault: return VaultEmulator.errors(status, [message])
+    case .github: return .json(status, ["message": .string(message), "documentation_url": "https://docs.github.com/rest"])
+    case .slack: return SandboxResponse(status: status, headers: [("Content-Type", "text/plain")], body: Array(reason.utf8))
+    case .hooks: return .json(status, ["error": .string(message)])
     }
   }
 
@@ -239,6 +261,10 @@ struct FaultEngine: Sendable {
     case .n8n: r = N8nEmulator.msg(429, "Too Many Requests")
     case .cloudflare: r = CloudflareEmulator.failure(429, 971, "Please wait and consider throttling your request speed")
     case .vault: r = VaultEmulator.errors(429, ["request path \"\": rate limit quota exceeded"])
+    case .github:
+      r = .json(429, ["message": "You have exceeded a secondary rate limit.", "documentation_url": "https://docs.github.com/rest"])
+    case .slack: r = SandboxResponse(status: 429, headers: [("Content-Type", "text/plain")], body: Array("rate_limited".utf8))
+    case .hooks: r = .json(429, ["error": "Too Many Requests"])
     }
     r.headers.append(("Retry-After", String(secs)))
     return r

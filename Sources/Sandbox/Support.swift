@@ -58,7 +58,7 @@ public struct SandboxResponse: Sendable {
 
 /// The emulated services, by their URL prefix on the shared listener (DESIGN A9).
 public enum Emulator: String, Sendable, CaseIterable, Codable {
-  case youtube, oauth, n8n, cloudflare, vault
+  case youtube, oauth, n8n, cloudflare, vault, github, slack, hooks
 
   static func of(path: String) -> Emulator? {
     if path == "/youtube/v3" || path.hasPrefix("/youtube/v3/") { return .youtube }
@@ -66,6 +66,9 @@ public enum Emulator: String, Sendable, CaseIterable, Codable {
     if path == "/api/v1" || path.hasPrefix("/api/v1/") { return .n8n }
     if path == "/client/v4" || path.hasPrefix("/client/v4/") { return .cloudflare }
     if path == "/v1" || path.hasPrefix("/v1/") { return .vault }
+    if path.hasPrefix("/github/") { return .github }
+    if path.hasPrefix("/slack/") { return .slack }
+    if path.hasPrefix("/hooks/") { return .hooks }
     return nil
   }
 }

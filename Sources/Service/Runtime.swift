@@ -51,7 +51,8 @@ public final class ServeRuntime: Sendable {
     log.logLevel = .info
     logger = log
     // Takes the state directory's lock: a second serve (or apply) on it refuses to start.
-    let r = try Workspace(configPath: configPath)
+    let notifyLog = log
+    let r = try Workspace(configPath: configPath, log: { notifyLog.warning("\($0)") })
     for d in r.warnings { log.warning("\(d.file):\(d.line):\(d.column): \(d.severity.rawValue): \(d.message)") }
     reconcile = Shared(r)
     gate = Shared(try Self.gate(r))
@@ -93,7 +94,10 @@ public final class ServeRuntime: Sendable {
       onPush: { [loop] why in loop.trigger(.webhook(why)) },
       // A scrape publishes the quotas as the last reconcile or drift check left them: only
       // they spend quota, and they refresh the gauges (no ledgers are built per scrape).
-      beforeMetrics: { [self] in metrics.quotas(lastQuotas.withLock { $0 }) })
+      beforeMetrics: { [self] in
+        metrics.quotas(lastQuotas.withLock { $0 })
+        metrics.notifications(current.notifier.counts)
+      })
     let log = logger
     let format = self.format
     // Bound first: the loop starts once the listener is up, and a taken address ends serve at once.
@@ -125,7 +129,8 @@ public final class ServeRuntime: Sendable {
   func reload() {
     let old = current
     do {
-      let next = try Workspace(configPath: configPath, lock: false)
+      let notifyLog = logger
+      let next = try Workspace(configPath: configPath, lock: false, log: { notifyLog.warning("\($0)") })
       guard next.config.stateDir == old.config.stateDir else {
         logger.error(
           "configuration not reloaded: stateDir cannot change while serving", metadata: ["stateDir": .string(next.config.stateDir)])
@@ -215,6 +220,7 @@ public final class ServeRuntime: Sendable {
       loaded = try await r.load()
     } catch {
       let message = error.code == .invalidRevision ? "\(error.message) (Stalled until the next commit)" : error.message
+      if error.code == .invalidRevision || error.code == .historyRewritten { r.reportStalled(error, actor: .serve) }
       metrics.sourceError()
       state.withLock { s in
         s.lastSourceError = message
@@ -226,6 +232,7 @@ public final class ServeRuntime: Sendable {
       return
     }
     log[metadataKey: "revision"] = .string(loaded.revision)
+    r.reportLoaded()
     state.withLock { s in
       s.sourceReached = true
       s.revision = loaded.revision

@@ -1,5 +1,6 @@
 import CoreMetrics
 import Foundation
+import Notifications
 import Prometheus
 import Reconciler
 import Resilience
@@ -14,6 +15,8 @@ public final class ServiceMetrics: Sendable {
   let drifted: CoreMetrics.Gauge
   let lastApplied: CoreMetrics.Gauge
   let sourceErrors: CoreMetrics.Counter
+  /// What `notifications(_:)` has added to each counter so far.
+  private let notified = Mutex<[String: Int]>([:])
 
   public init() {
     var f = PrometheusMetricsFactory(registry: registry)
@@ -73,6 +76,24 @@ public final class ServiceMetrics: Sendable {
     }
     for (svc, u) in used { gauge("ytempire_quota_used_units", [("service", svc)]).record(u) }
     for (svc, r) in remaining { gauge("ytempire_quota_remaining_units", [("service", svc)]).record(r) }
+  }
+
+  /// `ytempire_notifications_total{sink,result}` from the notifier's running counts (delivered,
+  /// failed, dropped), set to what it has counted so far.
+  public func notifications(_ counts: [String: [Notifier.Outcome: Int]]) {
+    for (sink, byOutcome) in counts {
+      for outcome in Notifier.Outcome.allCases {
+        let c = counter("ytempire_notifications_total", [("sink", sink), ("result", outcome.rawValue)])
+        let now = byOutcome[outcome] ?? 0
+        let seen = notified.withLock { $0["\(sink)/\(outcome.rawValue)"] ?? 0 }
+        if now > seen {
+          c.increment(by: Int64(now - seen))
+          notified.withLock { $0["\(sink)/\(outcome.rawValue)"] = now }
+        } else if seen == 0 {
+          c.increment(by: 0)
+        }
+      }
+    }
   }
 
   public func circuit(service: String, state: Int) {

@@ -3,6 +3,7 @@ import DriverKit
 import EmpireModel
 import Foundation
 import GitKit
+import Notifications
 import Reconciler
 import Resilience
 import Synchronization
@@ -25,6 +26,8 @@ public final class Workspace: Sendable {
   public let hostName: String
   /// Git sources by ref ("" for the configured one), made once per workspace.
   let gitSources = Mutex<[String: GitSource]>([:])
+  /// Events and commit statuses to the configured sinks (`notifications:`).
+  public let notifier: Notifier
 
   public static let defaultConfigPath = "ytempire.yaml"
 
@@ -33,7 +36,8 @@ public final class Workspace: Sendable {
   public init(
     configPath: String?, lock takeLock: Bool = true, clock: any ResilienceClock = SystemClock(),
     environment: [String: String] = ProcessInfo.processInfo.environment,
-    hostName: String = AuditActor.localHost()
+    hostName: String = AuditActor.localHost(),
+    log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
   ) throws(WorkspaceError) {
     let path = configPath ?? Self.defaultConfigPath
     guard FileManager.default.fileExists(atPath: path) else {
@@ -60,9 +64,13 @@ public final class Workspace: Sendable {
     }
     resolver = SecretResolver(environment: environment)
     transport = CurlHTTPClient(configuration: CurlHTTPConfiguration(deadlines: config.deadlines))
+    notifier = Self.makeNotifier(config: config, store: store, resolver: resolver, transport: transport, clock: clock, log: log)
   }
 
-  deinit { transport.shutdown() }
+  deinit {
+    notifier.shutdown()
+    transport.shutdown()
+  }
 
   /// A secret reference of the configuration, resolved only when a driver uses it.
   public func secret(_ ref: SecretRef) -> LazySecret {
@@ -170,9 +178,11 @@ public final class Workspace: Sendable {
     shouldStop: @escaping @Sendable () -> Bool = { false },
     onEvent: @escaping @Sendable (ApplyEvent) -> Void = { _ in }
   ) async throws -> (report: ApplyReport, status: String) {
+    reportApplying(plan, loaded: loaded)
     let report = try await engine.apply(
       plan, desired: loaded.resources, files: loaded.files, force: force,
       shouldStop: shouldStop, onEvent: onEvent)
+    reportApplied(plan, report: report, loaded: loaded, actor: engine.options.actor.role)
     // What reached the systems is what a force-push is judged against from now on.
     if let commit = loaded.commit, loaded.followsConfiguredRef { try remember(.sourceLastApplied, commit) }
     try StatusBook.record(plan: plan, report: report, desired: loaded.resources, store: store, now: clock.wallNow)

@@ -45,64 +45,81 @@ struct ApplyCommand: ParsableCommand {
     let cmd = self
     try runBlocking {
       let ws = try Workspace.open(cmd.options.config)
-      let tty = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
-      if !tty && !cmd.autoApprove {
-        throw CLIFailure("apply needs confirmation and there is no terminal to ask on; pass --auto-approve")
+      // Deliveries queued by this run get their sinks' timeout to finish, whatever the outcome.
+      do {
+        try await cmd.apply(ws)
+      } catch let e as WorkspaceError {
+        if e.code == .invalidRevision || e.code == .historyRewritten { ws.reportStalled(e, actor: .apply) }
+        await ws.flushNotifications()
+        throw e
+      } catch {
+        await ws.flushNotifications()
+        throw error
       }
-      let engine = try ws.engine(
-        .init(
-          targets: try parseTargets(cmd.options.target), refresh: cmd.options.refresh.mode,
-          ignoreSyncWindows: cmd.force, deleteNonEmpty: cmd.force))
-      let loaded: LoadedRevision
-      let plan: Plan
-      if let file = cmd.planFile {
-        loaded = try await ws.loadPrinting(path: nil, ref: cmd.options.ref)
-        plan = try await ws.readPlan(file: file, loaded: loaded, engine: engine)
-      } else {
-        loaded = try await ws.loadPrinting(path: cmd.path, ref: cmd.options.ref)
-        plan = try await ws.plan(loaded, engine: engine)
-      }
-      let color = Terminal.useColor(STDOUT_FILENO)
-      if cmd.planFile != nil {
-        // A saved plan was reviewed when it was made (as Terraform does, it is not shown again).
-        Terminal.write(
-          "Applying the saved plan sha256:\(plan.digest.prefix(12)) for \(plan.revision) (still fresh).\n"
-            + PlanRenderer.summaryLine(plan) + "\n", to: .standardOutput)
-      } else {
-        Terminal.write(PlanRenderer.text(plan, style: .init(color: color)), to: .standardOutput)
-      }
-      if !plan.safety.isEmpty && !cmd.force {
-        throw CLIFailure("apply refused by the safety thresholds (see above); --force applies anyway")
-      }
-      if plan.runnable.isEmpty {
-        let (_, status) = try await ws.converge(plan, loaded: loaded, engine: engine, force: cmd.force)
-        Terminal.write("Nothing to apply. " + status + "\n", to: .standardOutput)
-        try failUnobserved(plan)
-        return
-      }
-      if tty && !cmd.autoApprove {
-        Terminal.write("\nApply these \(plan.runnable.count) actions? Only 'yes' proceeds: ", to: .standardOutput)
-        guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
-          Terminal.write("Apply cancelled; nothing changed.\n", to: .standardOutput)
-          throw ExitCode(1)
-        }
-      }
-      let progress = Progress(tty: tty && isatty(STDERR_FILENO) == 1)
-      let (report, status) = try await ws.converge(plan, loaded: loaded, engine: engine, force: cmd.force, onEvent: { progress.event($0) })
-      progress.finish()
-      var line = "Apply complete: \(report.succeeded) succeeded, \(report.failed) failed, \(report.deferred) deferred"
-      let units = report.outcomes.reduce(0) { $0 &+ $1.units }
-      line += "; \(units) quota unit\(units == 1 ? "" : "s") spent."
-      if report.interruptedRecovered > 0 { line += " Recovered \(report.interruptedRecovered) action(s) an earlier run left unfinished." }
-      Terminal.write(line + "\n" + status + "\n", to: .standardOutput)
-      for o in report.outcomes where o.result == .failed {
-        Terminal.write(
-          "error: \(o.action.resource) \(o.action.driver) \(o.action.operation.rawValue) \(TextEscape.escape(o.action.summary)): \(TextEscape.escape(o.message ?? "failed"))\n",
-          to: .standardError)
-      }
-      try failUnobserved(plan)
-      if report.failed > 0 { throw ExitCode(1) }
+      await ws.flushNotifications()
     }
+  }
+
+  func apply(_ ws: Workspace) async throws {
+    let cmd = self
+    let tty = isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
+    if !tty && !cmd.autoApprove {
+      throw CLIFailure("apply needs confirmation and there is no terminal to ask on; pass --auto-approve")
+    }
+    let engine = try ws.engine(
+      .init(
+        targets: try parseTargets(cmd.options.target), refresh: cmd.options.refresh.mode,
+        ignoreSyncWindows: cmd.force, deleteNonEmpty: cmd.force))
+    let loaded: LoadedRevision
+    let plan: Plan
+    if let file = cmd.planFile {
+      loaded = try await ws.loadPrinting(path: nil, ref: cmd.options.ref)
+      plan = try await ws.readPlan(file: file, loaded: loaded, engine: engine)
+    } else {
+      loaded = try await ws.loadPrinting(path: cmd.path, ref: cmd.options.ref)
+      plan = try await ws.plan(loaded, engine: engine)
+    }
+    ws.reportLoaded()
+    let color = Terminal.useColor(STDOUT_FILENO)
+    if cmd.planFile != nil {
+      // A saved plan was reviewed when it was made (as Terraform does, it is not shown again).
+      Terminal.write(
+        "Applying the saved plan sha256:\(plan.digest.prefix(12)) for \(plan.revision) (still fresh).\n"
+          + PlanRenderer.summaryLine(plan) + "\n", to: .standardOutput)
+    } else {
+      Terminal.write(PlanRenderer.text(plan, style: .init(color: color)), to: .standardOutput)
+    }
+    if !plan.safety.isEmpty && !cmd.force {
+      throw CLIFailure("apply refused by the safety thresholds (see above); --force applies anyway")
+    }
+    if plan.runnable.isEmpty {
+      let (_, status) = try await ws.converge(plan, loaded: loaded, engine: engine, force: cmd.force)
+      Terminal.write("Nothing to apply. " + status + "\n", to: .standardOutput)
+      try failUnobserved(plan)
+      return
+    }
+    if tty && !cmd.autoApprove {
+      Terminal.write("\nApply these \(plan.runnable.count) actions? Only 'yes' proceeds: ", to: .standardOutput)
+      guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+        Terminal.write("Apply cancelled; nothing changed.\n", to: .standardOutput)
+        throw ExitCode(1)
+      }
+    }
+    let progress = Progress(tty: tty && isatty(STDERR_FILENO) == 1)
+    let (report, status) = try await ws.converge(plan, loaded: loaded, engine: engine, force: cmd.force, onEvent: { progress.event($0) })
+    progress.finish()
+    var line = "Apply complete: \(report.succeeded) succeeded, \(report.failed) failed, \(report.deferred) deferred"
+    let units = report.outcomes.reduce(0) { $0 &+ $1.units }
+    line += "; \(units) quota unit\(units == 1 ? "" : "s") spent."
+    if report.interruptedRecovered > 0 { line += " Recovered \(report.interruptedRecovered) action(s) an earlier run left unfinished." }
+    Terminal.write(line + "\n" + status + "\n", to: .standardOutput)
+    for o in report.outcomes where o.result == .failed {
+      Terminal.write(
+        "error: \(o.action.resource) \(o.action.driver) \(o.action.operation.rawValue) \(TextEscape.escape(o.action.summary)): \(TextEscape.escape(o.message ?? "failed"))\n",
+        to: .standardError)
+    }
+    try failUnobserved(plan)
+    if report.failed > 0 { throw ExitCode(1) }
   }
 }
 

@@ -78,7 +78,10 @@ struct ReconcilerConfigTests {
     #expect(c.serve.driftBudget == 0.10)
     #expect(c.serve.webhooks.githubSecret?.source == .env("GITHUB_WEBHOOK_SECRET"))
     #expect(c.serve.webhooks.gitlabToken?.source == .env("GITLAB_WEBHOOK_TOKEN"))
-    #expect(c.allSecretRefs.count == 12)
+    #expect(c.serve.externalURL == "https://ytempire.example.com")
+    #expect(c.notifications.map(\.type) == [.slack, .webhook, .alertmanager, .github])
+    // 12 of the integrations, sources, secrets and webhooks, and 3 of the sinks.
+    #expect(c.allSecretRefs.count == 15)
   }
 
   @Test("the file `ytempire sandbox --write-config` writes loads with no errors and no warnings")
