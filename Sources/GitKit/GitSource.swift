@@ -169,7 +169,7 @@ public final class GitSource: Sendable {
         rewriteAccepted: false, recloned: recloned)
     }
     do throws(GitError) {
-      recloned = try mirror.fetch().recloned
+      recloned = try mirror.fetch(also: extraRefs).recloned
     } catch {
       return fallback(error)
     }
@@ -180,7 +180,7 @@ public final class GitSource: Sendable {
       // Refs present but objects missing: clone again and retry once.
       do throws(GitError) {
         try mirror.withLock { () throws(GitError) in try mirror.discardCorrupt() }
-        _ = try mirror.fetch()
+        _ = try mirror.fetch(also: extraRefs)
         recloned = true
         rev = try mirror.resolve(config.ref)
       } catch {
@@ -238,7 +238,7 @@ public final class GitSource: Sendable {
       return try mirror.readManifests(at: revision, options: options)
     } catch  where error.code == .corruptMirror {
       try mirror.withLock { () throws(GitError) in try mirror.discardCorrupt() }
-      _ = try mirror.fetch()
+      _ = try mirror.fetch(also: extraRefs)
       return try mirror.readManifests(at: revision, options: options)
     }
   }
@@ -439,5 +439,14 @@ extension GitMirror {
   public func changes(from old: String, to new: String, options: TreeReadOptions = TreeReadOptions()) throws(GitError) -> ManifestChanges {
     let repo = try open()
     return try TreeReader.diff(repo, from: old, to: new, options: options)
+  }
+}
+
+extension GitSource {
+  /// A ref outside branches and tags (a pull request's `refs/pull/7/head`, a merge request's
+  /// `refs/merge-requests/7/head`) is fetched by name: the mirror's refspecs do not cover it.
+  var extraRefs: [String] {
+    guard let r = config.ref, r.hasPrefix("refs/"), !r.hasPrefix("refs/heads/"), !r.hasPrefix("refs/tags/") else { return [] }
+    return [r]
   }
 }

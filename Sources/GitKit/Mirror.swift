@@ -146,18 +146,19 @@ public final class GitMirror: Sendable {
 
   /// Clones or fetches the remote into the mirror. A corrupt mirror (unreadable, or objects
   /// missing while fetching) is discarded and cloned again once.
-  public func fetch() throws(GitError) -> FetchResult {
+  /// - Parameter also: references fetched besides branches and tags (`refs/pull/7/head`), each into itself.
+  public func fetch(also: [String] = []) throws(GitError) -> FetchResult {
     try withLock { () throws(GitError) -> FetchResult in
       try location.probe(timeout: timeouts.connect)
       let (repo, recreated) = try openOrCreate()
       do throws(GitError) {
-        var r = try fetch(into: repo)
+        var r = try fetch(into: repo, also: also)
         r.recloned = recreated
         return r
       } catch  where error.code == .corruptMirror {
         try discardCorrupt()
         let fresh = try Repository.initBare(path)
-        var r = try fetch(into: fresh)
+        var r = try fetch(into: fresh, also: also)
         r.recloned = true
         return r
       }
@@ -167,11 +168,11 @@ public final class GitMirror: Sendable {
   /// Fetch for callers that already hold the lock.
   func fetchLocked(into repo: Repository) throws(GitError) -> FetchResult { try fetch(into: repo) }
 
-  private func fetch(into repo: Repository) throws(GitError) -> FetchResult {
-    try TLSTrust.during(location, caFile: caFile) { () throws(GitError) -> FetchResult in try fetchTrusted(into: repo) }
+  private func fetch(into repo: Repository, also: [String] = []) throws(GitError) -> FetchResult {
+    try TLSTrust.during(location, caFile: caFile) { () throws(GitError) -> FetchResult in try fetchTrusted(into: repo, also: also) }
   }
 
-  private func fetchTrusted(into repo: Repository) throws(GitError) -> FetchResult {
+  private func fetchTrusted(into repo: Repository, also: [String]) throws(GitError) -> FetchResult {
     let ctx = CallbackContext(auth: auth, url: location, timeouts: timeouts, caFile: caFile)
     var remote: OpaquePointer?
     try LibGit2.check(
@@ -200,7 +201,7 @@ public final class GitMirror: Sendable {
     opts.callbacks = cb
     opts.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE
     opts.prune = GIT_FETCH_PRUNE
-    try withStrarray(GitMirror.fetchRefspecs) { (specs) throws(GitError) in
+    try withStrarray(GitMirror.fetchRefspecs + also.map { "+\($0):\($0)" }) { (specs) throws(GitError) in
       rc = git_remote_download(remote, specs, &opts)
       guard rc == 0 else { throw classifyNetwork(ctx.error(rc, "cannot fetch from \(displayURL)")) }
       rc = git_remote_update_tips(remote, &cb, 0, GIT_REMOTE_DOWNLOAD_TAGS_NONE, "ytempire: fetch")

@@ -32,7 +32,8 @@ public final class Notifier: Sendable {
   static let memoryLimit = 2000
 
   struct Job: Sendable {
-    var request: @Sendable (ResolvedSink) -> HTTPRequest?
+    /// Sends it (through the worker's retries) and says how it went.
+    var perform: @Sendable (ResolvedSink, Worker) async -> Outcome
     var what: String
     /// Undone when the delivery fails, so the next poll tries again.
     var memoryKey: String?
@@ -115,11 +116,12 @@ public final class Notifier: Sendable {
       guard let selected = event.selected(by: q.config.selector) else { continue }
       let key = "\(q.config.name)\u{1f}\(selected.condition)"
       guard remember(key, selected.state) else { continue }
+      let what = selected.event.rawValue
       enqueue(
         q,
         Job(
-          request: { Payloads.request(selected, sink: $0, statusPage: page) }, what: selected.event.rawValue, memoryKey: key,
-          state: selected.state))
+          perform: { sink, w in await w.deliver(Payloads.request(selected, sink: sink, statusPage: page), sink: sink, what: what) },
+          what: what, memoryKey: key, state: selected.state))
     }
   }
 
@@ -137,7 +139,12 @@ public final class Notifier: Sendable {
       // not turn "3 applied" into "in sync" on the same commit.
       let st = "\(s.commit) \(s.state.rawValue)"
       guard remember(key, st) else { continue }
-      enqueue(q, Job(request: { Payloads.request(s, sink: $0) }, what: "status \(s.state.rawValue)", memoryKey: key, state: st))
+      let what = "status \(s.state.rawValue)"
+      enqueue(
+        q,
+        Job(
+          perform: { sink, w in await w.deliver(Payloads.request(s, sink: sink), sink: sink, what: what) }, what: what, memoryKey: key,
+          state: st))
     }
   }
 
@@ -196,12 +203,16 @@ public final class Notifier: Sendable {
 
   // MARK: internals
 
+  func queuesFor(_ forge: PullRequestPlan.Forge) -> [SinkQueue] {
+    queues.filter { $0.config.type.rawValue == forge.rawValue }
+  }
+
   private func loadMemory(_ s: inout State) {
     if s.sent == nil { s.sent = memory?.load() ?? [:] }
   }
 
   /// Records `value` as the last state of `key`; false when it already was (a repeat).
-  private func remember(_ key: String, _ value: String) -> Bool {
+  func remember(_ key: String, _ value: String) -> Bool {
     let changed = state.withLock { s -> [String: String]? in
       loadMemory(&s)
       if s.sent?[key] == value { return nil }
@@ -219,7 +230,7 @@ public final class Notifier: Sendable {
     return true
   }
 
-  private func enqueue(_ q: SinkQueue, _ job: Job) {
+  func enqueue(_ q: SinkQueue, _ job: Job) {
     state.withLock { $0.pending += 1 }
     switch q.input.yield(job) {
     case .enqueued: break
@@ -286,47 +297,49 @@ struct Worker: Sendable {
         finished(job, .failed)
         continue
       }
-      guard let request = job.request(sink) else {
-        finished(job, .failed)
-        continue
-      }
       // Waits for the sink's rate limit; cancelled only at shutdown.
       do { try await limiter.acquire() } catch {
         finished(job, .failed)
         continue
       }
-      let outcome = await deliver(request, sink: sink, what: job.what)
-      finished(job, outcome)
+      finished(job, await job.perform(sink, self))
     }
   }
 
-  func deliver(_ request: HTTPRequest, sink: ResolvedSink, what: String) async -> Notifier.Outcome {
-    let service = "notifications/\(config.name)"
-    let timeout = config.timeout.swiftDuration
-    var retrier = Retrier(policy: Self.policy, clock: clock, random: random)
-    retrier.deadline = (clock.now.advanced(by: timeout), "the sink's timeout of \(config.timeout)")
-    let r = retrier
-    let transport = self.transport
+  func deliver(_ request: HTTPRequest?, sink: ResolvedSink, what: String) async -> Notifier.Outcome {
+    guard let request else { return .failed }
     do {
-      try await Deadline.run(
-        timeout, clock: clock,
-        exceeded: { DeadlineExceeded(what: "\(service) \(what)", limit: timeout, setting: "notifications[].timeout") },
-        {
-          try await r.run { _ in
-            let response: HTTPResponse
-            do {
-              response = try await transport.execute(request)
-            } catch let e as CurlHTTPError {
-              throw ErrorClassifier.classify(e, service: service)
-            }
-            if let f = ErrorClassifier.classify(response, service: service) { throw f }
-          }
-        })
+      _ = try await send(request, what: what)
       return .delivered
     } catch {
       // The URL of a chat sink is its credential: never in the log.
       log("notification \(what) to \(config.name) failed: \(Redaction.scrub("\(error)", secrets: sink.secrets, urls: true))")
       return .failed
     }
+  }
+
+  /// One request with the sink's retries, within its timeout; a non-2xx answer throws.
+  func send(_ request: HTTPRequest, what: String) async throws -> HTTPResponse {
+    let service = "notifications/\(config.name)"
+    let timeout = config.timeout.swiftDuration
+    var retrier = Retrier(policy: Self.policy, clock: clock, random: random)
+    retrier.deadline = (clock.now.advanced(by: timeout), "the sink's timeout of \(config.timeout)")
+    let r = retrier
+    let transport = self.transport
+    return try await Deadline.run(
+      timeout, clock: clock,
+      exceeded: { DeadlineExceeded(what: "\(service) \(what)", limit: timeout, setting: "notifications[].timeout") },
+      {
+        try await r.run { _ in
+          let response: HTTPResponse
+          do {
+            response = try await transport.execute(request)
+          } catch let e as CurlHTTPError {
+            throw ErrorClassifier.classify(e, service: service)
+          }
+          if let f = ErrorClassifier.classify(response, service: service) { throw f }
+          return response
+        }
+      })
   }
 }

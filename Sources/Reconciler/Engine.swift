@@ -13,6 +13,9 @@ public enum RefreshMode: String, Sendable, CaseIterable, Codable {
   case changed
   /// Use stored observations; observe only what was never observed.
   case none
+  /// Never observe: stored observations only, so nothing is spent (pull-request plans in
+  /// `serve`). What was never observed is reported as not observed, and nothing is planned for it.
+  case stored
 }
 
 public struct EngineOptions: Sendable {
@@ -241,6 +244,11 @@ public final class Engine: Sendable {
 
       var observed = selection.stored
       var failures: [ResourceID: String] = [:]
+      if options.refresh == .stored {
+        for it in items where observed[it.id] == nil {
+          failures[it.id] = "never observed: a pull-request plan uses stored observations only and spends no quota"
+        }
+      }
       if !selection.observe.isEmpty {
         let targets = selection.observe.map {
           ObserveTarget(id: $0.id, desired: $0.desired, external: $0.record?.external ?? [:], renamedFrom: carried[$0.id]?.name)

@@ -46,10 +46,11 @@ enum ObservationStage {
       switch refresh {
       case .all: must = true
       case .none: must = !hasStored
+      case .stored: must = false
       case .changed:
         must = free || !hasStored || rec?.appliedDigest != it.digest || (age ?? .infinity) > maxAge.timeInterval
       }
-      if touched(it.id) { must = true }
+      if touched(it.id) && refresh != .stored { must = true }
       if must {
         s.observe.append(it)
       } else if let o = rec?.observed {

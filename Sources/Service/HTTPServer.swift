@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Webhooks
 
 /// What the HTTP side asks the service.
 public struct ServiceEndpoints: Sendable {
@@ -14,13 +15,17 @@ public struct ServiceEndpoints: Sendable {
   public var gate: @Sendable () -> WebhookGate
   /// A verified push: reconcile now.
   public var onPush: @Sendable (String) -> Void
+  /// A verified pull-request event: plan its head (never apply it).
+  public var onPullRequest: @Sendable (PullRequestEvent) -> Void
   /// Refreshes gauges just before `/metrics` is rendered.
   public var beforeMetrics: @Sendable () -> Void
   public init(
     readiness: @escaping @Sendable () -> String?, snapshot: @escaping @Sendable () -> StatusSnapshot, metrics: ServiceMetrics,
     gate: @escaping @Sendable () -> WebhookGate, onPush: @escaping @Sendable (String) -> Void,
+    onPullRequest: @escaping @Sendable (PullRequestEvent) -> Void = { _ in },
     beforeMetrics: @escaping @Sendable () -> Void = {}
   ) {
+    self.onPullRequest = onPullRequest
     self.readiness = readiness
     self.snapshot = snapshot
     self.metrics = metrics
@@ -77,6 +82,11 @@ public enum ServiceHTTP {
       log.info("webhook accepted: reconcile now", metadata: ["hook": .string(name), "reason": .string(why)])
       e.onPush(why)
       return json(202, ["result": "reconcile triggered", "reason": why])
+    case .pullRequest(let pr):
+      let why = "\(name) pull request \(pr.number) \(pr.action) at \(pr.head.prefix(12))\(pr.fromFork ? " from a fork" : "")"
+      log.info("webhook accepted: plan the pull request", metadata: ["hook": .string(name), "reason": .string(why)])
+      e.onPullRequest(pr)
+      return json(202, ["result": "pull request plan queued", "reason": why])
     case .accepted(let why):
       log.info("webhook accepted", metadata: ["hook": .string(name), "reason": .string(why)])
       return json(200, ["result": why])

@@ -92,6 +92,7 @@ public final class ServeRuntime: Sendable {
       metrics: metrics,
       gate: { [gate] in gate.withLock { $0 } },
       onPush: { [loop] why in loop.trigger(.webhook(why)) },
+      onPullRequest: { [self] pr in planPullRequest(pr) },
       // A scrape publishes the quotas as the last reconcile or drift check left them: only
       // they spend quota, and they refresh the gauges (no ledgers are built per scrape).
       beforeMetrics: { [self] in
@@ -206,6 +207,19 @@ public final class ServeRuntime: Sendable {
     lastQuotas.withLock { $0 = q }
     metrics.quotas(q)
     return q
+  }
+
+  /// Pull-request plans run one at a time, beside the reconcile loop (they only read the state).
+  let pullRequests = PullRequestQueue()
+
+  func planPullRequest(_ pr: PullRequestEvent) {
+    let log = logger
+    pullRequests.submit { [self] in
+      let r = current
+      let line = await r.planPullRequest(
+        forge: pr.forge == .github ? .github : .gitlab, number: pr.number, head: pr.head, ref: pr.ref, fromFork: pr.fromFork)
+      log.info("\(line)")
+    }
   }
 
   // MARK: one reconcile
@@ -355,5 +369,28 @@ extension Logger {
     var c = self
     c.logLevel = l
     return c
+  }
+}
+
+/// Runs submitted work one item at a time, in order; at most `limit` wait (more are dropped:
+/// the next push of a pull request plans it again).
+final class PullRequestQueue: Sendable {
+  static let limit = 32
+  private let input: AsyncStream<@Sendable () async -> Void>.Continuation
+  private let worker: Task<Void, Never>
+
+  init() {
+    let (stream, input) = AsyncStream<@Sendable () async -> Void>.makeStream(bufferingPolicy: .bufferingNewest(Self.limit))
+    self.input = input
+    worker = Task {
+      for await job in stream { await job() }
+    }
+  }
+
+  func submit(_ job: @escaping @Sendable () async -> Void) { input.yield(job) }
+
+  deinit {
+    input.finish()
+    worker.cancel()
   }
 }

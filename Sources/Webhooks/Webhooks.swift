@@ -9,12 +9,14 @@ public enum WebhookVerdict: Sendable, Equatable {
   case trigger(String)
   /// A valid delivery that needs nothing (`ping`, a push to another ref, another event).
   case accepted(String)
+  /// A pull request (merge request) opened or pushed to: plan its head, never apply it.
+  case pullRequest(PullRequestEvent)
   /// Refused: nothing changes. `status` is the HTTP answer (401 signature, 409 replay, 400, 413).
   case rejected(status: Int, message: String)
 
   public var status: Int {
     switch self {
-    case .trigger: 202
+    case .trigger, .pullRequest: 202
     case .accepted: 200
     case .rejected(let s, _): s
     }
@@ -108,6 +110,7 @@ public final class WebhookGate: Sendable {
     }
     switch event {
     case "ping": return .accepted("pong")
+    case "pull_request": return PullRequestEvent.github(body)
     case "push":
       guard let pushed = Self.pushedRef(body) else { return .rejected(status: 400, message: "push event without a ref") }
       return matches(pushed)
@@ -126,6 +129,10 @@ public final class WebhookGate: Sendable {
       return .rejected(status: 401, message: "missing or wrong X-Gitlab-Token")
     }
     let event = headers["x-gitlab-event"] ?? ""
+    if event == "Merge Request Hook" {
+      guard firstTime(body) else { return .rejected(status: 409, message: "this merge request body was already received (replay)") }
+      return PullRequestEvent.gitlab(body)
+    }
     guard event == "Push Hook" || event == "Tag Push Hook" else { return .accepted("event \(event.isEmpty ? "(none)" : event) ignored") }
     guard let pushed = Self.pushedRef(body) else { return .rejected(status: 400, message: "push event without a ref") }
     guard firstTime(body) else { return .rejected(status: 409, message: "this push body was already received (replay)") }
@@ -146,5 +153,77 @@ public final class WebhookGate: Sendable {
       return nil
     }
     return ref
+  }
+}
+
+/// A pull request to plan (DESIGN A10 "Events"): its number, the head commit and the ref it is
+/// fetched by. One from a fork is planned the same way, and nothing is ever applied from it.
+public struct PullRequestEvent: Sendable, Equatable {
+  public enum Forge: String, Sendable { case github, gitlab }
+  public var forge: Forge
+  /// GitHub's pull request number, GitLab's merge request iid.
+  public var number: Int
+  /// The head commit (40 hex digits).
+  public var head: String
+  /// `refs/pull/<n>/head` or `refs/merge-requests/<n>/head`.
+  public var ref: String
+  public var fromFork: Bool
+  public var action: String
+
+  public init(forge: Forge, number: Int, head: String, ref: String, fromFork: Bool, action: String) {
+    self.forge = forge
+    self.number = number
+    self.head = head
+    self.ref = ref
+    self.fromFork = fromFork
+    self.action = action
+  }
+
+  static let maxNumber = 1 << 31
+
+  static func isSHA(_ s: String) -> Bool {
+    s.utf8.count == 40 && s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
+  }
+
+  /// `X-GitHub-Event: pull_request`: opened, synchronize and reopened are planned; other actions are accepted and ignored.
+  static func github(_ body: [UInt8]) -> WebhookVerdict {
+    guard let v = try? JSONValue.parse(body, maxDepth: 32) else { return .rejected(status: 400, message: "pull_request body is not JSON") }
+    let action = v["action"]?.string ?? ""
+    guard ["opened", "synchronize", "reopened"].contains(action) else {
+      return .accepted("pull_request \(action.isEmpty ? "(no action)" : String(action.prefix(40))) ignored")
+    }
+    guard let n64 = v["number"]?.int, n64 >= 1, n64 < Int64(maxNumber) else {
+      return .rejected(status: 400, message: "pull_request without a number from 1 to \(maxNumber - 1)")
+    }
+    let n = Int(n64)
+    guard let pr = v["pull_request"], let sha = pr["head"]?["sha"]?.string, isSHA(sha) else {
+      return .rejected(status: 400, message: "pull_request without a head sha of 40 hexadecimal digits")
+    }
+    let headRepo = pr["head"]?["repo"]?["full_name"]?.string
+    let baseRepo = pr["base"]?["repo"]?["full_name"]?.string ?? v["repository"]?["full_name"]?.string
+    return .pullRequest(
+      PullRequestEvent(
+        forge: .github, number: n, head: sha, ref: "refs/pull/\(n)/head", fromFork: headRepo == nil || headRepo != baseRepo,
+        action: action))
+  }
+
+  /// `X-Gitlab-Event: Merge Request Hook`: open, update and reopen are planned.
+  static func gitlab(_ body: [UInt8]) -> WebhookVerdict {
+    guard let v = try? JSONValue.parse(body, maxDepth: 32) else { return .rejected(status: 400, message: "merge request body is not JSON") }
+    guard let a = v["object_attributes"] else { return .rejected(status: 400, message: "merge request hook without object_attributes") }
+    let action = a["action"]?.string ?? ""
+    guard ["open", "update", "reopen"].contains(action) else {
+      return .accepted("merge request \(action.isEmpty ? "(no action)" : String(action.prefix(40))) ignored")
+    }
+    guard let n64 = a["iid"]?.int, n64 >= 1, n64 < Int64(maxNumber) else {
+      return .rejected(status: 400, message: "merge request without an iid from 1 to \(maxNumber - 1)")
+    }
+    let n = Int(n64)
+    guard let sha = a["last_commit"]?["id"]?.string, isSHA(sha) else {
+      return .rejected(status: 400, message: "merge request without last_commit.id of 40 hexadecimal digits")
+    }
+    let fork = a["source_project_id"]?.int != a["target_project_id"]?.int
+    return .pullRequest(
+      PullRequestEvent(forge: .gitlab, number: n, head: sha, ref: "refs/merge-requests/\(n)/head", fromFork: fork, action: action))
   }
 }

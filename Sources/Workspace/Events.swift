@@ -224,3 +224,49 @@ struct SinkSecretInvalid: Error, CustomStringConvertible {
   var why: String
   var description: String { "\(path) \(why)" }
 }
+
+extension Workspace {
+  /// Plans a pull request's head (`ref`: `refs/pull/N/head`) from stored observations only —
+  /// nothing is observed, so nothing is spent, and nothing is ever applied — and posts the
+  /// inert markdown plan as the pull request's one ytempire comment, with `ytempire/plan` on
+  /// its head commit. A head from a fork is planned the same way. Returns a line for the log.
+  public func planPullRequest(
+    forge: PullRequestPlan.Forge, number: Int, head: String, ref: String, fromFork: Bool
+  ) async -> String {
+    guard config.notifications.contains(where: { $0.type.rawValue == forge.rawValue }) else {
+      return "pull request \(number) not planned: no \(forge.rawValue) sink in notifications"
+    }
+    let fork = fromFork ? "\n*This pull request comes from a fork: it is planned, and never applied.*\n" : ""
+    let loaded: LoadedRevision
+    do {
+      loaded = try await load(ref: ref)
+    } catch {
+      var md =
+        "### ytempire plan for \(InertMarkdown.code(ref))\n\n**This revision cannot be planned:** \(InertMarkdown.code(error.message))\n"
+      for d in error.diagnostics.prefix(50) {
+        md += "- \(InertMarkdown.code("\(d.file):\(d.line):\(d.column): \(d.severity.rawValue): \(d.message)"))\n"
+      }
+      if error.diagnostics.count > 50 { md += "- … and \(error.diagnostics.count - 50) more\n" }
+      notifier.pullRequestPlan(
+        PullRequestPlan(
+          forge: forge, number: number, commit: head, markdown: md + fork, state: .failure, description: "the revision does not validate"))
+      return "pull request \(number): the revision does not validate (\(error.message))"
+    }
+    let commit = loaded.commit?.commit ?? head
+    do {
+      let engine = try engine(.init(refresh: .stored, actor: .serve))
+      let plan = try await self.plan(loaded, engine: engine)
+      let summary = PlanRenderer.summaryLine(plan)
+      notifier.pullRequestPlan(
+        PullRequestPlan(
+          forge: forge, number: number, commit: commit, markdown: PlanRenderer.markdown(plan) + fork,
+          state: plan.safety.isEmpty ? .success : .failure, description: String(summary.prefix(140))))
+      return "pull request \(number) planned at \(commit.prefix(12)): \(summary)"
+    } catch {
+      let md = "### ytempire plan for \(InertMarkdown.code(loaded.revision))\n\n**Planning failed:** \(InertMarkdown.code("\(error)"))\n"
+      notifier.pullRequestPlan(
+        PullRequestPlan(forge: forge, number: number, commit: commit, markdown: md + fork, state: .error, description: "planning failed"))
+      return "pull request \(number): planning failed (\(error))"
+    }
+  }
+}

@@ -33,6 +33,11 @@ func fuzzOne(_ bytes: [UInt8]) {
         _ = first.status
         // A delivery that got past the signature and the replay check once is refused the second time.
         if case .trigger = first, again.status != 409 { fatalError("replayed GitHub delivery was not refused: \(again)") }
+        if case .pullRequest(let pr) = first {
+            if again.status != 409 { fatalError("replayed pull_request delivery was not refused: \(again)") }
+            // What is planned is a well-formed ref and commit, whatever the body said.
+            if pr.number < 1 || pr.head.utf8.count != 40 || pr.ref != "refs/pull/\(pr.number)/head" { fatalError("bad pull request: \(pr)") }
+        }
         if case .accepted = first, headers["x-github-delivery"].map({ !$0.isEmpty }) == true, again.status != 409 {
             fatalError("replayed GitHub delivery was not refused: \(again)")
         }
@@ -47,6 +52,9 @@ func fuzzOne(_ bytes: [UInt8]) {
         let verdict = gate.gitlab(headers: headers, body: body)
         if case .trigger = verdict, gate.gitlab(headers: headers, body: body).status != 409 {
             fatalError("replayed GitLab push was not refused")
+        }
+        if case .pullRequest = verdict, gate.gitlab(headers: headers, body: body).status != 409 {
+            fatalError("replayed GitLab merge request was not refused")
         }
     }
 }
