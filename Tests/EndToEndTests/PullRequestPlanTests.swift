@@ -98,6 +98,12 @@ struct PullRequestPlanTests {
       #expect(try await e.description(ofChannel: "science-simplified") == ServeTests.original)
       #expect(e.sandbox.youtubeQuotaUsed == units)
       #expect(e.sandbox.callCounts.filter { $0.key.hasPrefix("youtube") || $0.key.hasPrefix("oauth") } == youtubeCalls)
+      // ytempire/apply pending and success for the first apply, then one delivery per plan (comment and status).
+      let metrics = try await s.http(port, "GET", "/metrics")
+      let delivered = metrics.1.split(separator: "\n").first {
+        $0.hasPrefix("ytempire_notifications_total{") && $0.contains("sink=\"commits\"") && $0.contains("result=\"delivered\"")
+      }
+      #expect(delivered?.hasSuffix(" 5") == true, "\(metrics.1.split(separator: "\n").filter { $0.contains("notifications") })")
       #expect(try await s.stop(p) == 0)
       #expect(!s.log().contains(SandboxCredentials.githubToken))
     }
