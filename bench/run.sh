@@ -140,9 +140,10 @@ want python && measure python python3 bench/py_validate.py "$REPO" --schemas "${
 
 # ---------------------------------------------------------------- report
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-python3 - "$RESULTS" "$OUT/validate-bench.json" "$CHANNELS" "$NFILES" "$NBYTES" "$RUNS" "$COMMIT" <<'PY'
+BUILT="$("$YTEMPIRE" debug build-info --field configuration 2>/dev/null || echo unknown)"
+python3 - "$RESULTS" "$OUT/validate-bench.json" "$CHANNELS" "$NFILES" "$NBYTES" "$RUNS" "$COMMIT" "$BUILT" <<'PY'
 import json, os, statistics, sys, time
-results, out_json, channels, nfiles, nbytes, runs, commit = sys.argv[1:]
+results, out_json, channels, nfiles, nbytes, runs, commit, built = sys.argv[1:]
 tools = {}
 for line in open(results):
     name, wall, rss, hires = line.split()
@@ -171,7 +172,7 @@ target("validate_peak_rss", "validate peak RSS", round(rss, 1) if rss is not Non
 
 print()
 print(f"validate benchmark: {channels} channels, {nfiles} YAML files, {int(nbytes)/1e6:.1f} MB, "
-      f"{runs} runs each (median wall, max RSS), commit {commit}")
+      f"{runs} runs each (median wall, max RSS), {built} binary, commit {commit}")
 print(f"{'tool':<10} {'median wall (s)':>16} {'hi-res wall (s)':>16} {'max RSS (MiB)':>14}   runs (s)")
 for name in ("validate", "floor", "python"):
     if name in tools:
@@ -183,7 +184,7 @@ for t in targets:
     val = "n/a" if t["value"] is None else f"{t['value']}{'' if t['unit'] == 'x' else ' '}{t['unit']}"
     print(f"{t['result']:<5} {t['label']:<26} {val:>12}   (target {t['op']} {t['target']}{' ' + t['unit'] if t['unit'] != 'x' else 'x'})")
 doc = {"benchmark": "validate", "generated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-       "commit": commit, "cpus": os.cpu_count(), "channels": int(channels), "yaml_files": int(nfiles),
+       "commit": commit, "binary_configuration": built, "cpus": os.cpu_count(), "channels": int(channels), "yaml_files": int(nfiles),
        "yaml_bytes": int(nbytes), "runs": int(runs), "tools": tools, "targets": targets}
 with open(out_json, "w") as fh:
     json.dump(doc, fh, indent=2)

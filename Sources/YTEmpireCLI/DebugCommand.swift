@@ -9,8 +9,30 @@ struct DebugCommand: ParsableCommand {
     commandName: "debug",
     abstract: "Internal: benchmark and debugging helpers (not a stable interface).",
     shouldDisplay: false,
-    subcommands: [ReadTree.self, Fetch.self]
+    subcommands: [ReadTree.self, Fetch.self, BuildInfo.self]
   )
+
+  /// The binary's version and build configuration, for the benchmarks' labels.
+  struct BuildInfo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "build-info", abstract: "Internal: print the version and the build configuration (debug or release).")
+    @Option(name: .long, help: "Print only this field: version or configuration.")
+    var field: String?
+
+    func validate() throws {
+      if let field, !["version", "configuration"].contains(field) {
+        throw ValidationError("--field must be version or configuration")
+      }
+    }
+
+    func run() throws {
+      switch field {
+      case "version": print(YTEmpireVersion.current)
+      case "configuration": print(YTEmpireVersion.configuration)
+      default: print("{\"configuration\":\"\(YTEmpireVersion.configuration)\",\"version\":\"\(YTEmpireVersion.current)\"}")
+      }
+    }
+  }
 
   /// Reads every manifest of a commit from an existing mirror (no fetch) and prints counts.
   struct ReadTree: ParsableCommand {

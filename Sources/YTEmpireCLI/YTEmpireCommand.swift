@@ -37,4 +37,8 @@ public struct YTEmpireCommand: ParsableCommand {
 
 public enum YTEmpireVersion {
   public static let current = "0.1.0"
+
+  /// How this binary was compiled: `debug` (assertions on, -Onone) or `release`. Benchmarks
+  /// label their figures with it, read from the binary they measure (`ytempire debug build-info`).
+  public static var configuration: String { _isDebugAssertConfiguration() ? "debug" : "release" }
 }

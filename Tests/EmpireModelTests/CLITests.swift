@@ -4,6 +4,22 @@ import Testing
 /// End-to-end: the built binary, its exit codes and output formats.
 @Suite("ytempire validate (binary)")
 struct CLITests {
+  @Test("debug build-info says how the binary was built (the benchmarks label their figures with it)")
+  func buildInfo() throws {
+    // The binary under test is built in the same configuration as this test.
+    let expected = _isDebugAssertConfiguration() ? "debug" : "release"
+    let (status, out, err) = try Support.run(["debug", "build-info", "--field", "configuration"])
+    #expect(status == 0, "\(err)")
+    #expect(out == expected + "\n")
+    let (_, json, _) = try Support.run(["debug", "build-info"])
+    let obj = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: String])
+    #expect(obj["configuration"] == expected)
+    #expect(obj["version"]?.isEmpty == false)
+    let (bad, _, badErr) = try Support.run(["debug", "build-info", "--field", "colour"])
+    #expect(bad != 0)
+    #expect(badErr.contains("--field must be version or configuration"))
+  }
+
   @Test func validRepositoryExitsZero() throws {
     let (status, out, err) = try Support.run(["validate", Support.examples.path])
     #expect(status == 0, "\(err)")

@@ -173,6 +173,13 @@ if [ -z "$SRC_BIN" ]; then
   SRC_BIN="$ROOT/.build/$CONFIG/ytempire"
 fi
 [ -x "$SRC_BIN" ] || die "no binary at $SRC_BIN (build it, or set YTEMPIRE_BIN)"
+# The label comes from the binary itself: YTEMPIRE_BIN=.build/release/ytempire is a release
+# build whatever CONFIG says.
+BUILT="$("$SRC_BIN" debug build-info --field configuration 2>/dev/null || true)"
+case "$BUILT" in
+  debug|release) [ "$BUILT" = "$CONFIG" ] || note "CONFIG=$CONFIG, but $SRC_BIN is a $BUILT build: labelled $BUILT"; CONFIG="$BUILT" ;;
+  *) note "$SRC_BIN does not say how it was built (no 'debug build-info'): labelled $CONFIG" ;;
+esac
 BIN="$OUT/bin/ytempire-$CONFIG"
 cp -f "$SRC_BIN" "$BIN.tmp" && mv -f "$BIN.tmp" "$BIN"
 put config "$CONFIG"
