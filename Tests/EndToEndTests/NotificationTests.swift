@@ -119,6 +119,33 @@ struct NotificationTests {
     }
   }
 
+  @Test("serve: a commit that fails validation is announced as stalled once, not once per poll")
+  func stalledOncePerCondition() async throws {
+    try await Empire.with { e in
+      let s = try Served(e, interval: "1s")
+      try e.writeConfig(
+        e.configText + """
+          notifications:
+            - {name: pager, type: webhook, url: "\(e.sandbox.baseURL)/hooks/pager", secret: {value: "\(Self.hookSecret)"}}
+
+          """)
+      let (p, _) = try await s.start()
+      try await s.eventually("the first reconcile finished") { s.log().contains("reconciled:") }
+      try s.push(
+        "break a channel", ["channels/tech-daily.yaml": "apiVersion: ytempire.io/v1\nkind: Channel\nmetadata: {name: tech-daily}\n"])
+      // Several polls meet the broken revision.
+      try await s.eventually("three polls skipped the broken revision") {
+        s.log().components(separatedBy: "reconcile skipped").count > 3
+      }
+      let got = try await Self.received(e)
+      let stalled = got.hooks.filter { ($0["headers"] as? [String: String])?["x-ytempire-event"] == "stalled" }
+      #expect(stalled.count == 1, "\(got.hooks.count) deliveries")
+      #expect((stalled.first?["body"] as? String)?.contains("\"actor\":\"serve@") == true)
+      #expect(try await s.stop(p) == 0)
+      #expect(!s.log().contains(Self.hookSecret))
+    }
+  }
+
   @Test("a sink that answers 500, then 429, gets the event after retries; a sink that never answers is given up at its timeout")
   func retriesAndSilence() async throws {
     try await Self.with(faults: "hooks:POST /hooks/pager#1=error:1:500:boom;hooks:POST /hooks/pager#1=throttle:1:1") { e in
