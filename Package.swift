@@ -57,7 +57,7 @@ let package = Package(
         // Events to Slack, Discord, Teams, signed webhooks, Alertmanager, and commit statuses on GitHub and GitLab.
         .target(
             name: "Notifications",
-            dependencies: ["EmpireModel", "CurlHTTP", "Resilience", "Basics", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["EmpireModel", "CurlHTTP", "Resilience", "DriverKit", "Basics", .product(name: "Crypto", package: "swift-crypto")]
         ),
         // observe → diff → plan → apply: state store, intent journal, quota planning, status files.
         .target(

@@ -1,6 +1,7 @@
 import Basics
 import Crypto
 import CurlHTTP
+import DriverKit
 import EmpireModel
 import Foundation
 
@@ -56,7 +57,7 @@ public enum Payloads {
         "content": .string(chatText(e, escape: { $0 }, statusPage: statusPage)), "allowed_mentions": .object(["parse": .array([])]),
       ])
     case .msteams:
-      let card: [String: JSONText] = [
+      let card: [String: JSONValue] = [
         "type": "AdaptiveCard", "version": "1.4", "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
         "body": .array([
           .object(["type": "TextBlock", "wrap": .bool(true), "text": .string(chatText(e, escape: { $0 }, statusPage: statusPage))])
@@ -83,7 +84,7 @@ public enum Payloads {
     else { return nil }
     switch sink.config.type {
     case .github:
-      var o: [String: JSONText] = [
+      var o: [String: JSONValue] = [
         "state": .string(status.state.rawValue), "description": .string(description), "context": .string(status.context),
       ]
       if let t = status.targetURL { o["target_url"] = .string(t) }
@@ -118,13 +119,13 @@ public enum Payloads {
     return mac.map { String(format: "%02x", $0) }.joined()
   }
 
-  static func webhookBody(_ e: NotificationEvent, id: String, statusPage: String?) -> JSONText {
-    var o: [String: JSONText] = [
+  static func webhookBody(_ e: NotificationEvent, id: String, statusPage: String?) -> JSONValue {
+    var o: [String: JSONValue] = [
       "id": .string(id), "event": .string(e.event.rawValue), "time": .string(Self.time(e.time)), "summary": .string(e.summary),
       "condition": .string(e.condition), "actor": .string(e.actor),
       "resources": .array(
         e.resources.map { s in
-          var r: [String: JSONText] = ["kind": .string(s.kind), "name": .string(s.name)]
+          var r: [String: JSONValue] = ["kind": .string(s.kind), "name": .string(s.name)]
           if let m = s.message { r["message"] = .string(m) }
           return .object(r)
         }),
@@ -135,8 +136,8 @@ public enum Payloads {
     return .object(o)
   }
 
-  static func alert(_ e: NotificationEvent, statusPage: String?) -> JSONText {
-    var labels: [String: JSONText] = [
+  static func alert(_ e: NotificationEvent, statusPage: String?) -> JSONValue {
+    var labels: [String: JSONValue] = [
       "alertname": .string("Ytempire" + e.event.rawValue.prefix(1).uppercased() + e.event.rawValue.dropFirst()),
       "event": .string(e.event.rawValue), "condition": .string(e.condition), "source": "ytempire",
       "severity": .string(e.event == .failed || e.event == .stalled ? "critical" : "warning"),
@@ -145,11 +146,11 @@ public enum Payloads {
       labels["resource_kind"] = .string(e.resources[0].kind)
       labels["resource"] = .string(e.resources[0].name)
     }
-    var annotations: [String: JSONText] = ["summary": .string(e.summary)]
+    var annotations: [String: JSONValue] = ["summary": .string(e.summary)]
     let details = e.resources.prefix(maxSubjects).map { "\($0.kind)/\($0.name)" + ($0.message.map { ": \($0)" } ?? "") }
     if !details.isEmpty { annotations["description"] = .string(details.joined(separator: "\n")) }
     if let r = e.revision { annotations["revision"] = .string(r) }
-    var o: [String: JSONText] = [
+    var o: [String: JSONValue] = [
       "labels": .object(labels), "annotations": .object(annotations), "startsAt": .string(time(e.time)),
       // Resolved by Alertmanager an hour later unless sent again.
       "endsAt": .string(time(e.time.addingTimeInterval(3600))),
@@ -177,73 +178,10 @@ public enum Payloads {
     s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
   }
 
-  static func time(_ d: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    return f.string(from: d)
-  }
+  static func time(_ d: Date) -> String { d.formatted(isoFormat) }
+  static let isoFormat = Date.ISO8601FormatStyle()
 
-  static func json(_ o: [String: JSONText]) -> [UInt8] { json(.object(o)) }
-  static func json(_ v: JSONText) -> [UInt8] { Array(v.serialized.utf8) }
-}
-
-/// A minimal JSON value with a deterministic (sorted-key) serialization, so a signature can be
-/// checked against the exact bytes sent.
-public indirect enum JSONText: Sendable, Equatable, ExpressibleByStringLiteral {
-  case string(String)
-  case bool(Bool)
-  case int(Int)
-  case array([JSONText])
-  case object([String: JSONText])
-  public init(stringLiteral s: String) { self = .string(s) }
-
-  public var serialized: String {
-    var out = ""
-    write(&out)
-    return out
-  }
-
-  func write(_ out: inout String) {
-    switch self {
-    case .string(let s): Self.quote(s, &out)
-    case .bool(let b): out += b ? "true" : "false"
-    case .int(let i): out += String(i)
-    case .array(let a):
-      out += "["
-      for (i, v) in a.enumerated() {
-        if i > 0 { out += "," }
-        v.write(&out)
-      }
-      out += "]"
-    case .object(let o):
-      out += "{"
-      for (i, k) in o.keys.sorted().enumerated() {
-        if i > 0 { out += "," }
-        Self.quote(k, &out)
-        out += ":"
-        o[k]!.write(&out)
-      }
-      out += "}"
-    }
-  }
-
-  static func quote(_ s: String, _ out: inout String) {
-    out += "\""
-    for u in s.unicodeScalars {
-      switch u {
-      case "\"": out += "\\\""
-      case "\\": out += "\\\\"
-      case "\n": out += "\\n"
-      case "\r": out += "\\r"
-      case "\t": out += "\\t"
-      default:
-        if u.value < 0x20 || u.value == 0x2028 || u.value == 0x2029 {
-          out += String(format: "\\u%04x", u.value)
-        } else {
-          out.unicodeScalars.append(u)
-        }
-      }
-    }
-    out += "\""
-  }
+  // Sorted keys: the signature is checked against exactly these bytes.
+  static func json(_ o: [String: JSONValue]) -> [UInt8] { json(.object(o)) }
+  static func json(_ v: JSONValue) -> [UInt8] { v.canonicalBytes }
 }

@@ -1,6 +1,7 @@
 import Basics
 import Crypto
 import CurlHTTP
+import DriverKit
 import EmpireModel
 import Foundation
 
@@ -97,17 +98,13 @@ extension Worker {
     let body = Payloads.json(.object(["body": .string(p.body)]))
     let timeout = config.timeout.swiftDuration
     var existing: Int64?
-    page: for page in 1...PullRequestPlan.maxPages {
+    for page in 1...PullRequestPlan.maxPages {
       let list = try await send(
         HTTPRequest(method: "GET", url: "\(base)?per_page=100&page=\(page)", headers: headers(sink), timeout: timeout), what: "comments")
-      guard let items = try? JSONSerialization.jsonObject(with: Data(list.body)) as? [[String: Any]] else { break }
-      for c in items {
-        if let text = c["body"] as? String, text.hasPrefix(PullRequestPlan.marker), let id = (c["id"] as? NSNumber)?.int64Value {
-          existing = id
-          break page
-        }
-      }
-      if items.count < 100 { break }
+      // The forge's answer is parsed as every answer is: depth-limited, into JSONValue.
+      guard let items = (try? JSONValue.parse(list.body, maxDepth: 16))?.array else { break }
+      existing = items.first { $0["body"]?.string?.hasPrefix(PullRequestPlan.marker) == true }?["id"]?.int
+      if existing != nil || items.count < 100 { break }
     }
     if let id = existing {
       let url =

@@ -211,11 +211,7 @@ extension Workspace {
     }
   }
 
-  static func iso(_ d: Date) -> String {
-    let f = ISO8601DateFormatter()
-    f.formatOptions = [.withInternetDateTime]
-    return f.string(from: d)
-  }
+  static func iso(_ d: Date) -> String { PlanRenderer.iso(d) }
 }
 
 /// A sink's secret that does not hold what the sink needs; the value is never shown.
