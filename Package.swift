@@ -117,10 +117,20 @@ let package = Package(
         ),
         // One home for a reconcile run: configuration, state store, source, drivers, engine —
         // what the CLI commands and `serve` call (neither wires these itself).
+        // The state store in PostgreSQL (`stateStore:`): shared by several instances, an advisory writer lock, fenced journal writes.
+        .target(
+            name: "PostgresState",
+            dependencies: [
+                "Reconciler", "DriverKit", "EmpireModel", "Resilience", "ConfigStoreDriver",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Workspace",
             dependencies: [
                 "EmpireModel", "GitKit", "Reconciler", "PlanFile", "DriverKit", "CurlHTTP", "Resilience", "Basics", "YAMLKit", "Notifications",
+                "PostgresState",
                 "YouTubeDriver", "ConfigStoreDriver", "N8nDriver", "CloudflareDriver", "VaultDriver", "PrometheusDriver",
             ]
         ),
@@ -184,6 +194,7 @@ let package = Package(
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport", "Basics"]),
         .testTarget(name: "ResilienceTests", dependencies: ["Resilience", "CurlHTTP", "EmpireModel", "TestSupport"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport"]),
+        .testTarget(name: "StateStoreTests", dependencies: ["Reconciler", "PostgresState", "DriverKit", "EmpireModel", "Resilience", "TestSupport"]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "DriverKit", "EmpireModel", "YAMLKit", "Resilience", "CurlHTTP", "TestSupport"]),
         .testTarget(name: "YouTubeDriverTests", dependencies: ["YouTubeDriver", "DriverKit", "EmpireModel", "CurlHTTP", "Resilience", "Sandbox", "TestSupport"]),
         .testTarget(name: "ConfigStoreDriverTests", dependencies: ["ConfigStoreDriver", "DriverKit", "EmpireModel", "CurlHTTP", "TestSupport"]),

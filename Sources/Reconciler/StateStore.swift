@@ -66,6 +66,23 @@ public struct JournalEntry: Sendable, Equatable {
   /// For a call that is not idempotent (a create): until when the service may still execute
   /// it although its answer never came. Its resource's creates wait until then.
   public var settleBy: Date? = nil
+
+  public init(
+    seq: Int64, run: String, actionID: String, driver: String, resource: ResourceID, operation: String, startedAt: Date,
+    finishedAt: Date? = nil, result: String? = nil, message: String? = nil, settleBy: Date? = nil
+  ) {
+    self.seq = seq
+    self.run = run
+    self.actionID = actionID
+    self.driver = driver
+    self.resource = resource
+    self.operation = operation
+    self.startedAt = startedAt
+    self.finishedAt = finishedAt
+    self.result = result
+    self.message = message
+    self.settleBy = settleBy
+  }
 }
 
 /// The status the engine keeps per resource (rendered into status files).
@@ -156,6 +173,12 @@ public protocol StateStore: QuotaWindowStore, DriverCache {
   func auditEntries(since: String?, last limit: Int) throws -> (entries: [AuditEntry], total: Int)
   /// The entry stored with this hash, if any.
   func auditEntry(hash: String) throws -> AuditEntry?
+
+  /// Every row, in one read transaction (`ytempire state migrate`).
+  func dump() throws -> StateDump
+  /// Writes `dump` into this store in one transaction; refuses (changing nothing) when the
+  /// store holds anything already.
+  func restore(_ dump: StateDump) throws
 }
 
 public struct StateStoreError: Error, Sendable, CustomStringConvertible {
@@ -229,7 +252,7 @@ public final class StateDirectoryLock: Sendable {
 /// The state store on SQLite (GRDB) at `<stateDir>/state.sqlite`, readable by its owner only.
 public final class SQLiteStateStore: StateStore {
   public let path: String
-  private let db: DatabaseQueue
+  let db: DatabaseQueue
 
   public init(stateDir: String) throws {
     try StateDirectory.create(stateDir)
@@ -313,20 +336,10 @@ public final class SQLiteStateStore: StateStore {
 
   // MARK: coding helpers
 
-  private static func json<T: Encodable>(_ v: T) -> String {
-    let e = JSONEncoder()
-    e.outputFormatting = [.sortedKeys]
-    e.dateEncodingStrategy = .secondsSince1970
-    return String(decoding: (try? e.encode(v)) ?? Data("null".utf8), as: UTF8.self)
-  }
-  private static func decode<T: Decodable>(_ t: T.Type, _ s: String?) -> T? {
-    guard let s else { return nil }
-    let d = JSONDecoder()
-    d.dateDecodingStrategy = .secondsSince1970
-    return try? d.decode(t, from: Data(s.utf8))
-  }
+  private static func json<T: Encodable>(_ v: T) -> String { StateCoding.json(v) }
+  private static func decode<T: Decodable>(_ t: T.Type, _ s: String?) -> T? { StateCoding.decode(t, s) }
 
-  private static func record(_ row: Row) -> ResourceRecord? {
+  static func record(_ row: Row) -> ResourceRecord? {
     guard let kindRaw: String = row["kind"], let kind = Kind(rawValue: kindRaw) else { return nil }
     let observedText: String? = row["observed"]
     let at: Double? = row["observed_at"]
@@ -335,7 +348,7 @@ public final class SQLiteStateStore: StateStore {
       appliedDigest: row["applied_digest"], appliedRevision: row["applied_revision"],
       annotations: decode([String: String].self, row["annotations"]) ?? [:],
       external: decode([String: String].self, row["external"]) ?? [:],
-      observed: observedText.flatMap { try? JSONValue.parse(Array($0.utf8), maxDepth: 256) },
+      observed: StateCoding.observation(observedText),
       observedAt: at.map { Date(timeIntervalSince1970: $0) })
   }
 
@@ -436,7 +449,7 @@ public final class SQLiteStateStore: StateStore {
     return AuditHead(entries: r["seq"], hash: r["hash"])
   }
 
-  private static func auditEntry(_ r: Row) -> AuditEntry {
+  static func auditEntry(_ r: Row) -> AuditEntry {
     AuditEntry(
       seq: r["seq"], time: r["time"], revision: r["revision"], resource: r["resource"], driver: r["driver"],
       action: r["action"], call: r["call"], method: r["method"], status: r["status"], result: r["result"],
@@ -586,7 +599,7 @@ public final class SQLiteStateStore: StateStore {
     }
   }
 
-  private static func entry(_ r: Row) -> JournalEntry? {
+  static func entry(_ r: Row) -> JournalEntry? {
     guard let kindRaw: String = r["kind"], let kind = Kind(rawValue: kindRaw) else { return nil }
     let fin: Double? = r["finished_at"]
     let settle: Double? = r["settle_by"]
@@ -683,7 +696,11 @@ public final class SQLiteStateStore: StateStore {
   // MARK: QuotaWindowStore
 
   public func loadWindow(service: String) throws -> QuotaLedger.Snapshot? {
-    try db.read { db in
+    try db.read { db in try loadWindow(db, service: service) }
+  }
+
+  func loadWindow(_ db: Database, service: String) throws -> QuotaLedger.Snapshot? {
+    do {
       guard let r = try Row.fetchOne(db, sql: "SELECT * FROM quota_windows WHERE service = ?", arguments: [service]) else { return nil }
       var per = Self.decode([String: Int].self, r["per_channel"]) ?? [:]
       for c in try Row.fetchAll(db, sql: "SELECT channel, spent FROM quota_channels WHERE service = ?", arguments: [service]) {

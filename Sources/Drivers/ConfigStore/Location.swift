@@ -43,11 +43,11 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
     }
   }
 
-  public static func parse(_ url: String) throws -> ConfigStoreLocation {
+  public static func parse(_ url: String, what: String = "config store URL") throws -> ConfigStoreLocation {
     if url.hasPrefix("sqlite://") {
       var path = String(url.dropFirst("sqlite://".count))
       guard !path.isEmpty else {
-        throw ConfigStoreError("config store URL \(url) names no file: sqlite:///var/lib/ytempire/runtime.sqlite (three slashes)")
+        throw ConfigStoreError("\(what) \(url) names no file: sqlite:///var/lib/ytempire/runtime.sqlite (three slashes)")
       }
       // sqlite://state/runtime.sqlite (a relative path, as a relative stateDir gives) is
       // resolved against the current directory.
@@ -55,40 +55,40 @@ public enum ConfigStoreLocation: Sendable, Equatable, CustomStringConvertible {
         path = FileManager.default.currentDirectoryPath + "/" + path
       }
       guard !path.hasSuffix("/"), !path.contains("?"), !path.contains("#") else {
-        throw ConfigStoreError("config store URL \(url) must name a file, without query or fragment")
+        throw ConfigStoreError("\(what) \(url) must name a file, without query or fragment")
       }
       return .sqlite(path: path.removingPercentEncoding ?? path)
     }
     guard url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") else {
-      throw ConfigStoreError("config store URL '\(Self.redact(url))' must start with sqlite:// or postgres://")
+      throw ConfigStoreError("\(what) '\(Self.redact(url))' must start with sqlite:// or postgres://")
     }
     guard let c = URLComponents(string: url) else {
-      throw ConfigStoreError("config store URL '\(Self.redact(url))' is not a valid URL")
+      throw ConfigStoreError("\(what) '\(Self.redact(url))' is not a valid URL")
     }
     guard let host = c.host, !host.isEmpty else {
-      throw ConfigStoreError("config store URL '\(Self.redact(url))' has no host: postgres://user@host:5432/database")
+      throw ConfigStoreError("\(what) '\(Self.redact(url))' has no host: postgres://user@host:5432/database")
     }
     guard let user = c.percentEncodedUser, !user.isEmpty else {
-      throw ConfigStoreError("config store URL '\(Self.redact(url))' has no user: postgres://user@host:5432/database")
+      throw ConfigStoreError("\(what) '\(Self.redact(url))' has no user: postgres://user@host:5432/database")
     }
     let db = String(c.percentEncodedPath.drop { $0 == "/" })
     guard !db.isEmpty, !db.contains("/") else {
-      throw ConfigStoreError("config store URL '\(Self.redact(url))' must name one database: postgres://user@host:5432/database")
+      throw ConfigStoreError("\(what) '\(Self.redact(url))' must name one database: postgres://user@host:5432/database")
     }
     var tls = Postgres.TLSMode.disable
     for item in c.queryItems ?? [] {
       switch item.name {
       case "sslmode":
         guard let v = item.value, let m = Postgres.TLSMode(rawValue: v) else {
-          throw ConfigStoreError("config store URL: sslmode '\(item.value ?? "")' is not supported; use disable, require or verify-full")
+          throw ConfigStoreError("\(what): sslmode '\(item.value ?? "")' is not supported; use disable, require or verify-full")
         }
         tls = m
       default:
-        throw ConfigStoreError("config store URL: unknown parameter '\(item.name)'; only sslmode is understood")
+        throw ConfigStoreError("\(what): unknown parameter '\(item.name)'; only sslmode is understood")
       }
     }
     let port = c.port ?? 5432
-    guard (1...65535).contains(port) else { throw ConfigStoreError("config store URL: port \(port) is out of range") }
+    guard (1...65535).contains(port) else { throw ConfigStoreError("\(what): port \(port) is out of range") }
     let h = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     return .postgres(
       Postgres(

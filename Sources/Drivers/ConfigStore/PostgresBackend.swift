@@ -229,7 +229,14 @@ actor PostgresBackend: ConfigBackend {
 
   /// PSQLError's description hides everything; say what the server said (never a password:
   /// servers do not echo them, and queries bind no secrets).
-  static func describe(_ error: any Error) -> String {
+  static func describe(_ error: any Error) -> String { PostgresErrorText.describe(error) }
+
+}
+
+/// A PostgresNIO error as a message: the server's own text, detail and SQLSTATE, never the
+/// query's binds (PSQLError's description hides everything; reflection shows too much).
+public enum PostgresErrorText {
+  public static func describe(_ error: any Error) -> String {
     if let e = error as? PSQLError {
       if let info = e.serverInfo {
         var parts = [info[.message] ?? "server error"]

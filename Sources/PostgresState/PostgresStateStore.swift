@@ -1,0 +1,496 @@
+import DriverKit
+import EmpireModel
+import Foundation
+import PostgresNIO
+import Reconciler
+import Resilience
+
+/// The state store in PostgreSQL (`stateStore:`), shared by every ytempire that points at it:
+/// the same tables, migrations and behaviour as `SQLiteStateStore` (one conformance suite runs
+/// against both). Writers (`apply`, `serve`) hold the store's advisory lock through
+/// `lockWriter`; `plan` reads without it and saves only the observations it paid for. Journal
+/// writes are fenced: they check, in their transaction, that this session still holds the
+/// lock at the epoch it took.
+public final class PostgresStateStore: StateStore {
+  let session: Session
+  public var displayName: String { session.settings.displayName }
+
+  /// Opens (and migrates) the store now, so a wrong URL or password is said at once.
+  public init(_ settings: PostgresStateSettings) throws {
+    session = Session(settings)
+    _ = try session.run { _ in true }
+  }
+
+  public func close() { session.close() }
+
+  // MARK: writer lock
+
+  /// Takes the writer lock (a session-level advisory lock) for this store's session. Refused,
+  /// naming the holder's host, pid and since when, when another session holds it.
+  public func lockWriter(host: String = ProcessInfo.processInfo.hostName, pid: Int = Int(getpid()), now: Date = Date()) throws {
+    let epoch = try session.acquireLock(host: host, pid: pid, now: now)
+    session.setEpoch(epoch)
+  }
+
+  /// The epoch of the lock this store holds (nil: none).
+  public var writerEpoch: Int64? { session.epoch }
+
+  public func unlockWriter() { session.releaseLock() }
+
+  /// Who holds the writer lock now (nil: nobody).
+  public func lockHolder() throws -> LockHolder? {
+    try session.run { c in
+      let rows = try c.query(
+        """
+        SELECT w.host, w.pid, w.since FROM writer_lock w WHERE w.id = 1 AND EXISTS (
+          SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = w.backend_pid
+            AND ((l.classid::bigint << 32) | l.objid::bigint) = \(Session.lockKey))
+        """)
+      return try rows.first.map { r in
+        let (h, p, since) = try r.decode((String, Int64, Double).self)
+        return LockHolder(host: h, pid: Int(p), since: Date(timeIntervalSince1970: since))
+      }
+    }
+  }
+
+  // MARK: rows
+
+  static func record(_ r: PostgresRow) throws -> ResourceRecord? {
+    let ra = r.makeRandomAccess()
+    guard let kind = Kind(rawValue: try ra["kind"].decode(String.self)) else { return nil }
+    let at = try ra["observed_at"].decode(Double?.self)
+    return ResourceRecord(
+      driver: try ra["driver"].decode(String.self), id: ResourceID(kind, try ra["name"].decode(String.self)),
+      appliedDigest: try ra["applied_digest"].decode(String?.self), appliedRevision: try ra["applied_revision"].decode(String?.self),
+      annotations: StateCoding.decode([String: String].self, try ra["annotations"].decode(String.self)) ?? [:],
+      external: StateCoding.decode([String: String].self, try ra["external"].decode(String.self)) ?? [:],
+      observed: StateCoding.observation(try ra["observed"].decode(String?.self)),
+      observedAt: at.map { Date(timeIntervalSince1970: $0) })
+  }
+
+  static func entry(_ r: PostgresRow) throws -> JournalEntry? {
+    let ra = r.makeRandomAccess()
+    guard let kind = Kind(rawValue: try ra["kind"].decode(String.self)) else { return nil }
+    return JournalEntry(
+      seq: try ra["seq"].decode(Int64.self), run: try ra["run"].decode(String.self), actionID: try ra["action_id"].decode(String.self),
+      driver: try ra["driver"].decode(String.self), resource: ResourceID(kind, try ra["name"].decode(String.self)),
+      operation: try ra["operation"].decode(String.self), startedAt: Date(timeIntervalSince1970: try ra["started_at"].decode(Double.self)),
+      finishedAt: try ra["finished_at"].decode(Double?.self).map { Date(timeIntervalSince1970: $0) },
+      result: try ra["result"].decode(String?.self), message: try ra["message"].decode(String?.self),
+      settleBy: try ra["settle_by"].decode(Double?.self).map { Date(timeIntervalSince1970: $0) })
+  }
+
+  static func auditEntry(_ r: PostgresRow) throws -> AuditEntry {
+    let ra = r.makeRandomAccess()
+    func s(_ k: String) throws -> String { try ra[k].decode(String.self) }
+    return AuditEntry(
+      seq: try ra["seq"].decode(Int64.self), time: try s("time"), revision: try s("revision"), resource: try s("resource"),
+      driver: try s("driver"), action: try s("action"), call: try s("call"), method: try s("method"),
+      status: try ra["status"].decode(Int?.self), result: try s("result"), units: try ra["units"].decode(Int.self),
+      actor: try s("actor"), host: try s("host"), prev: try s("prev"), hash: try s("hash"))
+  }
+
+  private static func ensureRow(_ c: Session.Conn, _ driver: String, _ id: ResourceID) throws {
+    try c.query("INSERT INTO resources (driver, kind, name) VALUES (\(driver), \(id.kind.rawValue), \(id.name)) ON CONFLICT DO NOTHING")
+  }
+
+  private static func external(_ c: Session.Conn, _ driver: String, _ id: ResourceID) throws -> [String: String] {
+    let text = try c.query(
+      "SELECT external FROM resources WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name) FOR UPDATE"
+    ).first?.decode(String.self)
+    return StateCoding.decode([String: String].self, text) ?? [:]
+  }
+
+  // MARK: resources
+
+  public func records(driver: String?) throws -> [ResourceRecord] {
+    try session.run { c in
+      let rows =
+        if let driver {
+          try c.query("SELECT * FROM resources WHERE driver = \(driver) ORDER BY kind, name")
+        } else {
+          try c.query("SELECT * FROM resources ORDER BY driver, kind, name")
+        }
+      return try rows.compactMap(Self.record)
+    }
+  }
+
+  public func record(driver: String, id: ResourceID) throws -> ResourceRecord? {
+    try session.run { c in
+      try c.query("SELECT * FROM resources WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)").first.flatMap(
+        Self.record)
+    }
+  }
+
+  public func saveObservations(driver: String, _ observations: [(id: ResourceID, observed: JSONValue)], at: Date) throws {
+    guard !observations.isEmpty else { return }
+    let items = observations.map { (id: $0.id, text: $0.observed.canonicalString) }
+    try session.transaction { c in
+      for (id, text) in items {
+        try Self.ensureRow(c, driver, id)
+        try c.query(
+          """
+          UPDATE resources SET observed = \(text), observed_at = \(at.timeIntervalSince1970)
+          WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)
+          """)
+      }
+    }
+  }
+
+  public func completeAction(
+    journal seq: Int64, result: String, message: String?, driver: String, id: ResourceID,
+    externalChanges: [String: String?], observed: JSONValue?, audit: [AuditRecord], at: Date
+  ) throws {
+    let observedText = observed?.canonicalString
+    try session.transaction(fenced: true) { c in
+      try Self.ensureRow(c, driver, id)
+      var ext = try Self.external(c, driver, id)
+      for (k, v) in externalChanges { ext[k] = v }
+      let k = id.kind.rawValue
+      try c.query("UPDATE resources SET external = \(StateCoding.json(ext)) WHERE driver = \(driver) AND kind = \(k) AND name = \(id.name)")
+      if let observedText {
+        try c.query(
+          """
+          UPDATE resources SET observed = \(observedText), observed_at = \(at.timeIntervalSince1970)
+          WHERE driver = \(driver) AND kind = \(k) AND name = \(id.name)
+          """)
+      } else if result == "ok" || result == "failed" {
+        try c.query("UPDATE resources SET observed_at = NULL WHERE driver = \(driver) AND kind = \(k) AND name = \(id.name)")
+      }
+      try c.query(
+        "UPDATE journal SET finished_at = \(at.timeIntervalSince1970), result = \(result), message = \(message) WHERE seq = \(seq)")
+      try Self.appendAudit(c, audit)
+    }
+  }
+
+  public func markApplied(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) throws {
+    try session.transaction(fenced: true) { c in
+      try Self.ensureRow(c, driver, id)
+      try c.query(
+        """
+        UPDATE resources SET applied_digest = \(digest), applied_revision = \(revision), annotations = \(StateCoding.json(annotations))
+        WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)
+        """)
+    }
+  }
+
+  public func forget(driver: String, id: ResourceID) throws {
+    try session.transaction(fenced: true) { c in
+      try c.query("DELETE FROM resources WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)")
+    }
+  }
+
+  public func adopt(driver: String, id: ResourceID, external: [String: String]) throws {
+    guard !external.isEmpty else { return }
+    try session.transaction(fenced: true) { c in
+      try Self.ensureRow(c, driver, id)
+      var ext = try Self.external(c, driver, id)
+      for (k, v) in external where ext[k] == nil { ext[k] = v }
+      try c.query(
+        "UPDATE resources SET external = \(StateCoding.json(ext)) WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)"
+      )
+    }
+  }
+
+  public func recordImport(_ items: [ImportRecord], cache: [String: String], revision: String, at: Date) throws {
+    let rows = items.map { ($0, $0.observed.canonicalString) }
+    try session.transaction(fenced: session.epoch != nil) { c in
+      for (it, observed) in rows {
+        let k = it.id.kind.rawValue
+        if let r = try c.query(
+          "SELECT external, applied_digest FROM resources WHERE driver = \(it.driver) AND kind = \(k) AND name = \(it.id.name)"
+        ).first {
+          let (ext, digest) = try r.decode((String, String?).self)
+          if digest != nil || ext != "{}" {
+            throw StateStoreError(
+              "\(it.id) is already recorded for \(it.driver) in this state store; import into a fresh one, or without --adopt")
+          }
+        }
+        try Self.ensureRow(c, it.driver, it.id)
+        try c.query(
+          """
+          UPDATE resources SET external = \(StateCoding.json(it.external)), observed = \(observed), observed_at = \(at.timeIntervalSince1970),
+            applied_digest = \(it.digest), applied_revision = \(revision), annotations = '{}'
+          WHERE driver = \(it.driver) AND kind = \(k) AND name = \(it.id.name)
+          """)
+      }
+      for (k, v) in cache.sorted(by: { $0.key < $1.key }) {
+        try c.query(
+          "INSERT INTO cache (key, value, expires) VALUES (\(k), \(v), NULL) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = NULL"
+        )
+      }
+    }
+  }
+
+  public func rename(from old: ResourceID, to new: ResourceID) throws {
+    guard old != new, old.kind == new.kind else { return }
+    let kind = old.kind.rawValue
+    try session.transaction(fenced: true) { c in
+      try c.query(
+        """
+        DELETE FROM resources WHERE kind = \(kind) AND name = \(new.name) AND applied_digest IS NULL AND external = '{}'
+          AND driver IN (SELECT driver FROM resources WHERE kind = \(kind) AND name = \(old.name))
+        """)
+      try c.query(
+        """
+        UPDATE resources SET name = \(new.name) WHERE kind = \(kind) AND name = \(old.name)
+          AND driver NOT IN (SELECT driver FROM resources WHERE kind = \(kind) AND name = \(new.name))
+        """)
+      try c.query("UPDATE journal SET name = \(new.name) WHERE kind = \(kind) AND name = \(old.name)")
+      let hasNew = !(try c.query("SELECT 1 FROM status WHERE kind = \(kind) AND name = \(new.name)").isEmpty)
+      if !hasNew,
+        let body = try c.query("SELECT body FROM status WHERE kind = \(kind) AND name = \(old.name)").first?.decode(String.self),
+        var status = StateCoding.decode(ResourceStatusRecord.self, body)
+      {
+        status.id = new
+        try c.query("INSERT INTO status (kind, name, body) VALUES (\(kind), \(new.name), \(StateCoding.json(status)))")
+        try c.query("DELETE FROM status WHERE kind = \(kind) AND name = \(old.name)")
+      }
+    }
+  }
+
+  // MARK: journal
+
+  public func beginAction(run: String, action: Action, at: Date, settleBy: Date?) throws -> Int64 {
+    let digest = Digest.sha256Hex(action.payload.canonicalBytes)
+    let a = (
+      id: action.id, driver: action.driver, kind: action.resource.kind.rawValue, name: action.resource.name, op: action.operation.rawValue
+    )
+    return try session.transaction(fenced: true) { c in
+      let seq = try c.query(
+        """
+        INSERT INTO journal (run, action_id, driver, kind, name, operation, payload_digest, started_at, settle_by)
+        VALUES (\(run), \(a.id), \(a.driver), \(a.kind), \(a.name), \(a.op), \(digest), \(at.timeIntervalSince1970),
+          \(settleBy?.timeIntervalSince1970)) RETURNING seq
+        """
+      ).first?.decode(Int64.self)
+      guard let seq else { throw StateStoreError("the journal returned no sequence number") }
+      return seq
+    }
+  }
+
+  public func unsettledEntries(now: Date) throws -> [JournalEntry] {
+    try session.run { c in
+      try c.query(
+        """
+        SELECT * FROM journal WHERE settle_by > \(now.timeIntervalSince1970)
+          AND (result IS NULL OR result IN ('interrupted', 'outcomeUnknown')) ORDER BY seq
+        """
+      ).compactMap(Self.entry)
+    }
+  }
+
+  public func openJournalEntries() throws -> [JournalEntry] {
+    try session.run { c in try c.query("SELECT * FROM journal WHERE result IS NULL ORDER BY seq").compactMap(Self.entry) }
+  }
+
+  public func closeInterrupted(at: Date) throws -> Int {
+    let t = at.timeIntervalSince1970
+    return try session.transaction(fenced: true) { c in
+      let closed = try c.query(
+        """
+        UPDATE journal SET result = 'interrupted', finished_at = \(t),
+          message = 'the process stopped during this action; its resource was observed again' WHERE result IS NULL RETURNING seq
+        """
+      ).count
+      try c.query(
+        """
+        UPDATE resources SET observed_at = NULL WHERE EXISTS (SELECT 1 FROM journal j WHERE j.result = 'interrupted' AND j.finished_at = \(t)
+          AND j.driver = resources.driver AND j.kind = resources.kind AND j.name = resources.name)
+        """)
+      return closed
+    }
+  }
+
+  public func journal(limit: Int) throws -> [JournalEntry] {
+    try session.run { c in try c.query("SELECT * FROM journal ORDER BY seq DESC LIMIT \(max(0, limit))").compactMap(Self.entry) }
+  }
+
+  // MARK: meta, status, plans
+
+  public func meta(_ key: String) throws -> String? {
+    try session.run { c in try c.query("SELECT value FROM meta WHERE key = \(key)").first?.decode(String.self) }
+  }
+
+  public func setMeta(_ key: String, _ value: String?) throws {
+    try session.run { c in
+      if let value {
+        try c.query("INSERT INTO meta (key, value) VALUES (\(key), \(value)) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+      } else {
+        try c.query("DELETE FROM meta WHERE key = \(key)")
+      }
+    }
+  }
+
+  public func status(_ id: ResourceID) throws -> ResourceStatusRecord? {
+    try session.run { c in
+      StateCoding.decode(
+        ResourceStatusRecord.self,
+        try c.query("SELECT body FROM status WHERE kind = \(id.kind.rawValue) AND name = \(id.name)").first?.decode(String.self))
+    }
+  }
+
+  public func allStatus() throws -> [ResourceStatusRecord] {
+    try session.run { c in
+      try c.query("SELECT body FROM status ORDER BY kind, name").compactMap {
+        StateCoding.decode(ResourceStatusRecord.self, try $0.decode(String.self))
+      }
+    }
+  }
+
+  public func saveStatus(_ s: ResourceStatusRecord) throws {
+    let body = StateCoding.json(s)
+    try session.transaction(fenced: true) { c in
+      try c.query(
+        """
+        INSERT INTO status (kind, name, body) VALUES (\(s.id.kind.rawValue), \(s.id.name), \(body))
+        ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body
+        """)
+    }
+  }
+
+  public func deleteStatus(_ id: ResourceID) throws {
+    try session.transaction(fenced: true) { c in
+      try c.query("DELETE FROM status WHERE kind = \(id.kind.rawValue) AND name = \(id.name)")
+    }
+  }
+
+  public func rememberPlan(digest: String, revision: String, at: Date) throws {
+    try session.transaction { c in
+      try c.query(
+        "INSERT INTO plans (digest, revision, created_at) VALUES (\(digest), \(revision), \(at.timeIntervalSince1970)) ON CONFLICT DO NOTHING"
+      )
+      try c.query("DELETE FROM plans WHERE digest NOT IN (SELECT digest FROM plans ORDER BY created_at DESC LIMIT 100)")
+    }
+  }
+
+  public func knowsPlan(digest: String) throws -> Bool {
+    try session.run { c in !(try c.query("SELECT 1 FROM plans WHERE digest = \(digest)").isEmpty) }
+  }
+
+  // MARK: audit log
+
+  private static func appendAudit(_ c: Session.Conn, _ records: [AuditRecord]) throws {
+    guard !records.isEmpty else { return }
+    // One chain: concurrent appenders (a leader and an importing process) queue here.
+    try c.query("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
+    var head = try auditHead(c)
+    for r in records {
+      let e = AuditEntry(seq: head.entries + 1, record: r, prev: head.hash)
+      try insertAudit(c, e)
+      head = AuditHead(entries: e.seq, hash: e.hash)
+    }
+  }
+
+  static func insertAudit(_ c: Session.Conn, _ e: AuditEntry) throws {
+    try c.query(
+      """
+      INSERT INTO audit (seq, time, revision, resource, driver, action, call, method, status, result, units, actor, host, prev, hash)
+      VALUES (\(e.seq), \(e.time), \(e.revision), \(e.resource), \(e.driver), \(e.action), \(e.call), \(e.method), \(e.status),
+        \(e.result), \(e.units), \(e.actor), \(e.host), \(e.prev), \(e.hash))
+      """)
+  }
+
+  private static func auditHead(_ c: Session.Conn) throws -> AuditHead {
+    guard let r = try c.query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").first else { return .empty }
+    let (seq, hash) = try r.decode((Int64, String).self)
+    return AuditHead(entries: seq, hash: hash)
+  }
+
+  public func auditHead() throws -> AuditHead {
+    try session.run { c in try Self.auditHead(c) }
+  }
+
+  public func auditEntries(after seq: Int64, limit: Int) throws -> [AuditEntry] {
+    try session.run { c in
+      try c.query("SELECT * FROM audit WHERE seq > \(seq) ORDER BY seq LIMIT \(max(0, limit))").map(Self.auditEntry)
+    }
+  }
+
+  public func auditEntries(since: String?, last limit: Int) throws -> (entries: [AuditEntry], total: Int) {
+    let since = since ?? ""
+    let (entries, total) = try session.transaction { c in
+      let total = try c.query("SELECT COUNT(*) FROM audit WHERE time >= \(since)").first?.decode(Int.self) ?? 0
+      let rows = try c.query("SELECT * FROM audit WHERE time >= \(since) ORDER BY seq DESC LIMIT \(max(0, limit))")
+      return (Array(try rows.map(Self.auditEntry).reversed()), total)
+    }
+    return (entries, total)
+  }
+
+  public func auditEntry(hash: String) throws -> AuditEntry? {
+    try session.run { c in try c.query("SELECT * FROM audit WHERE hash = \(hash) ORDER BY seq LIMIT 1").first.map(Self.auditEntry) }
+  }
+
+  // MARK: QuotaWindowStore
+
+  static func loadWindow(_ c: Session.Conn, service: String) throws -> QuotaLedger.Snapshot? {
+    guard let r = try c.query("SELECT window_start, spent, per_channel FROM quota_windows WHERE service = \(service)").first else {
+      return nil
+    }
+    let (start, spent, perText) = try r.decode((Double, Int, String).self)
+    var per = StateCoding.decode([String: Int].self, perText) ?? [:]
+    for row in try c.query("SELECT channel, spent FROM quota_channels WHERE service = \(service)") {
+      let (ch, n) = try row.decode((String, Int).self)
+      per[ch] = n
+    }
+    return QuotaLedger.Snapshot(service: service, windowStart: Date(timeIntervalSince1970: start), spent: spent, perChannel: per)
+  }
+
+  public func loadWindow(service: String) throws -> QuotaLedger.Snapshot? {
+    try session.transaction { c in try Self.loadWindow(c, service: service) }
+  }
+
+  public func saveWindow(_ s: QuotaLedger.Snapshot) throws {
+    try session.transaction { c in
+      try c.query(
+        """
+        INSERT INTO quota_windows (service, window_start, spent, per_channel) VALUES (\(s.service), \(s.windowStart.timeIntervalSince1970), \(s.spent), '{}')
+        ON CONFLICT (service) DO UPDATE SET window_start = excluded.window_start, spent = excluded.spent, per_channel = '{}'
+        """)
+      try c.query("DELETE FROM quota_channels WHERE service = \(s.service)")
+      for (ch, n) in s.perChannel.sorted(by: { $0.key < $1.key }) {
+        try c.query("INSERT INTO quota_channels (service, channel, spent) VALUES (\(s.service), \(ch), \(n))")
+      }
+    }
+  }
+
+  public func saveCharge(_ s: QuotaLedger.Snapshot, channel: String?) throws {
+    try session.transaction { c in
+      try c.query(
+        """
+        INSERT INTO quota_windows (service, window_start, spent, per_channel) VALUES (\(s.service), \(s.windowStart.timeIntervalSince1970), \(s.spent), '{}')
+        ON CONFLICT (service) DO UPDATE SET window_start = excluded.window_start, spent = excluded.spent
+        """)
+      if let channel, let n = s.perChannel[channel] {
+        try c.query(
+          """
+          INSERT INTO quota_channels (service, channel, spent) VALUES (\(s.service), \(channel), \(n))
+          ON CONFLICT (service, channel) DO UPDATE SET spent = excluded.spent
+          """)
+      }
+    }
+  }
+
+  // MARK: DriverCache
+
+  public func value(_ key: String) throws -> (value: String, expires: Date?)? {
+    let row: (String, Double?)? = try session.run { c in
+      try c.query("SELECT value, expires FROM cache WHERE key = \(key)").first.map { try $0.decode((String, Double?).self) }
+    }
+    return row.map { ($0.0, $0.1.map { Date(timeIntervalSince1970: $0) }) }
+  }
+
+  public func setValue(_ key: String, _ value: String?, expires: Date?) throws {
+    try session.run { c in
+      if let value {
+        try c.query(
+          """
+          INSERT INTO cache (key, value, expires) VALUES (\(key), \(value), \(expires?.timeIntervalSince1970))
+          ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = excluded.expires
+          """)
+      } else {
+        try c.query("DELETE FROM cache WHERE key = \(key)")
+      }
+    }
+  }
+}

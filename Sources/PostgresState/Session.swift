@@ -1,0 +1,275 @@
+import ConfigStoreDriver
+import Foundation
+import Logging
+import PostgresNIO
+import Reconciler
+import Synchronization
+
+/// Where the shared state store is, and how to reach it (`stateStore:` in ytempire.yaml, or a
+/// `state migrate` argument).
+public struct PostgresStateSettings: Sendable {
+  public enum TLSMode: String, Sendable {
+    case disable, require
+    case verifyFull = "verify-full"
+  }
+  public var host: String
+  public var port: Int
+  public var user: String
+  public var password: String?
+  public var database: String
+  public var tls: TLSMode
+  /// CA bundle that verifies the server (require, verify-full); the system's roots when nil.
+  public var caFile: String?
+  /// The longest any statement (or the connection) may take before the session is dropped.
+  public var timeout: Duration
+
+  public init(
+    host: String, port: Int = 5432, user: String, password: String? = nil, database: String, tls: TLSMode = .disable,
+    caFile: String? = nil, timeout: Duration = .seconds(30)
+  ) {
+    self.host = host
+    self.port = port
+    self.user = user
+    self.password = password
+    self.database = database
+    self.tls = tls
+    self.caFile = caFile
+    self.timeout = timeout
+  }
+
+  /// From a `postgres://user[:password]@host[:port]/database[?sslmode=…]` URL; `password` and
+  /// `tls` (when given) win over the URL's.
+  public static func parse(_ url: String, password: String? = nil, tls: TLSMode? = nil, caFile: String? = nil) throws -> Self {
+    let location: ConfigStoreLocation
+    do { location = try ConfigStoreLocation.parse(url, what: "state store URL") } catch { throw StateStoreError(error.message) }
+    guard case .postgres(let p) = location else {
+      throw StateStoreError("the state store URL must be postgres://user@host:5432/database (SQLite is the default: leave stateStore out)")
+    }
+    let mode = tls ?? TLSMode(rawValue: p.tls.rawValue) ?? .disable
+    return Self(
+      host: p.host, port: p.port, user: p.user, password: password ?? p.password, database: p.database, tls: mode, caFile: caFile)
+  }
+
+  /// The URL without its password, as messages show it.
+  public var displayName: String {
+    let h = host.contains(":") ? "[\(host)]" : host
+    return "postgres://\(user)@\(h):\(port)/\(database)"
+  }
+}
+
+extension Error {
+  fileprivate var message: String { (self as? ConfigStoreError)?.message ?? "\(self)" }
+}
+
+/// One PostgreSQL session used synchronously: the `StateStore` protocol is synchronous (GRDB's
+/// model), so each statement is sent on NIO's event loop and its future awaited on the
+/// calling thread, within the configured timeout. The event loop is never the calling thread
+/// (NIO's own threads), so waiting cannot starve it. Statements are serialised: a transaction
+/// holds the session for its whole body.
+final class Session: Sendable {
+  let settings: PostgresStateSettings
+  private let state = Mutex<State>(State())
+  private let logger: Logger = {
+    var l = Logger(label: "ytempire.stateStore")
+    l.logLevel = .critical
+    return l
+  }()
+  /// The schema the store's tables live in (beside a config store in the same database).
+  static let schema = "ytempire_state"
+
+  struct State: ~Copyable {
+    var connection: PostgresConnection?
+    var nextID = 0
+    var ready = false
+    /// The writer lock's epoch while this session holds it.
+    var epoch: Int64?
+    /// The session that held the lock ended: nothing is written through this store again.
+    var lockLost = false
+  }
+
+  init(_ settings: PostgresStateSettings) { self.settings = settings }
+
+  deinit {
+    state.withLock { s in
+      if let c = s.connection, !c.isClosed { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
+    }
+  }
+
+  /// What one statement sends and reads, inside `run`.
+  struct Conn {
+    let connection: PostgresConnection
+    let logger: Logger
+    let timeout: TimeAmount
+    let name: String
+
+    @discardableResult
+    func query(_ q: PostgresQuery) throws -> [PostgresRow] {
+      try Session.wait(connection.query(q, logger: logger), within: timeout, name: name).rows
+    }
+
+    func exec(_ sql: String) throws { try query(PostgresQuery(unsafeSQL: sql)) }
+  }
+
+  /// Waits for `future` on the calling thread, at most `within`.
+  static func wait<T: Sendable>(_ future: EventLoopFuture<T>, within: TimeAmount, name: String) throws -> T {
+    let promise = future.eventLoop.makePromise(of: T.self)
+    future.cascade(to: promise)
+    let timer = future.eventLoop.scheduleTask(in: within) {
+      promise.fail(StateStoreError("\(name) did not answer within \(within.nanoseconds / 1_000_000_000) s"))
+    }
+    defer { timer.cancel() }
+    return try promise.futureResult.wait()
+  }
+
+  var timeout: TimeAmount { .nanoseconds(Int64(settings.timeout.components.seconds) * 1_000_000_000) }
+
+  /// Runs `body` on the session (opened, and the schema migrated, when needed). `fenced`: only
+  /// while this session holds the writer lock (checked in the database, by epoch).
+  func run<T: Sendable>(fenced: Bool = false, _ body: (Conn) throws -> T) throws -> T {
+    try state.withLock { (s: inout State) throws -> T in
+      if fenced && s.lockLost {
+        throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
+      }
+      let conn: Conn
+      do { conn = try open(&s) } catch let e as StateStoreError { throw e } catch {
+        throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
+      }
+      do {
+        return try body(conn)
+      } catch let e as StateStoreError {
+        drop(&s, ifClosed: true)
+        throw e
+      } catch {
+        drop(&s, ifClosed: true)
+        throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
+      }
+    }
+  }
+
+  /// `run` inside BEGIN … COMMIT (ROLLBACK on a throw). `fenced` checks the lock's epoch
+  /// first, holding its row so a takeover waits for this transaction.
+  func transaction<T: Sendable>(fenced: Bool = false, _ body: (Conn) throws -> T) throws -> T {
+    let (epoch, lost) = state.withLock { ($0.epoch, $0.lockLost) }
+    if fenced && lost {
+      throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
+    }
+    if fenced && epoch == nil {
+      throw StateStoreError("writing the journal of \(settings.displayName) needs the writer lock; only apply and serve take it")
+    }
+    return try run(fenced: fenced) { c in
+      try c.exec("BEGIN")
+      do {
+        if fenced, let epoch {
+          let rows = try c.query(
+            "SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid() FOR SHARE")
+          guard !rows.isEmpty else {
+            throw StateStoreError(
+              "this ytempire no longer holds the writer lock of \(settings.displayName) (epoch \(epoch)); it writes nothing more")
+          }
+        }
+        let v = try body(c)
+        try c.exec("COMMIT")
+        return v
+      } catch {
+        try? c.exec("ROLLBACK")
+        throw error
+      }
+    }
+  }
+
+  private func open(_ s: inout State) throws -> Conn {
+    if let c = s.connection, !c.isClosed, s.ready {
+      return Conn(connection: c, logger: logger, timeout: timeout, name: settings.displayName)
+    }
+    if s.connection != nil { drop(&s, ifClosed: false) }
+    if s.epoch != nil {
+      // The lock belonged to the session that ended: a new session holds nothing, and this
+      // store writes no journal again (it may still read).
+      s.epoch = nil
+      s.lockLost = true
+    }
+    let tls: PostgresConnection.Configuration.TLS
+    switch settings.tls {
+    case .disable: tls = .disable
+    case .require, .verifyFull:
+      var t = TLSConfiguration.makeClientConfiguration()
+      if settings.tls == .require { t.certificateVerification = .none }
+      if let ca = settings.caFile { t.trustRoots = .file(ca) }
+      tls = .require(try NIOSSLContext(configuration: t))
+    }
+    var config = PostgresConnection.Configuration(
+      host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database,
+      tls: tls)
+    config.options.connectTimeout = timeout
+    s.nextID += 1
+    let el = MultiThreadedEventLoopGroup.singleton.any()
+    let c = try Self.wait(
+      PostgresConnection.connect(on: el, configuration: config, id: s.nextID, logger: logger), within: timeout + .seconds(1),
+      name: settings.displayName)
+    s.connection = c
+    let conn = Conn(connection: c, logger: logger, timeout: timeout, name: settings.displayName)
+    try conn.exec("SET application_name = 'ytempire'")
+    try PostgresMigrations.migrate(conn, schema: Self.schema)
+    s.ready = true
+    return conn
+  }
+
+  private func drop(_ s: inout State, ifClosed: Bool) {
+    guard let c = s.connection else { return }
+    if ifClosed && !c.isClosed { return }
+    if !c.isClosed { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
+    s.connection = nil
+    s.ready = false
+    if s.epoch != nil {
+      s.epoch = nil
+      s.lockLost = true
+    }
+  }
+
+  // MARK: writer lock
+
+  /// The advisory lock every writer of one state store takes ("ytempire" in ASCII).
+  static let lockKey: Int64 = 0x7974_656d_7069_7265
+
+  /// Takes the writer lock on this session, or names who holds it.
+  func acquireLock(host: String, pid: Int, now: Date) throws -> Int64 {
+    try run { c in
+      let got = try c.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").first?.decode(Bool.self) ?? false
+      guard got else {
+        let holder = try c.query("SELECT host, pid, since FROM writer_lock WHERE id = 1").first.map { r in
+          let (h, p, since) = try r.decode((String, Int64, Double).self)
+          return LockHolder(host: h, pid: Int(p), since: Date(timeIntervalSince1970: since))
+        }
+        throw StateStoreError(
+          "the state store \(settings.displayName) is locked by another ytempire (\(holder?.description ?? "holder unknown")); one writer at a time"
+        )
+      }
+      let epoch = try c.query(
+        """
+        UPDATE writer_lock SET epoch = epoch + 1, host = \(host), pid = \(Int64(pid)), since = \(now.timeIntervalSince1970),
+          backend_pid = pg_backend_pid() WHERE id = 1 RETURNING epoch
+        """
+      ).first?.decode(Int64.self)
+      guard let epoch else { throw StateStoreError("\(settings.displayName): the writer_lock row is missing") }
+      return epoch
+    }
+  }
+
+  func setEpoch(_ e: Int64?) { state.withLock { $0.epoch = e } }
+  var epoch: Int64? { state.withLock { $0.epoch } }
+  var lockLost: Bool { state.withLock { $0.lockLost } }
+
+  func releaseLock() {
+    _ = try? run { c in try c.exec("SELECT pg_advisory_unlock_all()") }
+    state.withLock { $0.epoch = nil }
+  }
+
+  func close() {
+    state.withLock { s in
+      if let c = s.connection, !c.isClosed { _ = try? Self.wait(c.close(), within: .seconds(5), name: settings.displayName) }
+      s.connection = nil
+      s.ready = false
+      s.epoch = nil
+    }
+  }
+}
