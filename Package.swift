@@ -205,7 +205,7 @@ let package = Package(
         .testTarget(name: "NotificationsTests", dependencies: ["Notifications", "EmpireModel", "YAMLKit", "CurlHTTP", "Resilience", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "Reconciler", "DriverKit", "EmpireModel", "TestSupport"]),
         // End-to-end: the built binary against the sandbox, real git, SQLite and PostgreSQL.
-        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
+        .testTarget(name: "EndToEndTests", dependencies: ["Sandbox", "EmpireModel", "TestSupport", "YAMLKit", "Service", "PostgresState", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -40,6 +40,34 @@ public struct SecretRef: Sendable, Hashable, CustomStringConvertible, CustomDebu
   public var debugDescription: String { description }
 }
 
+/// `stateStore:` (DESIGN A10): the shared PostgreSQL database that holds the state store, the
+/// journal, quota windows, observations, plan keys and the audit log instead of SQLite in
+/// `stateDir`. nil (the section absent): SQLite in `stateDir`.
+public struct StateStoreSettings: Sendable, Equatable {
+  /// How the connection is encrypted: `tls.mode`, else the URL's `?sslmode=`.
+  public enum TLSMode: String, Sendable, Equatable, CaseIterable {
+    case disable, require
+    case verifyFull = "verify-full"
+  }
+
+  /// `postgres://user[:pw]@host[:port]/database[?sslmode=…]` as written. It may hold a
+  /// password: never put it in a message.
+  public var url: String
+  /// The PostgreSQL password, when it is not in the URL.
+  public var password: SecretRef?
+  /// `tls.mode`, else the URL's `?sslmode=`, else `.disable`.
+  public var tlsMode: TLSMode
+  /// CA bundle the server certificate is checked against (absolute); only with `require` or `verify-full`.
+  public var caFile: String?
+
+  public init(url: String, password: SecretRef? = nil, tlsMode: TLSMode = .disable, caFile: String? = nil) {
+    self.url = url
+    self.password = password
+    self.tlsMode = tlsMode
+    self.caFile = caFile
+  }
+}
+
 /// `ytempire.yaml` (DESIGN A5): where the desired state comes from, where status goes, the
 /// integrations' endpoints and credentials, the safety policy and the service settings.
 /// Every path in it is absolute (relative ones were resolved against the file's directory).
@@ -229,8 +257,10 @@ public struct ReconcilerConfig: Sendable {
   public var deadlines = Deadlines()
   /// `notifications:`, the sinks events go to.
   public var notifications: [NotificationSink] = []
+  /// `stateStore:`, the shared PostgreSQL state; nil: SQLite in `stateDir`.
+  public var stateStore: StateStoreSettings? = nil
 
-  /// Every secret reference of the configuration (integrations, auth, webhooks, `secrets:`), sorted by path.
+  /// Every secret reference of the configuration (integrations, auth, webhooks, `stateStore`, `secrets:`, notifications), sorted by path.
   public var allSecretRefs: [SecretRef] {
     var out: [SecretRef] = []
     out.append(contentsOf: [source.auth.token, source.auth.sshKey].compactMap { $0 })
@@ -239,6 +269,7 @@ public struct ReconcilerConfig: Sendable {
     if let c = integrations.cloudflare { out.append(c.token) }
     if let v = integrations.vault { out.append(v.token) }
     if let p = integrations.configStore?.password { out.append(p) }
+    if let p = stateStore?.password { out.append(p) }
     out.append(contentsOf: secrets.values)
     out.append(contentsOf: [serve.webhooks.githubSecret, serve.webhooks.gitlabToken].compactMap { $0 })
     for s in notifications { out.append(contentsOf: [s.secretURL, s.secret, s.token].compactMap { $0 }) }

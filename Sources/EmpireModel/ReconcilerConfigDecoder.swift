@@ -47,6 +47,7 @@ enum GitRefName {
 extension NodeDecoder {
   static let configKeys = [
     "apiVersion", "kind", "source", "status", "stateDir", "integrations", "secrets", "policy", "serve", "deadlines", "notifications",
+    "stateStore",
   ]
 
   func reconcilerConfig(_ root: YAMLNode, file: String, context ctx: inout ConfigContext) -> ReconcilerConfig? {
@@ -99,6 +100,7 @@ extension NodeDecoder {
     let serve = configServe(top.value("serve"), "serve", &ctx)
     let deadlines = configDeadlines(top.value("deadlines"), "deadlines")
     let notifications = configNotifications(top.value("notifications"), "notifications", &ctx)
+    let stateStore = top.value("stateStore").flatMap { configStateStore($0, "stateStore", &ctx) }
 
     checkLiterals(ctx)
     guard let source, let stateDir else { return nil }
@@ -107,6 +109,7 @@ extension NodeDecoder {
       secrets: secrets, policy: policy, serve: serve, file: file)
     config.deadlines = deadlines
     config.notifications = notifications
+    config.stateStore = stateStore
     return config
   }
 
@@ -506,6 +509,23 @@ extension NodeDecoder {
       diags.error(.invalidURL, "\(path) is not a config store URL; write \(forms)", at: n.mark)
       return nil
     }
+    guard postgresURL(s, n, in: m, &ctx) != nil else { return nil }
+    return .init(url: s, password: password)
+  }
+
+  /// What `postgresURL` found in a valid URL.
+  struct PostgresURLParts {
+    /// The `?sslmode=` value (disable, require or verify-full), nil when the URL has none.
+    var sslmode: String?
+  }
+
+  /// Checks `s`, the `url` of `m` (configStore, stateStore), already known to start with
+  /// `postgres://` or `postgresql://`: `postgres[ql]://user[:pw]@host[:port]/db[?sslmode=disable|require|verify-full]`,
+  /// what ConfigStoreLocation and the PostgreSQL state store accept. A password both in the URL and in `m`'s
+  /// `password:` is an error. Records the host in `ctx.endpoints` and a password in the URL in `ctx.urlPasswords`.
+  /// The URL is never repeated in a message: it may hold a password. nil after an error.
+  func postgresURL(_ s: String, _ n: YAMLNode, in m: Fields, _ ctx: inout ConfigContext) -> PostgresURLParts? {
+    let path = m.sub("url")
     guard s.unicodeScalars.allSatisfy({ $0.value > 0x20 && $0.value < 0x7f }), let c = URLComponents(string: s),
       let host = c.host, !host.isEmpty
     else {
@@ -516,6 +536,7 @@ extension NodeDecoder {
       diags.error(.invalidURL, "\(path) names no user: postgres://user@host:5432/database", at: n.mark)
       return nil
     }
+    var sslmode: String?
     for item in c.queryItems ?? [] {
       guard item.name == "sslmode" else {
         diags.error(.invalidURL, "\(path): unknown parameter '\(item.name)'; only sslmode is understood", at: n.mark)
@@ -525,6 +546,7 @@ extension NodeDecoder {
         diags.error(.invalidURL, "\(path): sslmode must be disable, require or verify-full", at: n.mark)
         return nil
       }
+      sslmode = v
     }
     if let port = c.port, !(1...65535).contains(port) {
       diags.error(.outOfRange, "\(path): port \(port) is not between 1 and 65535", at: n.mark)
@@ -544,7 +566,75 @@ extension NodeDecoder {
       ctx.urlPasswords.append((path, n.mark))
     }
     ctx.endpoints.append((path, host, n.mark))
-    return .init(url: s, password: password)
+    return PostgresURLParts(sslmode: sslmode)
+  }
+
+  /// `stateStore: {url, password, tls: {mode, caFile}}` (DESIGN A10): a PostgreSQL URL checked like the config
+  /// store's; SQLite is the default (in stateDir), not written here. The URL is never repeated in a message.
+  func configStateStore(_ node: YAMLNode, _ path: String, _ ctx: inout ConfigContext) -> StateStoreSettings? {
+    guard let m = mapping(node, path, known: ["url", "password", "tls"]) else { return nil }
+    let password = secretRef(m, "password", &ctx)
+    typealias Mode = StateStoreSettings.TLSMode
+    var tlsMode: Mode?
+    var caFile: String?
+    var tls: Fields?
+    if let tn = m.value("tls"), let t = mapping(tn, m.sub("tls"), known: ["mode", "caFile"]) {
+      tls = t
+      tlsMode = enumeration(t, "mode", Mode.self)
+      caFile = localPath(t, "caFile", ctx)
+    }
+    let urlPath = m.sub("url")
+    guard let n = m.value("url") else {
+      requireFields(m, ["url"])
+      return nil
+    }
+    guard let s = string(n, urlPath) else { return nil }
+    let form = "postgres://user@host:5432/database"
+    if s.lowercased().hasPrefix("sqlite:") {
+      diags.error(
+        .invalidURL,
+        "\(urlPath): SQLite is the default state store, kept in stateDir; remove \(path) to use it (\(path) is for a shared PostgreSQL database: \(form))",
+        at: n.mark)
+      return nil
+    }
+    guard s.hasPrefix("postgres://") || s.hasPrefix("postgresql://") else {
+      // The scheme is named when it looks like one; the rest is not repeated (it may hold a password).
+      let scheme = s.range(of: "://").map { String(s[..<$0.lowerBound]) }
+      if let scheme, scheme.utf8.count <= 32, Self.isURLScheme(scheme) {
+        diags.error(
+          .invalidURL, "\(urlPath): scheme '\(scheme)' is not supported; the state store is PostgreSQL: write \(form) (or postgresql://)",
+          at: n.mark)
+      } else {
+        diags.error(.invalidURL, "\(urlPath) is not a PostgreSQL URL; write \(form) (or postgresql://)", at: n.mark)
+      }
+      return nil
+    }
+    guard let parts = postgresURL(s, n, in: m, &ctx) else { return nil }
+    if tls?.value("mode") != nil, tlsMode == nil { return nil }  // reported by enumeration
+    if let t = tls, let given = tlsMode, let written = parts.sslmode, given.rawValue != written {
+      diags.error(
+        .mutuallyExclusive,
+        "\(t.sub("mode")) is \(given.rawValue) but \(urlPath) sets sslmode=\(written); write the mode in one place (tls.mode, or sslmode in the URL)",
+        at: t.value("mode")!.mark)
+      return nil
+    }
+    let mode = tlsMode ?? parts.sslmode.flatMap(Mode.init(rawValue:)) ?? .disable
+    if let t = tls, caFile != nil, mode == .disable {
+      diags.error(
+        .invalidValue,
+        "\(t.sub("caFile")) is only used with TLS: set \(t.sub("mode")) to verify-full (or require), or remove caFile",
+        at: t.keyMark("caFile")!)
+      return nil
+    }
+    return StateStoreSettings(url: s, password: password, tlsMode: mode, caFile: caFile)
+  }
+
+  /// `[A-Za-z][A-Za-z0-9+.-]*` (RFC 3986 scheme).
+  static func isURLScheme(_ s: String) -> Bool {
+    guard let f = s.utf8.first, (f >= 0x41 && f <= 0x5a) || (f >= 0x61 && f <= 0x7a) else { return false }
+    return s.utf8.allSatisfy {
+      ($0 >= 0x41 && $0 <= 0x5a) || ($0 >= 0x61 && $0 <= 0x7a) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2b || $0 == 0x2d || $0 == 0x2e
+    }
   }
 
   func configPolicy(_ node: YAMLNode?, _ path: String) -> ReconcilerConfig.Policy {

@@ -131,10 +131,11 @@ public final class ServeRuntime: Sendable {
     let old = current
     do {
       let notifyLog = logger
-      let next = try Workspace(configPath: configPath, lock: false, log: { notifyLog.warning("\($0)") })
-      guard next.config.stateDir == old.config.stateDir else {
+      let next = try Workspace(configPath: configPath, lock: false, sharing: old, log: { notifyLog.warning("\($0)") })
+      guard next.config.stateDir == old.config.stateDir, next.config.stateStore == old.config.stateStore else {
         logger.error(
-          "configuration not reloaded: stateDir cannot change while serving", metadata: ["stateDir": .string(next.config.stateDir)])
+          "configuration not reloaded: stateDir and stateStore cannot change while serving",
+          metadata: ["stateDir": .string(next.config.stateDir)])
         return
       }
       let g = try Self.gate(next)

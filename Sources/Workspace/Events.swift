@@ -11,7 +11,7 @@ import Resilience
 /// The last state sent per sink and condition, in the state store (`notifications.sent`), so
 /// `apply` run from cron announces a condition once, as `serve` does.
 struct StoreNotificationMemory: NotificationMemory {
-  let store: SQLiteStateStore
+  let store: any StateStore
   static let key = "notifications.sent"
 
   func load() -> [String: String] {
@@ -32,7 +32,7 @@ struct StoreNotificationMemory: NotificationMemory {
 extension Workspace {
   /// The notifier of a configuration: sinks' credentials are read on their first delivery.
   static func makeNotifier(
-    config: ReconcilerConfig, store: SQLiteStateStore, resolver: SecretResolver, transport: any HTTPTransport,
+    config: ReconcilerConfig, store: any StateStore, resolver: SecretResolver, transport: any HTTPTransport,
     clock: any ResilienceClock, log: @escaping @Sendable (String) -> Void
   ) -> Notifier {
     Notifier(

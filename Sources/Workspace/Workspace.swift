@@ -4,6 +4,7 @@ import EmpireModel
 import Foundation
 import GitKit
 import Notifications
+import PostgresState
 import Reconciler
 import Resilience
 import Synchronization
@@ -15,9 +16,12 @@ public final class Workspace: Sendable {
   public let config: ReconcilerConfig
   /// Warnings of the configuration (errors stop `open`).
   public let warnings: [Diagnostic]
-  /// Held by plan, apply and serve; `status` only reads and takes none.
+  /// Held by plan, apply and serve on SQLite; on a shared PostgreSQL store only by the writers
+  /// (apply, serve, import). `status` only reads and takes none.
   let lock: StateDirectoryLock?
-  public let store: SQLiteStateStore
+  /// SQLite in `stateDir`, or the shared PostgreSQL store of `stateStore:` (its writers hold
+  /// its advisory lock).
+  public let store: any StateStore
   let resolver: SecretResolver
   let transport: CurlHTTPClient
   public let clock: any ResilienceClock
@@ -32,9 +36,13 @@ public final class Workspace: Sendable {
   public static let defaultConfigPath = "ytempire.yaml"
 
   /// Loads the configuration at `configPath` (default ./ytempire.yaml) and, with `lock`,
-  /// takes its state directory's lock.
+  /// takes its state's writer lock: the state directory's on SQLite; on a shared PostgreSQL
+  /// store the advisory lock, and only when `writer` (a plan reads the shared state and saves
+  /// the observations it paid for, never waiting for the service). `sharing`: a workspace of
+  /// the same state whose store and locks this one takes over (serve's reload).
   public init(
-    configPath: String?, lock takeLock: Bool = true, clock: any ResilienceClock = SystemClock(),
+    configPath: String?, lock takeLock: Bool = true, writer: Bool = true, sharing previous: Workspace? = nil,
+    clock: any ResilienceClock = SystemClock(),
     environment: [String: String] = ProcessInfo.processInfo.environment,
     hostName: String = AuditActor.localHost(),
     log: @escaping @Sendable (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
@@ -56,13 +64,20 @@ public final class Workspace: Sendable {
     self.clock = clock
     self.environment = environment
     self.hostName = hostName
-    do {
-      lock = takeLock ? try StateDirectoryLock(stateDir: config.stateDir) : nil
-      store = try SQLiteStateStore(stateDir: config.stateDir)
-    } catch {
-      throw WorkspaceError(.stateDirectory, "stateDir \(config.stateDir): \(error)")
-    }
     resolver = SecretResolver(environment: environment)
+    if let previous, previous.config.stateDir == config.stateDir, previous.config.stateStore == config.stateStore {
+      lock = previous.lock
+      store = previous.store
+    } else if let shared = config.stateStore {
+      (lock, store) = try Self.openShared(shared, config: config, writer: takeLock && writer, resolver: resolver, hostName: hostName)
+    } else {
+      do {
+        lock = takeLock ? try StateDirectoryLock(stateDir: config.stateDir) : nil
+        store = try SQLiteStateStore(stateDir: config.stateDir)
+      } catch {
+        throw WorkspaceError(.stateDirectory, "stateDir \(config.stateDir): \(error)")
+      }
+    }
     transport = CurlHTTPClient(configuration: CurlHTTPConfiguration(deadlines: config.deadlines))
     notifier = Self.makeNotifier(config: config, store: store, resolver: resolver, transport: transport, clock: clock, log: log)
   }

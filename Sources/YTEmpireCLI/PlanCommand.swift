@@ -57,7 +57,7 @@ struct PlanCommand: ParsableCommand {
   func run() throws {
     let cmd = self
     try runBlocking {
-      let ws = try Workspace.open(cmd.options.config)
+      let ws = try Workspace.open(cmd.options.config, writer: false)
       let loaded = try await ws.loadPrinting(path: cmd.path, ref: cmd.options.ref)
       let engine = try ws.engine(.init(targets: try parseTargets(cmd.options.target), refresh: cmd.options.refresh.mode))
       let plan = try await ws.plan(loaded, engine: engine)

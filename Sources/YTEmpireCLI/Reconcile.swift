@@ -42,8 +42,8 @@ func printDiagnostics(_ diagnostics: [Diagnostic], omitted: Int = 0) {
 
 extension Workspace {
   /// The workspace of `--config`, its warnings printed.
-  static func open(_ configPath: String?, lock: Bool = true) throws -> Workspace {
-    let ws = try Workspace(configPath: configPath, lock: lock)
+  static func open(_ configPath: String?, lock: Bool = true, writer: Bool = true) throws -> Workspace {
+    let ws = try Workspace(configPath: configPath, lock: lock, writer: writer)
     printDiagnostics(ws.warnings)
     return ws
   }

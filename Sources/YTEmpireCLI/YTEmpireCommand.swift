@@ -10,7 +10,7 @@ public struct YTEmpireCommand: ParsableCommand {
     version: YTEmpireVersion.current,
     subcommands: [
       ValidateCommand.self, PlanCommand.self, ApplyCommand.self, StatusCommand.self, AuditCommand.self, ImportCommand.self,
-      ServeCommand.self, InitCommand.self,
+      ServeCommand.self, InitCommand.self, StateCommand.self,
       SandboxCommand.self, DebugCommand.self,
     ]
   )
