@@ -141,7 +141,11 @@ clean:
 
 # kill -9 at 200 points of `ytempire apply` against the sandbox; every restart must converge
 # without a duplicate playlist or an open journal entry (Tests/EndToEndTests/FaultTests.swift).
+# Then 20 kill -9s of the leader of two `serve` instances on one PostgreSQL state, each at a
+# random point of an apply: one leader, each commit applied once, no duplicate playlist
+# (Tests/EndToEndTests/HighAvailabilityTests.swift; make test runs 2).
 chaos: deps
 	$(SWIFT) build --product ytempire
 	$(SWIFT) build --build-tests
 	YTEMPIRE_CHAOS_KILLS=200 $(SWIFT) test --skip-build --filter EndToEndTests.ChaosTests
+	YTEMPIRE_HA_KILLS=20 $(SWIFT) test --skip-build --filter EndToEndTests.HighAvailabilityTests

@@ -237,6 +237,14 @@ public protocol DriverCache: Sendable {
   func setValue(_ key: String, _ value: String?, expires: Date?) throws
 }
 
+/// Cache keys whose values are credentials (OAuth access tokens, `youtube.token.<credentials>`).
+/// The SQLite store keeps them in its owner-only file; a store shared by several machines
+/// (PostgreSQL) keeps them in its process's memory only, and `state migrate` leaves them behind.
+public enum CachedSecrets {
+  public static let prefixes = ["youtube.token."]
+  public static func isSecret(_ key: String) -> Bool { prefixes.contains { key.hasPrefix($0) } }
+}
+
 /// What a driver gets to observe and apply with.
 public struct DriverContext: Sendable {
   public let desired: DesiredIndex

@@ -231,6 +231,9 @@ public struct ReconcilerConfig: Sendable {
     /// Where people reach this service's status page (`https://ytempire.example`): commit
     /// statuses and notifications link to it. nil: no link.
     public var externalURL: String?
+    /// `leaderElection.takeover`: with a shared state store, how soon a standby leads after
+    /// the leader's session ends (it campaigns three times in that span).
+    public var leaderTakeover = ReconcilerConfigLoader.Defaults.leaderTakeover
   }
 
   /// Deadlines of the integration calls and of each run's observation (`deadlines:`).
@@ -291,6 +294,7 @@ public enum ReconcilerConfigLoader {
     public static let statusBranch = "ytempire/status"
     public static let listen = "127.0.0.1:9400"
     public static let driftInterval = ModelDuration.seconds(6 * 3600)
+    public static let leaderTakeover = ModelDuration.seconds(15)
     public static let driftBudget = 0.10
     public static let observeMaxAge = ModelDuration.seconds(3600)
     public static let unknownOutcomeWait = ModelDuration.seconds(120)

@@ -719,8 +719,21 @@ extension NodeDecoder {
     var s = ReconcilerConfig.Serve(
       listen: D.listen, driftInterval: D.driftInterval, driftBudget: D.driftBudget,
       webhooks: .init(githubSecret: nil, gitlabToken: nil))
-    guard let node, let f = mapping(node, path, known: ["listen", "driftInterval", "driftBudget", "webhooks", "externalURL"]) else {
+    guard let node,
+      let f = mapping(node, path, known: ["listen", "driftInterval", "driftBudget", "webhooks", "externalURL", "leaderElection"])
+    else {
       return s
+    }
+    if let ln = f.value("leaderElection"), let l = mapping(ln, f.sub("leaderElection"), known: ["takeover"]),
+      let d = duration(l, "takeover")
+    {
+      if d.milliseconds < 3_000 || d.milliseconds > 600_000 {
+        diags.error(
+          .outOfRange, "\(l.sub("takeover")) is \(d); a standby takes over within 3s to 10m of the leader's end",
+          at: l.value("takeover")!.mark)
+      } else {
+        s.leaderTakeover = d
+      }
     }
     if let u = url(f, "externalURL") {
       var t = u

@@ -86,7 +86,7 @@ extension PostgresStateStore {
           try c.query("INSERT INTO quota_channels (service, channel, spent) VALUES (\(w.service), \(ch), \(n))")
         }
       }
-      for v in d.cache {
+      for v in d.cache where !CachedSecrets.isSecret(v.key) {
         try c.query("INSERT INTO cache (key, value, expires) VALUES (\(v.key), \(v.value), \(v.expires?.timeIntervalSince1970))")
       }
       for e in d.audit { try Self.insertAudit(c, e) }

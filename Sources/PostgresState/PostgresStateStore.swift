@@ -4,6 +4,7 @@ import Foundation
 import PostgresNIO
 import Reconciler
 import Resilience
+import Synchronization
 
 /// The state store in PostgreSQL (`stateStore:`), shared by every ytempire that points at it:
 /// the same tables, migrations and behaviour as `SQLiteStateStore` (one conformance suite runs
@@ -11,8 +12,10 @@ import Resilience
 /// `lockWriter`; `plan` reads without it and saves only the observations it paid for. Journal
 /// writes are fenced: they check, in their transaction, that this session still holds the
 /// lock at the epoch it took.
-public final class PostgresStateStore: StateStore {
+public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   let session: Session
+  /// Cached credentials (`CachedSecrets`): this process's memory, never a row.
+  private let secrets = Mutex<[String: (value: String, expires: Date?)]>([:])
   public var displayName: String { session.settings.displayName }
 
   /// Opens (and migrates) the store now, so a wrong URL or password is said at once.
@@ -28,8 +31,55 @@ public final class PostgresStateStore: StateStore {
   /// Takes the writer lock (a session-level advisory lock) for this store's session. Refused,
   /// naming the holder's host, pid and since when, when another session holds it.
   public func lockWriter(host: String = ProcessInfo.processInfo.hostName, pid: Int = Int(getpid()), now: Date = Date()) throws {
-    let epoch = try session.acquireLock(host: host, pid: pid, now: now)
-    session.setEpoch(epoch)
+    switch try tryLockWriter(host: host, pid: pid, now: now) {
+    case .acquired: return
+    case .heldBy(let holder):
+      throw StateStoreError(
+        "the state store \(displayName) is locked by another ytempire (\(holder?.description ?? "holder unknown")); one writer at a time")
+    }
+  }
+
+  /// One attempt at the writer lock (serve's election): acquired at a new epoch, or held by someone.
+  public func tryLockWriter(host: String, pid: Int, now: Date) throws -> LockAttempt {
+    if let epoch = session.epoch, !session.lockLost { return .acquired(epoch: epoch) }
+    let attempt = try session.tryLock(host: host, pid: pid, now: now)
+    if case .acquired(let epoch) = attempt { session.held(epoch: epoch) }
+    return attempt
+  }
+
+  /// Whether this store still holds the writer lock: its session answers (a session that
+  /// ended took the lock with it) and the lock row still names it at its epoch.
+  public func stillHoldsLock() -> Bool {
+    guard let epoch = session.epoch, !session.lockLost else { return false }
+    let ok =
+      (try? session.run { c in
+        !(try c.query("SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid()").isEmpty)
+      }) ?? false
+    return ok && session.epoch == epoch && !session.lockLost
+  }
+
+  /// Hands an event to whoever leads (`LISTEN ytempire_events`): a webhook a standby received.
+  public func notifyLeader(_ payload: String) throws {
+    try session.run { c in try c.query("SELECT pg_notify(\(Self.eventsChannel), \(payload))") }
+  }
+
+  public static let eventsChannel = "ytempire_events"
+
+  /// Listens for `notifyLeader` payloads on a connection of its own until cancelled or the
+  /// connection ends (then it throws; the caller listens again).
+  public func listenForEvents(_ onEvent: @escaping @Sendable (String) -> Void) async throws {
+    let config = try session.configuration()
+    let connection = try await PostgresConnection.connect(
+      on: MultiThreadedEventLoopGroup.singleton.any(), configuration: config, id: 1_000_000, logger: session.logger)
+    do {
+      try await connection.listen(on: Self.eventsChannel) { events in
+        for try await n in events { onEvent(n.payload) }
+      }
+    } catch {
+      try? await connection.close()
+      throw error
+    }
+    try? await connection.close()
   }
 
   /// The epoch of the lock this store holds (nil: none).
@@ -214,7 +264,7 @@ public final class PostgresStateStore: StateStore {
           WHERE driver = \(it.driver) AND kind = \(k) AND name = \(it.id.name)
           """)
       }
-      for (k, v) in cache.sorted(by: { $0.key < $1.key }) {
+      for (k, v) in cache.sorted(by: { $0.key < $1.key }) where !CachedSecrets.isSecret(k) {
         try c.query(
           "INSERT INTO cache (key, value, expires) VALUES (\(k), \(v), NULL) ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires = NULL"
         )
@@ -471,9 +521,47 @@ public final class PostgresStateStore: StateStore {
     }
   }
 
+  // MARK: SharedQuotaWindowStore
+
+  public func charge(
+    service: String, windowStart: Date, cost: Int, channel: String?, fits: (QuotaLedger.Snapshot) -> Bool
+  ) throws -> (window: QuotaLedger.Snapshot, charged: Bool) {
+    let start = windowStart.timeIntervalSince1970
+    return try session.transaction { c in
+      try c.query(
+        """
+        INSERT INTO quota_windows (service, window_start, spent, per_channel) VALUES (\(service), \(start), 0, '{}')
+        ON CONFLICT (service) DO NOTHING
+        """)
+      // The window's row, locked: every instance's charge of this service queues here.
+      let stored = try c.query("SELECT window_start FROM quota_windows WHERE service = \(service) FOR UPDATE").first?.decode(Double.self)
+      if let stored, stored < start {
+        // The reset passed: a new window for everyone.
+        try c.query("UPDATE quota_windows SET window_start = \(start), spent = 0, per_channel = '{}' WHERE service = \(service)")
+        try c.query("DELETE FROM quota_channels WHERE service = \(service)")
+      }
+      guard var w = try Self.loadWindow(c, service: service) else {
+        throw StateStoreError("the quota window of \(service) vanished")
+      }
+      guard fits(w) else { return (w, false) }
+      try c.query("UPDATE quota_windows SET spent = spent + \(cost) WHERE service = \(service)")
+      w.spent += cost
+      if let channel {
+        try c.query(
+          """
+          INSERT INTO quota_channels (service, channel, spent) VALUES (\(service), \(channel), \(cost))
+          ON CONFLICT (service, channel) DO UPDATE SET spent = quota_channels.spent + excluded.spent
+          """)
+        w.perChannel[channel, default: 0] += cost
+      }
+      return (w, true)
+    }
+  }
+
   // MARK: DriverCache
 
   public func value(_ key: String) throws -> (value: String, expires: Date?)? {
+    if CachedSecrets.isSecret(key) { return secrets.withLock { $0[key] } }
     let row: (String, Double?)? = try session.run { c in
       try c.query("SELECT value, expires FROM cache WHERE key = \(key)").first.map { try $0.decode((String, Double?).self) }
     }
@@ -481,6 +569,11 @@ public final class PostgresStateStore: StateStore {
   }
 
   public func setValue(_ key: String, _ value: String?, expires: Date?) throws {
+    // No secret in any row: credentials stay in this process.
+    if CachedSecrets.isSecret(key) {
+      secrets.withLock { $0[key] = value.map { ($0, expires) } }
+      return
+    }
     try session.run { c in
       if let value {
         try c.query(

@@ -69,7 +69,7 @@ extension Error {
 final class Session: Sendable {
   let settings: PostgresStateSettings
   private let state = Mutex<State>(State())
-  private let logger: Logger = {
+  let logger: Logger = {
     var l = Logger(label: "ytempire.stateStore")
     l.logLevel = .critical
     return l
@@ -188,6 +188,33 @@ final class Session: Sendable {
       s.epoch = nil
       s.lockLost = true
     }
+    let config = try configuration()
+    s.nextID += 1
+    let el = MultiThreadedEventLoopGroup.singleton.any()
+    let c = try Self.wait(
+      PostgresConnection.connect(on: el, configuration: config, id: s.nextID, logger: logger), within: timeout + .seconds(1),
+      name: settings.displayName)
+    s.connection = c
+    let conn = Conn(connection: c, logger: logger, timeout: timeout, name: settings.displayName)
+    try conn.exec("SET application_name = 'ytempire'")
+    // The server notices a vanished client (a partition, a dead host) within about
+    // idle + interval × count, and ends its session: the writer lock is then free.
+    let k = keepalive
+    try conn.exec("SET tcp_keepalives_idle = \(k.idle)")
+    try conn.exec("SET tcp_keepalives_interval = \(k.interval)")
+    try conn.exec("SET tcp_keepalives_count = 3")
+    try PostgresMigrations.migrate(conn, schema: Self.schema)
+    s.ready = true
+    return conn
+  }
+
+  /// TCP keepalive of the session, in seconds: a fifth and a tenth of the statement timeout.
+  var keepalive: (idle: Int64, interval: Int64) {
+    let t = max(Int64(settings.timeout.components.seconds), 3)
+    return (max(t / 5, 1), max(t / 10, 1))
+  }
+
+  func configuration() throws -> PostgresConnection.Configuration {
     let tls: PostgresConnection.Configuration.TLS
     switch settings.tls {
     case .disable: tls = .disable
@@ -201,17 +228,7 @@ final class Session: Sendable {
       host: settings.host, port: settings.port, username: settings.user, password: settings.password, database: settings.database,
       tls: tls)
     config.options.connectTimeout = timeout
-    s.nextID += 1
-    let el = MultiThreadedEventLoopGroup.singleton.any()
-    let c = try Self.wait(
-      PostgresConnection.connect(on: el, configuration: config, id: s.nextID, logger: logger), within: timeout + .seconds(1),
-      name: settings.displayName)
-    s.connection = c
-    let conn = Conn(connection: c, logger: logger, timeout: timeout, name: settings.displayName)
-    try conn.exec("SET application_name = 'ytempire'")
-    try PostgresMigrations.migrate(conn, schema: Self.schema)
-    s.ready = true
-    return conn
+    return config
   }
 
   private func drop(_ s: inout State, ifClosed: Bool) {
@@ -231,8 +248,8 @@ final class Session: Sendable {
   /// The advisory lock every writer of one state store takes ("ytempire" in ASCII).
   static let lockKey: Int64 = 0x7974_656d_7069_7265
 
-  /// Takes the writer lock on this session, or names who holds it.
-  func acquireLock(host: String, pid: Int, now: Date) throws -> Int64 {
+  /// Takes the writer lock on this session (its new epoch), or says who holds it.
+  func tryLock(host: String, pid: Int, now: Date) throws -> LockAttempt {
     try run { c in
       let got = try c.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").first?.decode(Bool.self) ?? false
       guard got else {
@@ -240,9 +257,7 @@ final class Session: Sendable {
           let (h, p, since) = try r.decode((String, Int64, Double).self)
           return LockHolder(host: h, pid: Int(p), since: Date(timeIntervalSince1970: since))
         }
-        throw StateStoreError(
-          "the state store \(settings.displayName) is locked by another ytempire (\(holder?.description ?? "holder unknown")); one writer at a time"
-        )
+        return .heldBy(holder)
       }
       let epoch = try c.query(
         """
@@ -251,11 +266,18 @@ final class Session: Sendable {
         """
       ).first?.decode(Int64.self)
       guard let epoch else { throw StateStoreError("\(settings.displayName): the writer_lock row is missing") }
-      return epoch
+      return .acquired(epoch: epoch)
     }
   }
 
-  func setEpoch(_ e: Int64?) { state.withLock { $0.epoch = e } }
+  /// A new epoch: the lock is held again (a deposed writer's lost flag is cleared only here).
+  func held(epoch: Int64) {
+    state.withLock {
+      $0.epoch = epoch
+      $0.lockLost = false
+    }
+  }
+
   var epoch: Int64? { state.withLock { $0.epoch } }
   var lockLost: Bool { state.withLock { $0.lockLost } }
 

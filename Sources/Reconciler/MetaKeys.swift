@@ -14,6 +14,9 @@ public enum MetaKey: String, Sendable, CaseIterable {
   case sourceLastApplied = "source.lastApplied"
   /// The random key plan files are authenticated with (hex; never printed).
   case planKey = "plan.key"
+  /// What serve's drift planner learned and spent in the current windows (JSON): a new leader
+  /// goes on from it.
+  case driftBudget = "drift.budget"
 }
 
 extension StateStore {

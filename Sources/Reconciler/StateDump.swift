@@ -98,3 +98,10 @@ public struct LockHolder: Sendable, Equatable, CustomStringConvertible {
     return "host \(host), pid \(pid), since \(f.string(from: since))"
   }
 }
+
+/// One attempt at a shared store's writer lock.
+public enum LockAttempt: Sendable, Equatable {
+  case acquired(epoch: Int64)
+  /// Someone else holds it (nil: the holder's row could not be read).
+  case heldBy(LockHolder?)
+}

@@ -13,6 +13,18 @@ public protocol QuotaWindowStore: Sendable {
   func saveCharge(_ snapshot: QuotaLedger.Snapshot, channel: String?) throws
 }
 
+/// A window store several processes charge at once (the PostgreSQL state store): each charge
+/// is decided against the window as stored, and added to it, in one locked transaction, so
+/// two instances never spend the same units twice.
+public protocol SharedQuotaWindowStore: QuotaWindowStore {
+  /// Locks the window of `service` (starting a new one at `windowStart` when the stored one is
+  /// older), passes it to `fits`, and adds `cost` (to the total and to `channel`) when it
+  /// does. Returns the window after the decision and whether it was charged.
+  func charge(
+    service: String, windowStart: Date, cost: Int, channel: String?, fits: (QuotaLedger.Snapshot) -> Bool
+  ) throws -> (window: QuotaLedger.Snapshot, charged: Bool)
+}
+
 extension QuotaWindowStore {
   public func saveCharge(_ snapshot: QuotaLedger.Snapshot, channel: String?) throws { try saveWindow(snapshot) }
 }
@@ -237,6 +249,7 @@ public final class QuotaLedger: Sendable {
     let now = clock.wallNow
     return state.withLock { s in
       roll(&s, now: now)
+      refreshShared(&s)
       return Budget(ledger: self, snapshot: s.snap, resetsAt: s.windowEnd)
     }
   }
@@ -246,7 +259,19 @@ public final class QuotaLedger: Sendable {
     let now = clock.wallNow
     return state.withLock { s in
       roll(&s, now: now)
+      refreshShared(&s)
       return available(s, channel: channel, priority: priority)
+    }
+  }
+
+  /// A shared store's window is the truth: what other instances spent counts here too.
+  private func refreshShared(_ s: inout State) {
+    guard let store = store as? any SharedQuotaWindowStore else { return }
+    do {
+      if let w = try store.loadWindow(service: service), w.windowStart >= s.snap.windowStart { s.snap = w }
+      s.persistError = nil
+    } catch {
+      s.persistError = "\(error)"
     }
   }
 
@@ -257,6 +282,28 @@ public final class QuotaLedger: Sendable {
     let cost = cost(of: operation)
     let r: Result<Int, QuotaExhausted> = state.withLock { s in
       roll(&s, now: now)
+      if let shared = store as? any SharedQuotaWindowStore {
+        do {
+          var left = 0
+          let (w, charged) = try shared.charge(service: service, windowStart: s.snap.windowStart, cost: cost, channel: channel) { w in
+            left = Budget(ledger: self, snapshot: w, resetsAt: s.windowEnd).available(channel: channel, priority: priority)
+            return cost <= left
+          }
+          s.snap = w
+          s.persistError = nil
+          guard charged else {
+            return .failure(
+              QuotaExhausted(
+                service: service, operation: operation, cost: cost, available: left, resetsAt: s.windowEnd,
+                untilReset: .secondsDouble(s.windowEnd.timeIntervalSince(now))))
+          }
+          s.lastCall = now
+          return .success(left - cost)
+        } catch {
+          // The shared window cannot be reached: decide on what this process knows (and say so).
+          s.persistError = "\(error)"
+        }
+      }
       let a = available(s, channel: channel, priority: priority)
       guard cost <= a else {
         return .failure(
@@ -310,6 +357,9 @@ public final class QuotaLedger: Sendable {
 
   private func persist(_ s: inout State, channel: String? = nil, charge: Bool = false) {
     guard let store else { return }
+    // A shared window is written only by charges (which start a new window themselves): a
+    // roll-over here must not erase what another instance spent since the reset.
+    if !charge && store is any SharedQuotaWindowStore { return }
     do {
       if charge { try store.saveCharge(s.snap, channel: channel) } else { try store.saveWindow(s.snap) }
       s.persistError = nil

@@ -123,6 +123,30 @@ public struct DriftPlanner: Sendable {
     }
   }
 
+  /// What the planner has learned and spent, kept in the state store (`drift.budget`) so that
+  /// an instance taking the lead goes on where the last leader stopped instead of spending
+  /// the day's drift budget again.
+  public struct Memory: Codable, Sendable, Equatable {
+    public struct Spent: Codable, Sendable, Equatable {
+      public var resetsAt: Date
+      public var units: Int
+    }
+    public var cursor: Int
+    public var costPerResource: [String: Double]
+    public var spent: [String: Spent]
+  }
+
+  public var memory: Memory {
+    Memory(
+      cursor: cursor, costPerResource: costPerResource, spent: spent.mapValues { Memory.Spent(resetsAt: $0.resetsAt, units: $0.units) })
+  }
+
+  public mutating func restore(_ m: Memory) {
+    cursor = max(0, m.cursor)
+    costPerResource = m.costPerResource.filter { $0.value.isFinite && $0.value >= 0 }
+    spent = m.spent.mapValues { ($0.resetsAt, max(0, $0.units)) }
+  }
+
   public func spentUnits(_ rateLimit: String, resetsAt: Date) -> Int {
     spent[rateLimit].flatMap { $0.resetsAt == resetsAt ? $0.units : nil } ?? 0
   }

@@ -19,6 +19,8 @@ public struct ServiceEndpoints: Sendable {
   public var onPullRequest: @Sendable (PullRequestEvent) -> Void
   /// Refreshes gauges just before `/metrics` is rendered.
   public var beforeMetrics: @Sendable () -> Void
+  /// `leader` or `standby (leader: …)` with a shared state store; nil: the only instance.
+  public var role: @Sendable () -> String? = { nil }
   public init(
     readiness: @escaping @Sendable () -> String?, snapshot: @escaping @Sendable () -> StatusSnapshot, metrics: ServiceMetrics,
     gate: @escaping @Sendable () -> WebhookGate, onPush: @escaping @Sendable (String) -> Void,
@@ -79,9 +81,12 @@ public enum ServiceHTTP {
     let verdict = check(e.gate(), headers(r), Array(buffer.readableBytesView))
     switch verdict {
     case .trigger(let why):
-      log.info("webhook accepted: reconcile now", metadata: ["hook": .string(name), "reason": .string(why)])
+      let standby = e.role()?.hasPrefix("standby") == true
+      log.info(
+        standby ? "webhook accepted: handed to the leader" : "webhook accepted: reconcile now",
+        metadata: ["hook": .string(name), "reason": .string(why)])
       e.onPush(why)
-      return json(202, ["result": "reconcile triggered", "reason": why])
+      return json(202, ["result": standby ? "handed to the leader" : "reconcile triggered", "reason": why])
     case .pullRequest(let pr):
       let why = "\(name) pull request \(pr.number) \(pr.action) at \(pr.head.prefix(12))\(pr.fromFork ? " from a fork" : "")"
       log.info("webhook accepted: plan the pull request", metadata: ["hook": .string(name), "reason": .string(why)])
@@ -102,6 +107,7 @@ public enum ServiceHTTP {
     router.get("/healthz") { _, _ in text(.ok, "ok\n") }
     router.get("/readyz") { _, _ in
       if let why = e.readiness() { return text(.serviceUnavailable, "not ready: \(why)\n") }
+      if let role = e.role() { return text(.ok, "ready\nrole: \(role)\n") }
       return text(.ok, "ready\n")
     }
     router.get("/metrics") { _, _ in

@@ -3,7 +3,7 @@ import Synchronization
 
 /// Why a reconcile runs.
 public enum Trigger: Sendable, Equatable, CustomStringConvertible {
-  case start, poll, drift, reload
+  case start, poll, drift, reload, leader
   case webhook(String)
   public var description: String {
     switch self {
@@ -11,6 +11,7 @@ public enum Trigger: Sendable, Equatable, CustomStringConvertible {
     case .poll: "poll"
     case .drift: "drift check"
     case .reload: "configuration reloaded"
+    case .leader: "took the lead"
     case .webhook(let why): "webhook (\(why))"
     }
   }

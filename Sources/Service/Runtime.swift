@@ -41,6 +41,10 @@ public final class ServeRuntime: Sendable {
   let gate: Shared<WebhookGate>
   let loop: ReconcileLoop
   let format: LineLogHandler.Format
+  /// Leader or standby (always leader on SQLite).
+  let leadership: Shared<Leadership>
+  /// A reconcile is running (a deposed leader campaigns again only once it has ended).
+  let cycling = Shared(false)
 
   /// `configPath`: ytempire.yaml (nil: ./ytempire.yaml); `listen`: HOST:PORT instead of serve.listen.
   public init(configPath: String?, listen: String?, logFormat format: LineLogHandler.Format) throws {
@@ -52,13 +56,18 @@ public final class ServeRuntime: Sendable {
     logger = log
     // Takes the state directory's lock: a second serve (or apply) on it refuses to start.
     let notifyLog = log
-    let r = try Workspace(configPath: configPath, log: { notifyLog.warning("\($0)") })
+    // SQLite: the state directory's lock (this instance is the only writer). A shared store:
+    // no lock yet; the election takes it (`campaign`).
+    let r = try Workspace(configPath: configPath, writer: false, log: { notifyLog.warning("\($0)") })
+    leadership = Shared(r.electsLeader ? .standby(leader: nil, reason: "not elected yet") : .leader(epoch: nil))
     for d in r.warnings { log.warning("\(d.file):\(d.line):\(d.column): \(d.severity.rawValue): \(d.message)") }
     reconcile = Shared(r)
     gate = Shared(try Self.gate(r))
     let rec = reconcile
     loop = ReconcileLoop(interval: { rec.withLock { $0.config.source.interval?.swiftDuration } })
     drift = Shared(DriftPlanner(interval: r.config.serve.driftInterval.swiftDuration, share: r.config.serve.driftBudget))
+    // A restart (or, with a shared store, a new leader) goes on from the drift budget spent so far.
+    loadDriftMemory(from: r)
   }
 
   static func gate(_ r: Workspace) throws -> WebhookGate {
@@ -83,22 +92,29 @@ public final class ServeRuntime: Sendable {
 
   public func run() async throws {
     let (host, port) = try Self.parseListen(listenOverride ?? current.config.serve.listen)
-    let endpoints = ServiceEndpoints(
-      readiness: { [state] in
+    var endpoints = ServiceEndpoints(
+      readiness: { [state, leadership] in
+        // A standby is ready: it takes over when the leader ends.
+        if !leadership.withLock({ $0.isLeader }) { return nil }
         let s = state.withLock { $0 }
         return s.sourceReached ? nil : "the source has not been reached yet" + (s.lastSourceError.map { " (\($0))" } ?? "")
       },
       snapshot: { [self] in snapshot() },
       metrics: metrics,
       gate: { [gate] in gate.withLock { $0 } },
-      onPush: { [loop] why in loop.trigger(.webhook(why)) },
-      onPullRequest: { [self] pr in planPullRequest(pr) },
+      onPush: { [self] why in
+        if !handToLeader(HandedEvent(kind: .push, reason: why, pullRequest: nil)) { loop.trigger(.webhook(why)) }
+      },
+      onPullRequest: { [self] pr in
+        if !handToLeader(HandedEvent(kind: .pullRequest, reason: nil, pullRequest: .init(pr))) { planPullRequest(pr) }
+      },
       // A scrape publishes the quotas as the last reconcile or drift check left them: only
       // they spend quota, and they refresh the gauges (no ledgers are built per scrape).
       beforeMetrics: { [self] in
         metrics.quotas(lastQuotas.withLock { $0 })
         metrics.notifications(current.notifier.counts)
       })
+    endpoints.role = { [self] in current.electsLeader ? leadership.withLock { $0.description } : nil }
     let log = logger
     let format = self.format
     // Bound first: the loop starts once the listener is up, and a taken address ends serve at once.
@@ -157,9 +173,11 @@ public final class ServeRuntime: Sendable {
     let s = state.withLock { $0 }
     let records = (try? r.store.allStatus()) ?? []
     let quotas = lastQuotas.withLock { $0 }
-    return StatusSnapshot(
+    var snap = StatusSnapshot(
       resources: records, quotas: quotas, revision: s.revision, lastSourceError: s.lastSourceError,
       lastReconcile: s.lastReconcile, lastResult: s.lastResult, driftNote: s.driftNote)
+    if r.electsLeader { snap.role = leadership.withLock { $0.description } }
+    return snap
   }
 
   let lastDesired = Shared<[Resource]>([])
@@ -227,6 +245,11 @@ public final class ServeRuntime: Sendable {
 
   func cycle(_ trigger: Trigger) async {
     let r = current
+    // A standby applies nothing: the leader does (and the election triggers a reconcile when
+    // this instance takes over).
+    guard leadership.withLock({ $0.isLeader }) else { return }
+    cycling.withLock { $0 = true }
+    defer { cycling.withLock { $0 = false } }
     let started = Date()
     var log = logger
     log[metadataKey: "trigger"] = .string(trigger.description)
@@ -268,7 +291,11 @@ public final class ServeRuntime: Sendable {
         }
         var units: [String: Int] = [:]
         for q in plan.quotas { units[q.rateLimit] = q.observationUnits }
-        drift.withLock { $0.record(observed: plan.observation.observedNow, observationUnits: units, quotas: quotas) }
+        let memory = drift.withLock { d in
+          d.record(observed: plan.observation.observedNow, observationUnits: units, quotas: quotas)
+          return d.memory
+        }
+        saveDriftMemory(memory, in: r)
         let drifted = plan.resources.filter { !$0.driftedFields.isEmpty }.map(\.id.description)
         log.info(
           "drift check",
@@ -342,6 +369,9 @@ struct LoopService: ServiceLifecycle.Service {
   func run() async throws {
     let rt = runtime
     _ = try await listening.wait()
+    // A shared state store: campaign now and every third of the takeover bound.
+    let election = Task { await rt.electionLoop() }
+    defer { election.cancel() }
     // Drift checks: spread over serve.driftInterval, within serve.driftBudget.
     let drift = Task { await rt.driftLoop() }
     defer { drift.cancel() }

@@ -10,6 +10,8 @@ public struct StatusSnapshot: Sendable {
   public var lastReconcile: Date?
   public var lastResult: String?
   public var driftNote: String?
+  /// `leader`, or `standby (leader: …)` when several instances share the state store.
+  public var role: String? = nil
   public init(
     resources: [ResourceStatusRecord], quotas: [StatusBook.QuotaState], revision: String?, lastSourceError: String?,
     lastReconcile: Date?, lastResult: String?, driftNote: String? = nil
@@ -78,6 +80,7 @@ public enum StatusPage {
     h += "</p>\n"
     if let err = s.lastSourceError { h += "<p id=\"source-error\" class=\"error\">Last source error: \(e(err))</p>\n" }
     if let d = s.driftNote { h += "<p id=\"drift\">\(e(d))</p>\n" }
+    if let role = s.role { h += "<p id=\"role\">This instance: \(e(role))</p>\n" }
 
     h += "<h2>Quotas</h2>\n<table id=\"quotas\"><tr><th>rate limit</th><th>service</th><th>used</th><th>resets</th></tr>\n"
     for q in s.quotas {

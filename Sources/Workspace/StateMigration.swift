@@ -1,3 +1,4 @@
+import DriverKit
 import Foundation
 import PostgresState
 import Reconciler
@@ -58,7 +59,9 @@ public enum StateMigration {
       throw WorkspaceError(.stateDirectory, "--from and --to name the same store (\(source.shown))")
     }
     do {
-      let dump = try source.store.dump()
+      var dump = try source.store.dump()
+      // Credentials (cached access tokens) stay behind: each process obtains its own again.
+      dump.cache.removeAll { CachedSecrets.isSecret($0.key) }
       _ = try source.store.verifyAudit()
       try target.store.restore(dump)
       let back = try target.store.dump()

@@ -43,8 +43,8 @@ final class Served: Sendable {
   }
 
   /// Starts `serve` and waits (bounded) until it logs its address; returns the process and port.
-  func start(log: String = "serve", format: String = "text") async throws -> (Processes.Child, Int) {
-    let p = try empire.spawn(["serve", "--log-format", format], log: log)
+  func start(log: String = "serve", format: String = "text", config: String? = nil) async throws -> (Processes.Child, Int) {
+    let p = try empire.spawn(["serve", "--log-format", format], log: log, config: config)
     let deadline = Date().addingTimeInterval(90)
     while Date() < deadline {
       let text = (try? String(contentsOfFile: empire.tmp.sub(log + ".err"), encoding: .utf8)) ?? ""

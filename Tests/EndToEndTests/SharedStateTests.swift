@@ -24,6 +24,10 @@ struct SharedStateTests {
         }
         #expect((Int(owned.first?.first ?? "") ?? 0) >= 3, "\(owned)")
         #expect(try await offload { try pg.psql("SELECT count(*) > 0 FROM ytempire_state.audit") } == [["t"]])
+        // No secret in any row: the access tokens ytempire obtained stayed in its process.
+        let cached = try await offload { try pg.psql("SELECT key, value FROM ytempire_state.cache") }
+        #expect(!cached.contains { $0.first?.hasPrefix("youtube.token.") == true }, "\(cached)")
+        #expect(!cached.flatMap { $0 }.contains { $0.hasPrefix("ya29.") })
         #expect(try await e.run("plan", "--detailed-exitcode").status == 0)
 
         // Another ytempire holds the writer lock (the service, mid-apply).

@@ -149,11 +149,11 @@ final class Empire: @unchecked Sendable {
   }
 
   /// Starts the binary in the background (stdout and stderr to files in the temp dir).
-  func spawn(_ args: [String], env: [String: String] = [:], log: String = "spawn") throws -> Processes.Child {
+  func spawn(_ args: [String], env: [String: String] = [:], log: String = "spawn", config: String? = nil) throws -> Processes.Child {
     _ = FileManager.default.createFile(atPath: tmp.sub(log + ".out"), contents: nil)
     _ = FileManager.default.createFile(atPath: tmp.sub(log + ".err"), contents: nil)
     return try Processes.start(
-      [E2E.binary] + args + ["--config", configPath], cwd: tmp.path,
+      [E2E.binary] + args + ["--config", config ?? configPath], cwd: tmp.path,
       env: env.merging(["NO_COLOR": "1"]) { a, _ in a },
       stdout: .file(tmp.sub(log + ".out")), stderr: .file(tmp.sub(log + ".err")))
   }

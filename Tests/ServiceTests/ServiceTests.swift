@@ -343,4 +343,25 @@ struct DriftPlannerTests {
     #expect(!p.next(resources: ids(10), quotas: next, now: reset.addingTimeInterval(1)).batch.isEmpty)
     #expect(p.spentUnits("youtube-api", resetsAt: reset) == 95)
   }
+
+  @Test("a new leader (or a restart) goes on from the stored memory: the day's drift budget is not spent twice")
+  func memoryCarriesOver() throws {
+    var p = DriftPlanner(interval: .seconds(60), share: 0.01, minimumPeriod: .seconds(1))
+    let q = [DriftPlanner.Quota(rateLimit: "youtube-api", units: 10_000, resetsAt: reset)]
+    _ = p.next(resources: ids(10), quotas: q, now: reset.addingTimeInterval(-600))
+    p.record(observed: 10, observationUnits: ["youtube-api": 95], quotas: q)
+    let enc = JSONEncoder()
+    enc.dateEncodingStrategy = .secondsSince1970
+    let dec = JSONDecoder()
+    dec.dateDecodingStrategy = .secondsSince1970
+    let stored = try dec.decode(DriftPlanner.Memory.self, from: try enc.encode(p.memory))
+    #expect(stored == p.memory)
+    var next = DriftPlanner(interval: .seconds(60), share: 0.01, minimumPeriod: .seconds(1))
+    #expect(!next.next(resources: ids(10), quotas: q, now: reset.addingTimeInterval(-600)).batch.isEmpty, "a fresh planner would check")
+    var successor = DriftPlanner(interval: .seconds(60), share: 0.01, minimumPeriod: .seconds(1))
+    successor.restore(stored)
+    #expect(successor.spentUnits("youtube-api", resetsAt: reset) == 95)
+    #expect(successor.next(resources: ids(10), quotas: q, now: reset.addingTimeInterval(-600)).batch.isEmpty)
+    #expect(successor.costPerResource == p.costPerResource)
+  }
 }

@@ -145,6 +145,9 @@ enum Conformance {
     #expect(try store.value("token")?.value == "abc" && store.value("token")?.expires == t0)
     try store.setValue("token", nil, expires: nil)
     #expect(try store.value("token") == nil)
+    // A credential (an access token) reads back in this process, whatever the store keeps.
+    try store.setValue("youtube.token.tech", "ya29.canary-token", expires: t0)
+    #expect(try store.value("youtube.token.tech")?.value == "ya29.canary-token")
   }
 }
 
@@ -169,6 +172,10 @@ struct ConformanceTests {
 
     let dump = try store.dump()
     #expect(!dump.isEmpty)
+    // No secret in any row.
+    let everything = try pg.psql("SELECT * FROM ytempire_state.cache").flatMap { $0 }.joined(separator: " ")
+    #expect(!everything.contains("ya29.canary-token"))
+    #expect(!dump.cache.contains { $0.key.hasPrefix("youtube.token.") })
     let dir = try TemporaryDirectory()
     let sqlite = try SQLiteStateStore(stateDir: dir.path)
     try sqlite.restore(dump)

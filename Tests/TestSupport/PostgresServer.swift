@@ -130,6 +130,18 @@ public final class PostgresServer: Sendable {
   }
 
   /// Stops the server (fast shutdown) and removes its directory; safe to call twice.
+  /// Restarts the server (`pg_ctl restart -m fast`): every session ends, the port stays.
+  public func restart() throws {
+    let r = try PostgresServer.spawn(
+      asPostgres + [
+        "\(bin)/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-m", "fast",
+        "-o", "-h 127.0.0.1 -p \(port) -k \(directory) -F", "restart",
+      ], cwd: directory)
+    guard r.status == 0, PostgresServer.waitReady(bin: bin, port: port, deadline: Date().addingTimeInterval(30)) else {
+      throw Processes.Failure(description: "pg_ctl restart exited \(r.status): \(r.output)")
+    }
+  }
+
   public func stop() {
     let first = stopped.withLock { s -> Bool in
       defer { s = true }
