@@ -4,7 +4,7 @@ PYTHON ?= python3
 APT_PACKAGES := pkg-config libyaml-dev libgit2-dev libcurl4-openssl-dev libsqlite3-dev tzdata git time openssl openssh-client openssh-server gnupg nghttp2-server postgresql prometheus chromium cmark-gfm
 BENCH_APT_PACKAGES := nginx-light
 
-.PHONY: deps build run test lint format schemas bench bench-git bench-http bench-plan bench-all clean chaos install fuzz fuzz-build fuzz-smoke
+.PHONY: deps build run test lint format schemas bench bench-git bench-http bench-plan bench-state bench-all clean chaos install fuzz fuzz-build fuzz-smoke
 
 # System packages (Debian) and the Python packages the schema checks use.
 deps:
@@ -134,7 +134,12 @@ bench-git: deps
 bench-plan: deps
 	CONFIG="$(CONFIG)" bash bench/plan/run.sh $(BENCH_PLAN_ARGS)
 
-bench-all: bench bench-git bench-http bench-plan
+# apply --force of 1,000 channels with the state in PostgreSQL vs SQLite (issue 19: >= 0.8x).
+# CONFIG=release measures .build/release; BENCH_STATE_CHANNELS=200 for a smoke run.
+bench-state: deps
+	CONFIG="$(CONFIG)" bash bench/state/run.sh
+
+bench-all: bench bench-git bench-http bench-plan bench-state
 
 clean:
 	rm -rf .build bench/out

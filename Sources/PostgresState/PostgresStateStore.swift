@@ -16,6 +16,8 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   let session: Session
   /// Cached credentials (`CachedSecrets`): this process's memory, never a row.
   private let secrets = Mutex<[String: (value: String, expires: Date?)]>([:])
+  /// Cache values this process read or wrote (driver caches are written once and read often).
+  private let known = Mutex<[String: (value: String, expires: Date?)]>([:])
   public var displayName: String { session.settings.displayName }
 
   /// Opens (and migrates) the store now, so a wrong URL or password is said at once.
@@ -175,16 +177,18 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   public func saveObservations(driver: String, _ observations: [(id: ResourceID, observed: JSONValue)], at: Date) throws {
     guard !observations.isEmpty else { return }
     let items = observations.map { (id: $0.id, text: $0.observed.canonicalString) }
-    try session.transaction { c in
+    let t = at.timeIntervalSince1970
+    // One statement per observation (an upsert); one transaction when there are several.
+    func save(_ c: Session.Conn) throws {
       for (id, text) in items {
-        try Self.ensureRow(c, driver, id)
         try c.query(
           """
-          UPDATE resources SET observed = \(text), observed_at = \(at.timeIntervalSince1970)
-          WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)
+          INSERT INTO resources (driver, kind, name, observed, observed_at) VALUES (\(driver), \(id.kind.rawValue), \(id.name), \(text), \(t))
+          ON CONFLICT (driver, kind, name) DO UPDATE SET observed = excluded.observed, observed_at = excluded.observed_at
           """)
       }
     }
+    if items.count == 1 { try session.run { c in try save(c) } } else { try session.transaction { c in try save(c) } }
   }
 
   public func completeAction(
@@ -192,34 +196,38 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
     externalChanges: [String: String?], observed: JSONValue?, audit: [AuditRecord], at: Date
   ) throws {
     let observedText = observed?.canonicalString
+    let added = StateCoding.json(externalChanges.compactMapValues { $0 })
+    let removed = externalChanges.filter { $0.value == nil }.map(\.key).sorted()
+    let t = at.timeIntervalSince1970
+    // Without an observation, what exists after an ok or failed action is unknown: observe again.
+    let forget = observedText == nil && (result == "ok" || result == "failed")
     try session.transaction(fenced: true) { c in
-      try Self.ensureRow(c, driver, id)
-      var ext = try Self.external(c, driver, id)
-      for (k, v) in externalChanges { ext[k] = v }
-      let k = id.kind.rawValue
-      try c.query("UPDATE resources SET external = \(StateCoding.json(ext)) WHERE driver = \(driver) AND kind = \(k) AND name = \(id.name)")
-      if let observedText {
-        try c.query(
-          """
-          UPDATE resources SET observed = \(observedText), observed_at = \(at.timeIntervalSince1970)
-          WHERE driver = \(driver) AND kind = \(k) AND name = \(id.name)
-          """)
-      } else if result == "ok" || result == "failed" {
-        try c.query("UPDATE resources SET observed_at = NULL WHERE driver = \(driver) AND kind = \(k) AND name = \(id.name)")
-      }
+      // The record's ids merged (jsonb: the changes win, removed keys go) and its observation, in one upsert.
       try c.query(
-        "UPDATE journal SET finished_at = \(at.timeIntervalSince1970), result = \(result), message = \(message) WHERE seq = \(seq)")
+        """
+        INSERT INTO resources (driver, kind, name, external, observed, observed_at)
+        VALUES (\(driver), \(id.kind.rawValue), \(id.name), \(added), \(observedText), \(observedText == nil ? nil : t))
+        ON CONFLICT (driver, kind, name) DO UPDATE SET
+          external = ((resources.external::jsonb || excluded.external::jsonb) - \(removed)::text[])::text,
+          observed = COALESCE(excluded.observed, resources.observed),
+          observed_at = CASE WHEN excluded.observed IS NOT NULL THEN excluded.observed_at
+                             WHEN \(forget) THEN NULL ELSE resources.observed_at END
+        """)
+      try c.query("UPDATE journal SET finished_at = \(t), result = \(result), message = \(message) WHERE seq = \(seq)")
       try Self.appendAudit(c, audit)
     }
   }
 
   public func markApplied(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) throws {
-    try session.transaction(fenced: true) { c in
-      try Self.ensureRow(c, driver, id)
+    let a = StateCoding.json(annotations)
+    try session.fenced { c, fence in
       try c.query(
         """
-        UPDATE resources SET applied_digest = \(digest), applied_revision = \(revision), annotations = \(StateCoding.json(annotations))
-        WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)
+        INSERT INTO resources (driver, kind, name, applied_digest, applied_revision, annotations)
+        SELECT \(driver), \(id.kind.rawValue), \(id.name), \(digest), \(revision), \(a) WHERE \(unescaped: fence)
+        ON CONFLICT (driver, kind, name) DO UPDATE SET
+          applied_digest = excluded.applied_digest, applied_revision = excluded.applied_revision, annotations = excluded.annotations
+        RETURNING 1
         """)
     }
   }
@@ -307,6 +315,8 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
       id: action.id, driver: action.driver, kind: action.resource.kind.rawValue, name: action.resource.name, op: action.operation.rawValue
     )
     return try session.transaction(fenced: true) { c in
+      // The intent is on disk before the call it announces is made.
+      try c.exec("SET LOCAL synchronous_commit = on")
       let seq = try c.query(
         """
         INSERT INTO journal (run, action_id, driver, kind, name, operation, payload_digest, started_at, settle_by)
@@ -388,13 +398,13 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
     }
   }
 
-  public func saveStatus(_ s: ResourceStatusRecord) throws {
-    let body = StateCoding.json(s)
-    try session.transaction(fenced: true) { c in
+  public func saveStatus(_ st: ResourceStatusRecord) throws {
+    let body = StateCoding.json(st)
+    try session.fenced { c, fence in
       try c.query(
         """
-        INSERT INTO status (kind, name, body) VALUES (\(s.id.kind.rawValue), \(s.id.name), \(body))
-        ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body
+        INSERT INTO status (kind, name, body) SELECT \(st.id.kind.rawValue), \(st.id.name), \(body) WHERE \(unescaped: fence)
+        ON CONFLICT (kind, name) DO UPDATE SET body = excluded.body RETURNING 1
         """)
     }
   }
@@ -422,8 +432,7 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
 
   private static func appendAudit(_ c: Session.Conn, _ records: [AuditRecord]) throws {
     guard !records.isEmpty else { return }
-    // One chain: concurrent appenders (a leader and an importing process) queue here.
-    try c.query("LOCK TABLE audit IN SHARE ROW EXCLUSIVE MODE")
+    // One chain: only the session holding the writer lock appends (every append is fenced).
     var head = try auditHead(c)
     for r in records {
       let e = AuditEntry(seq: head.entries + 1, record: r, prev: head.hash)
@@ -523,10 +532,51 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
 
   // MARK: SharedQuotaWindowStore
 
+  public func window(service: String, ifChangedFrom known: QuotaLedger.Snapshot) throws -> QuotaLedger.Snapshot? {
+    try session.run { c in
+      guard let r = try c.query("SELECT window_start, spent FROM quota_windows WHERE service = \(service)").first else { return nil }
+      let (start, spent) = try r.decode((Double, Int).self)
+      if start == known.windowStart.timeIntervalSince1970 && spent == known.spent { return nil }
+      return try Self.loadWindow(c, service: service)
+    }
+  }
+
   public func charge(
-    service: String, windowStart: Date, cost: Int, channel: String?, fits: (QuotaLedger.Snapshot) -> Bool
+    service: String, windowStart: Date, cost: Int, channel: String?, known: QuotaLedger.Snapshot,
+    fits: (QuotaLedger.Snapshot) -> Bool
   ) throws -> (window: QuotaLedger.Snapshot, charged: Bool) {
     let start = windowStart.timeIntervalSince1970
+    // The fast path, one statement: decided on the caller's copy, added only while the stored
+    // window still is that copy (optimistic: nobody charged in between). Else the locked path.
+    if known.windowStart == windowStart {
+      guard fits(known) else { return (known, false) }
+      let added = try session.run { c -> Bool in
+        if let channel {
+          return
+            !(try c.query(
+              """
+              WITH w AS (UPDATE quota_windows SET spent = spent + \(cost)
+                         WHERE service = \(service) AND window_start = \(start) AND spent = \(known.spent) RETURNING spent)
+              INSERT INTO quota_channels (service, channel, spent) SELECT \(service), \(channel), \(cost) FROM w
+              ON CONFLICT (service, channel) DO UPDATE SET spent = quota_channels.spent + excluded.spent RETURNING 1
+              """
+            ).isEmpty)
+        }
+        return
+          !(try c.query(
+            """
+            UPDATE quota_windows SET spent = spent + \(cost)
+            WHERE service = \(service) AND window_start = \(start) AND spent = \(known.spent) RETURNING 1
+            """
+          ).isEmpty)
+      }
+      if added {
+        var w = known
+        w.spent += cost
+        if let channel { w.perChannel[channel, default: 0] += cost }
+        return (w, true)
+      }
+    }
     return try session.transaction { c in
       try c.query(
         """
@@ -534,14 +584,25 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
         ON CONFLICT (service) DO NOTHING
         """)
       // The window's row, locked: every instance's charge of this service queues here.
-      let stored = try c.query("SELECT window_start FROM quota_windows WHERE service = \(service) FOR UPDATE").first?.decode(Double.self)
-      if let stored, stored < start {
+      guard let row = try c.query("SELECT window_start, spent FROM quota_windows WHERE service = \(service) FOR UPDATE").first else {
+        throw StateStoreError("the quota window of \(service) vanished")
+      }
+      var (stored, total) = try row.decode((Double, Int).self)
+      if stored < start {
         // The reset passed: a new window for everyone.
         try c.query("UPDATE quota_windows SET window_start = \(start), spent = 0, per_channel = '{}' WHERE service = \(service)")
         try c.query("DELETE FROM quota_channels WHERE service = \(service)")
+        (stored, total) = (start, 0)
       }
-      guard var w = try Self.loadWindow(c, service: service) else {
-        throw StateStoreError("the quota window of \(service) vanished")
+      var w: QuotaLedger.Snapshot
+      if stored == known.windowStart.timeIntervalSince1970 && total == known.spent {
+        // Nobody else charged since the caller's copy: it is the stored window.
+        w = known
+      } else {
+        guard let loaded = try Self.loadWindow(c, service: service) else {
+          throw StateStoreError("the quota window of \(service) vanished")
+        }
+        w = loaded
       }
       guard fits(w) else { return (w, false) }
       try c.query("UPDATE quota_windows SET spent = spent + \(cost) WHERE service = \(service)")
@@ -562,10 +623,13 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
 
   public func value(_ key: String) throws -> (value: String, expires: Date?)? {
     if CachedSecrets.isSecret(key) { return secrets.withLock { $0[key] } }
+    if let v = known.withLock({ $0[key] }) { return v }
     let row: (String, Double?)? = try session.run { c in
       try c.query("SELECT value, expires FROM cache WHERE key = \(key)").first.map { try $0.decode((String, Double?).self) }
     }
-    return row.map { ($0.0, $0.1.map { Date(timeIntervalSince1970: $0) }) }
+    let v = row.map { (value: $0.0, expires: $0.1.map { Date(timeIntervalSince1970: $0) }) }
+    if let v { known.withLock { $0[key] = v } }
+    return v
   }
 
   public func setValue(_ key: String, _ value: String?, expires: Date?) throws {
@@ -574,6 +638,8 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
       secrets.withLock { $0[key] = value.map { ($0, expires) } }
       return
     }
+    known.withLock { $0[key] = nil }
+    defer { if let value { known.withLock { $0[key] = (value, expires) } } }
     try session.run { c in
       if let value {
         try c.query(

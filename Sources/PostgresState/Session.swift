@@ -177,6 +177,25 @@ final class Session: Sendable {
     }
   }
 
+  /// One fenced statement without a transaction around it: `body` gets the condition (SQL)
+  /// that holds only while this session holds the writer lock at its epoch, puts it in its
+  /// statement's WHERE, and returns the rows; none means the fence stopped it.
+  func fenced(_ body: (Conn, String) throws -> [PostgresRow]) throws {
+    let (epoch, lost) = state.withLock { ($0.epoch, $0.lockLost) }
+    if lost {
+      throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
+    }
+    guard let epoch else {
+      throw StateStoreError("writing the journal of \(settings.displayName) needs the writer lock; only apply and serve take it")
+    }
+    let fence = "EXISTS (SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid())"
+    let rows = try run(fenced: true) { c in try body(c, fence) }
+    if rows.isEmpty {
+      throw StateStoreError(
+        "this ytempire no longer holds the writer lock of \(settings.displayName) (epoch \(epoch)); it writes nothing more")
+    }
+  }
+
   private func open(_ s: inout State) throws -> Conn {
     if let c = s.connection, !c.isClosed, s.ready {
       return Conn(connection: c, logger: logger, timeout: timeout, name: settings.displayName)
@@ -203,6 +222,11 @@ final class Session: Sendable {
     try conn.exec("SET tcp_keepalives_idle = \(k.idle)")
     try conn.exec("SET tcp_keepalives_interval = \(k.interval)")
     try conn.exec("SET tcp_keepalives_count = 3")
+    // The durability of the SQLite store (WAL, synchronous=NORMAL): a commit is visible to
+    // every session at once and survives ytempire's crash; a crash of the database server may
+    // lose the last few hundred milliseconds. The intent journal's entries, written before
+    // an external call, are flushed with their commit (`beginAction`).
+    try conn.exec("SET synchronous_commit = off")
     try PostgresMigrations.migrate(conn, schema: Self.schema)
     s.ready = true
     return conn

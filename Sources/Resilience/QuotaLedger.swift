@@ -19,10 +19,17 @@ public protocol QuotaWindowStore: Sendable {
 public protocol SharedQuotaWindowStore: QuotaWindowStore {
   /// Locks the window of `service` (starting a new one at `windowStart` when the stored one is
   /// older), passes it to `fits`, and adds `cost` (to the total and to `channel`) when it
-  /// does. Returns the window after the decision and whether it was charged.
+  /// does. Returns the window after the decision and whether it was charged. `known` is the
+  /// caller's copy: while the stored total still matches it (nobody else charged since), the
+  /// per-channel rows are not read again.
   func charge(
-    service: String, windowStart: Date, cost: Int, channel: String?, fits: (QuotaLedger.Snapshot) -> Bool
+    service: String, windowStart: Date, cost: Int, channel: String?, known: QuotaLedger.Snapshot,
+    fits: (QuotaLedger.Snapshot) -> Bool
   ) throws -> (window: QuotaLedger.Snapshot, charged: Bool)
+
+  /// The stored window when it differs from `known` (another instance charged, or a reset);
+  /// nil when it does not (one row read).
+  func window(service: String, ifChangedFrom known: QuotaLedger.Snapshot) throws -> QuotaLedger.Snapshot?
 }
 
 extension QuotaWindowStore {
@@ -268,7 +275,7 @@ public final class QuotaLedger: Sendable {
   private func refreshShared(_ s: inout State) {
     guard let store = store as? any SharedQuotaWindowStore else { return }
     do {
-      if let w = try store.loadWindow(service: service), w.windowStart >= s.snap.windowStart { s.snap = w }
+      if let w = try store.window(service: service, ifChangedFrom: s.snap), w.windowStart >= s.snap.windowStart { s.snap = w }
       s.persistError = nil
     } catch {
       s.persistError = "\(error)"
@@ -285,7 +292,9 @@ public final class QuotaLedger: Sendable {
       if let shared = store as? any SharedQuotaWindowStore {
         do {
           var left = 0
-          let (w, charged) = try shared.charge(service: service, windowStart: s.snap.windowStart, cost: cost, channel: channel) { w in
+          let (w, charged) = try shared.charge(
+            service: service, windowStart: s.snap.windowStart, cost: cost, channel: channel, known: s.snap
+          ) { w in
             left = Budget(ledger: self, snapshot: w, resetsAt: s.windowEnd).available(channel: channel, priority: priority)
             return cost <= left
           }

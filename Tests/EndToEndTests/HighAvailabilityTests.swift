@@ -122,6 +122,18 @@ struct HighAvailabilityTests {
         }
 
         #expect(e.calls(Empire.playlistsInsert) == inserts + Self.kills + 1, "a takeover created a playlist again")
+
+        // A third process (CI) plans against the shared state while the leader runs: no lock
+        // wait, nothing planned for what the leader did, no units spent on what the store holds.
+        let ci = e.configText.components(separatedBy: "\n").map {
+          $0.hasPrefix("stateDir:") ? "stateDir: \"\(e.tmp.sub("ci-state"))\"" : $0
+        }.joined(separator: "\n")
+        try Data(ci.utf8).write(to: URL(fileURLWithPath: e.tmp.sub("ci.yaml")))
+        let units = e.sandbox.youtubeQuotaUsed
+        let plan = try await e.run(["plan", "--detailed-exitcode", "--config", e.tmp.sub("ci.yaml")], config: false)
+        #expect(plan.status == 0, "\(plan)")
+        #expect(e.sandbox.youtubeQuotaUsed == units)
+        #expect(await Self.readyz(s, nodes[leader]!.port).contains("role: leader"))
         let sorted = takeovers.sorted()
         let median = sorted[sorted.count / 2]
         print("ha: \(takeovers.count) takeovers, median \(String(format: "%.2f", median)) s, max \(String(format: "%.2f", sorted.last!)) s")

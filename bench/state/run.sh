@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Apply throughput with the state store in PostgreSQL vs SQLite (issue 19's target: >= 0.8x),
+# on the same generated repository, each against a freshly seeded sandbox.
+#
+#   bash bench/state/run.sh [--channels N] [--no-build]
+#
+# For each store: seed a sandbox from the repository, then `apply --auto-approve --force`
+# (every channel differs after seeding: the same converge for both), timed; throughput is
+# the sandbox's call count over the wall time. PostgreSQL is a throwaway cluster (Debian's
+# binaries, run as the `postgres` user, on 127.0.0.1 and a free port) stopped at the end.
+# CONFIG=release builds and measures .build/release/ytempire; YTEMPIRE_BIN measures that binary.
+# Output: bench/out/state/ (ignored by git), bench/out/state/state-bench.json.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/bench/out/state"
+CHANNELS="${BENCH_STATE_CHANNELS:-1000}"
+BUILD=1
+CONFIG="${CONFIG:-debug}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --channels) CHANNELS="${2:?--channels needs a number}"; shift 2 ;;
+    --no-build) BUILD=0; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "bench-state: unknown argument: $1" >&2; exit 2 ;;
+  esac
+done
+[[ "$CHANNELS" =~ ^[1-9][0-9]*$ ]] || { echo "bench-state: --channels must be a positive integer" >&2; exit 2; }
+
+die() { echo "bench-state: FAILED: $*" >&2; exit 1; }
+step() { echo "==> $(date -u +%H:%M:%S) $*"; }
+note() { echo "    $*"; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT/logs"
+LOGS="$OUT/logs"
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet 'pyyaml>=6' || die "python3 needs PyYAML (bench/gen_repo.py)"
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+[ -x "$PGBIN/initdb" ] || die "PostgreSQL is not installed (make deps installs it)"
+
+SRC_BIN="${YTEMPIRE_BIN:-}"
+if [ -z "$SRC_BIN" ]; then
+  if [ "$BUILD" = 1 ]; then
+    step "swift build -c $CONFIG --product ytempire"
+    swift build -c "$CONFIG" --product ytempire > "$LOGS/build.log" 2>&1 || { tail -n 40 "$LOGS/build.log" >&2; die "swift build failed"; }
+  fi
+  SRC_BIN="$ROOT/.build/$CONFIG/ytempire"
+fi
+[ -x "$SRC_BIN" ] || die "no binary at $SRC_BIN"
+CONFIG="$("$SRC_BIN" debug build-info --field configuration 2>/dev/null || echo "$CONFIG")"
+BIN="$OUT/ytempire-$CONFIG"
+cp -f "$SRC_BIN" "$BIN"
+note "binary: $SRC_BIN ($CONFIG)"
+
+SB_PID=""
+PGDIR=""
+PGPORT=""
+asPostgres=()
+[ "$(id -u)" = 0 ] && asPostgres=(runuser -u postgres --)
+cleanup() {
+  if [ -n "$SB_PID" ]; then kill "$SB_PID" 2>/dev/null || true; wait "$SB_PID" 2>/dev/null || true; fi
+  if [ -n "$PGDIR" ]; then "${asPostgres[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop > /dev/null 2>&1 || true; cp -f "$PGDIR/server.log" "$LOGS/postgres.log" 2>/dev/null || true; rm -rf "$PGDIR"; fi
+}
+trap cleanup EXIT
+
+step "generated repository: $CHANNELS channels"
+REPO="$OUT/repo"
+python3 bench/gen_repo.py "$REPO" --channels "$CHANNELS" --no-check > "$LOGS/gen.log" 2>&1 || { tail -20 "$LOGS/gen.log" >&2; die "gen_repo.py failed"; }
+# As bench/plan: lift the request-rate limits so the engine and the store, not the configured rate, bound the apply.
+sed -i 's/^  requests: {perSecond: 200, perMinute: 5000}$/  requests: {perSecond: 1000000}/' "$REPO/ratelimits/youtube-bench.yaml"
+sed -i 's/^\(    callsPerMinute: \)1000\b/\1100000000/' "$REPO/ratelimits/global.yaml"
+git -C "$REPO" init -q -b main && git -C "$REPO" add -A
+git -C "$REPO" -c user.name=bench -c user.email=bench@ytempire.invalid -c commit.gpgsign=false commit -q -m "generated"
+
+step "PostgreSQL: a throwaway cluster on 127.0.0.1"
+PGDIR=$(mktemp -d /tmp/ytempire-bench-pg.XXXXXX)
+[ "$(id -u)" = 0 ] && chown postgres:postgres "$PGDIR"
+"${asPostgres[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -A trust -U postgres -E UTF8 --locale=C > "$LOGS/initdb.log" 2>&1 || die "initdb failed"
+PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# fsync stays on: the figure is what an operator's database would give.
+"${asPostgres[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 -o "-h 127.0.0.1 -p $PGPORT -k $PGDIR ${BENCH_STATE_PG_OPTIONS:-}" start > "$LOGS/pg_ctl.log" 2>&1 || die "pg_ctl start failed"
+"$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres ytempire
+
+# measure NAME EXTRA_CONFIG: seed a sandbox, apply --force, record wall and calls.
+measure() {
+  local name="$1" extra="$2" w="$OUT/$1" url t0 t1 calls0 calls1
+  mkdir -p "$w"
+  "$BIN" sandbox --listen 127.0.0.1:0 --seed-from "$REPO" --write-config "$w/ytempire.yaml" --state-dir "$w/state" > "$w/sandbox.log" 2>&1 &
+  SB_PID=$!
+  for _ in $(seq 1 12000); do
+    [ -s "$w/ytempire.yaml" ] && grep -q '^policy:' "$w/ytempire.yaml" && break
+    kill -0 "$SB_PID" 2>/dev/null || die "the sandbox exited (log: $w/sandbox.log)"
+    sleep 0.1
+  done
+  url=$(sed -n 's/^ytempire sandbox listening on \(http[^ ]*\).*/\1/p' "$w/sandbox.log" | head -1)
+  curl -sS -f -X PUT -H 'Content-Type: application/json' --data '{"youtube":{"limit":2000000000}}' "$url/_sandbox/quota" > /dev/null
+  printf '%s' "$extra" >> "$w/ytempire.yaml"
+  calls0=$(curl -sS -f "$url/_sandbox/calls" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("total",0))')
+  step "$name: apply --auto-approve --force"
+  t0=$EPOCHREALTIME
+  /usr/bin/time -v -o "$LOGS/$name.time" "$BIN" apply --config "$w/ytempire.yaml" --auto-approve --force > "$LOGS/$name.out" 2> "$LOGS/$name.err" \
+    || { tail -20 "$LOGS/$name.err" >&2; die "$name: apply failed"; }
+  t1=$EPOCHREALTIME
+  calls1=$(curl -sS -f "$url/_sandbox/calls" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("total",0))')
+  kill "$SB_PID"; wait "$SB_PID" 2>/dev/null || true; SB_PID=""
+  local wall rss
+  wall=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
+  rss=$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$LOGS/$name.time")
+  echo "$name $wall $((calls1 - calls0)) $rss" >> "$OUT/results.txt"
+  note "$name: $wall s, $((calls1 - calls0)) calls, max RSS $((rss / 1024)) MiB"
+}
+
+measure sqlite ""
+measure postgres "stateStore:
+  url: \"postgres://postgres@127.0.0.1:$PGPORT/ytempire\"
+"
+
+python3 - "$OUT/results.txt" "$OUT/state-bench.json" "$CHANNELS" "$CONFIG" <<'PY'
+import json, sys
+rows = {l.split()[0]: l.split()[1:] for l in open(sys.argv[1]) if l.strip()}
+s_wall, s_calls, s_rss = float(rows["sqlite"][0]), int(rows["sqlite"][1]), int(rows["sqlite"][2])
+p_wall, p_calls, p_rss = float(rows["postgres"][0]), int(rows["postgres"][1]), int(rows["postgres"][2])
+s_rate, p_rate = s_calls / s_wall, p_calls / p_wall
+ratio = p_rate / s_rate
+print(f"\napply --force of {sys.argv[3]} channels ({sys.argv[4]} binary):")
+print(f"  SQLite state:     {s_wall:8.2f} s  {s_calls} calls  {s_rate:8.1f} calls/s  max RSS {s_rss // 1024} MiB")
+print(f"  PostgreSQL state: {p_wall:8.2f} s  {p_calls} calls  {p_rate:8.1f} calls/s  max RSS {p_rss // 1024} MiB")
+print(f"  ratio {ratio:.2f}x (target >= 0.80x): {'PASS' if ratio >= 0.8 else 'MISS'}")
+json.dump({"channels": int(sys.argv[3]), "config": sys.argv[4], "sqlite": {"wall_s": s_wall, "calls": s_calls, "rss_kib": s_rss},
+           "postgres": {"wall_s": p_wall, "calls": p_calls, "rss_kib": p_rss}, "ratio": ratio}, open(sys.argv[2], "w"), indent=2)
+PY
