@@ -84,17 +84,7 @@ extension SQLiteStateStore {
         try db.execute(
           sql: "INSERT INTO cache (key, value, expires) VALUES (?, ?, ?)", arguments: [c.key, c.value, c.expires?.timeIntervalSince1970])
       }
-      for e in d.audit {
-        try db.execute(
-          sql: """
-            INSERT INTO audit (seq, time, revision, resource, driver, action, call, method, status, result, units, actor, host, prev, hash)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """,
-          arguments: [
-            e.seq, e.time, e.revision, e.resource, e.driver, e.action, e.call, e.method, e.status, e.result,
-            e.units, e.actor, e.host, e.prev, e.hash,
-          ])
-      }
+      for e in d.audit { try Self.insertAudit(db, e) }
     }
   }
 }

@@ -431,17 +431,22 @@ public final class SQLiteStateStore: StateStore {
     var head = try auditHead(db)
     for r in records {
       let e = AuditEntry(seq: head.entries + 1, record: r, prev: head.hash)
-      try db.execute(
-        sql: """
-          INSERT INTO audit (seq, time, revision, resource, driver, action, call, method, status, result, units, actor, host, prev, hash)
-          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-          """,
-        arguments: [
-          e.seq, e.time, e.revision, e.resource, e.driver, e.action, e.call, e.method, e.status, e.result,
-          e.units, e.actor, e.host, e.prev, e.hash,
-        ])
+      try insertAudit(db, e)
       head = AuditHead(entries: e.seq, hash: e.hash)
     }
+  }
+
+  /// One audit entry as it is (appended, or copied by `restore`).
+  static func insertAudit(_ db: Database, _ e: AuditEntry) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO audit (seq, time, revision, resource, driver, action, call, method, status, result, units, actor, host, prev, hash)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [
+        e.seq, e.time, e.revision, e.resource, e.driver, e.action, e.call, e.method, e.status, e.result,
+        e.units, e.actor, e.host, e.prev, e.hash,
+      ])
   }
 
   private static func auditHead(_ db: Database) throws -> AuditHead {
