@@ -53,10 +53,7 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   /// ended took the lock with it) and the lock row still names it at its epoch.
   public func stillHoldsLock() -> Bool {
     guard let epoch = session.epoch, !session.lockLost else { return false }
-    let ok =
-      (try? session.run { c in
-        !(try c.query("SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid()").isEmpty)
-      }) ?? false
+    let ok = (try? session.run { c in !(try c.query(PostgresQuery(unsafeSQL: "SELECT 1 WHERE " + Session.fence(epoch))).isEmpty) }) ?? false
     return ok && session.epoch == epoch && !session.lockLost
   }
 
@@ -92,16 +89,14 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   /// Who holds the writer lock now (nil: nobody).
   public func lockHolder() throws -> LockHolder? {
     try session.run { c in
-      let rows = try c.query(
+      // The row names the last holder; it holds the lock only while its session does.
+      let held = try c.query(
         """
-        SELECT w.host, w.pid, w.since FROM writer_lock w WHERE w.id = 1 AND EXISTS (
+        SELECT 1 FROM writer_lock w WHERE w.id = 1 AND EXISTS (
           SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = w.backend_pid
             AND ((l.classid::bigint << 32) | l.objid::bigint) = \(Session.lockKey))
         """)
-      return try rows.first.map { r in
-        let (h, p, since) = try r.decode((String, Int64, Double).self)
-        return LockHolder(host: h, pid: Int(p), since: Date(timeIntervalSince1970: since))
-      }
+      return held.isEmpty ? nil : try Session.holderRow(c)
     }
   }
 

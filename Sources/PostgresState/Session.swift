@@ -149,13 +149,7 @@ final class Session: Sendable {
   /// `run` inside BEGIN … COMMIT (ROLLBACK on a throw). `fenced` checks the lock's epoch
   /// first, holding its row so a takeover waits for this transaction.
   func transaction<T: Sendable>(fenced: Bool = false, _ body: (Conn) throws -> T) throws -> T {
-    let (epoch, lost) = state.withLock { ($0.epoch, $0.lockLost) }
-    if fenced && lost {
-      throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
-    }
-    if fenced && epoch == nil {
-      throw StateStoreError("writing the journal of \(settings.displayName) needs the writer lock; only apply and serve take it")
-    }
+    let epoch = fenced ? try heldEpoch() : nil
     return try run(fenced: fenced) { c in
       try c.exec("BEGIN")
       do {
@@ -177,10 +171,8 @@ final class Session: Sendable {
     }
   }
 
-  /// One fenced statement without a transaction around it: `body` gets the condition (SQL)
-  /// that holds only while this session holds the writer lock at its epoch, puts it in its
-  /// statement's WHERE, and returns the rows; none means the fence stopped it.
-  func fenced(_ body: (Conn, String) throws -> [PostgresRow]) throws {
+  /// The epoch this session writes the journal under, or why it may not.
+  private func heldEpoch() throws -> Int64 {
     let (epoch, lost) = state.withLock { ($0.epoch, $0.lockLost) }
     if lost {
       throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
@@ -188,8 +180,28 @@ final class Session: Sendable {
     guard let epoch else {
       throw StateStoreError("writing the journal of \(settings.displayName) needs the writer lock; only apply and serve take it")
     }
-    let fence = "EXISTS (SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid())"
-    let rows = try run(fenced: true) { c in try body(c, fence) }
+    return epoch
+  }
+
+  /// SQL that holds only while this session holds the writer lock at `epoch`.
+  static func fence(_ epoch: Int64) -> String {
+    "EXISTS (SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid())"
+  }
+
+  /// Who the `writer_lock` row names (it names the last holder, alive or not).
+  static func holderRow(_ c: Conn) throws -> LockHolder? {
+    try c.query("SELECT host, pid, since FROM writer_lock WHERE id = 1").first.map { r in
+      let (h, p, since) = try r.decode((String, Int64, Double).self)
+      return LockHolder(host: h, pid: Int(p), since: Date(timeIntervalSince1970: since))
+    }
+  }
+
+  /// One fenced statement without a transaction around it: `body` gets the condition (SQL)
+  /// that holds only while this session holds the writer lock at its epoch, puts it in its
+  /// statement's WHERE, and returns the rows; none means the fence stopped it.
+  func fenced(_ body: (Conn, String) throws -> [PostgresRow]) throws {
+    let epoch = try heldEpoch()
+    let rows = try run(fenced: true) { c in try body(c, Self.fence(epoch)) }
     if rows.isEmpty {
       throw StateStoreError(
         "this ytempire no longer holds the writer lock of \(settings.displayName) (epoch \(epoch)); it writes nothing more")
@@ -277,10 +289,7 @@ final class Session: Sendable {
     try run { c in
       let got = try c.query("SELECT pg_try_advisory_lock(\(Self.lockKey))").first?.decode(Bool.self) ?? false
       guard got else {
-        let holder = try c.query("SELECT host, pid, since FROM writer_lock WHERE id = 1").first.map { r in
-          let (h, p, since) = try r.decode((String, Int64, Double).self)
-          return LockHolder(host: h, pid: Int(p), since: Date(timeIntervalSince1970: since))
-        }
+        let holder = try Self.holderRow(c)
         return .heldBy(holder)
       }
       let epoch = try c.query(

@@ -93,10 +93,7 @@ public struct LockHolder: Sendable, Equatable, CustomStringConvertible {
     self.pid = pid
     self.since = since
   }
-  public var description: String {
-    let f = ISO8601DateFormatter()
-    return "host \(host), pid \(pid), since \(f.string(from: since))"
-  }
+  public var description: String { "host \(host), pid \(pid), since \(PlanRenderer.iso(since))" }
 }
 
 /// One attempt at a shared store's writer lock.

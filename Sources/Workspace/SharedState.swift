@@ -9,7 +9,7 @@ extension Workspace {
   /// the state directory's lock (its git mirror and files are this machine's) and the store's
   /// advisory lock, refused with the holder named.
   static func openShared(
-    _ shared: StateStoreSettings, config: ReconcilerConfig, writer: Bool, resolver: SecretResolver, hostName: String
+    _ shared: StateStoreSettings, config: ReconcilerConfig, writer: Bool, resolver: SecretResolver, hostName: String, now: Date
   ) throws(WorkspaceError) -> (StateDirectoryLock?, any StateStore) {
     var password: String?
     if let ref = shared.password {
@@ -29,7 +29,7 @@ extension Workspace {
     guard writer else { return (nil, store) }
     do {
       let lock = try StateDirectoryLock(stateDir: config.stateDir)
-      try store.lockWriter(host: hostName, pid: Int(getpid()), now: Date())
+      try store.lockWriter(host: hostName, pid: Int(getpid()), now: now)
       return (lock, store)
     } catch {
       store.close()
@@ -71,7 +71,7 @@ extension Workspace {
     guard let pg = store as? PostgresStateStore else { return .leader(epoch: nil) }
     if let epoch = pg.writerEpoch, pg.stillHoldsLock() { return .leader(epoch: epoch) }
     do {
-      switch try pg.tryLockWriter(host: hostName, pid: Int(getpid()), now: Date()) {
+      switch try pg.tryLockWriter(host: hostName, pid: Int(getpid()), now: clock.wallNow) {
       case .acquired(let epoch): return .leader(epoch: epoch)
       case .heldBy(let holder): return .standby(leader: holder, reason: nil)
       }

@@ -69,7 +69,9 @@ public final class Workspace: Sendable {
       lock = previous.lock
       store = previous.store
     } else if let shared = config.stateStore {
-      (lock, store) = try Self.openShared(shared, config: config, writer: takeLock && writer, resolver: resolver, hostName: hostName)
+      (lock, store) = try Self.openShared(
+        shared, config: config, writer: takeLock && writer, resolver: resolver, hostName: hostName,
+        now: clock.wallNow)
     } else {
       do {
         lock = takeLock ? try StateDirectoryLock(stateDir: config.stateDir) : nil
