@@ -19,4 +19,17 @@ public enum AsyncBridge {
     done.wait()
     return try outcome.withLock { $0! }.get()
   }
+
+  /// Runs the blocking `body` on a thread outside the cooperative pool and awaits it: a call
+  /// that waits on the network (a shared store's round trip) then holds none of the pool's
+  /// few threads while it waits, and the other tasks go on. `body` must bound its own wait.
+  public static func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+      blocking.async { continuation.resume(with: Result { try body() }) }
+    }
+  }
+
+  /// A queue of its own: its work items may block, so each gets a thread when none is free
+  /// (a private queue overcommits), where the global queues keep about one per core.
+  private static let blocking = DispatchQueue(label: "ytempire.blocking", attributes: .concurrent)
 }

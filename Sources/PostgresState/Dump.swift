@@ -41,6 +41,10 @@ extension PostgresStateStore {
   }
 
   public func restore(_ d: StateDump) throws {
+    defer {
+      cacheRowsChanged(nil)
+      session.forgetAuditHead()
+    }
     try session.transaction { c in
       try c.exec("LOCK TABLE resources, journal, meta, status, plans, quota_windows, quota_channels, cache, audit IN EXCLUSIVE MODE")
       for table in ["resources", "journal", "meta", "status", "plans", "quota_windows", "cache", "audit"] {

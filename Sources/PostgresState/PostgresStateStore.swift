@@ -16,9 +16,14 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   let session: Session
   /// Cached credentials (`CachedSecrets`): this process's memory, never a row.
   private let secrets = Mutex<[String: (value: String, expires: Date?)]>([:])
-  /// Cache values this process read or wrote (driver caches are written once and read often).
+  /// Cache values this process read or wrote (driver caches are written once and read often),
+  /// and keys it found absent, until when it trusts that (another instance may write them).
   private let known = Mutex<[String: (value: String, expires: Date?)]>([:])
+  private let absent = Mutex<[String: ContinuousClock.Instant]>([:])
+  static let absentFor: Duration = .seconds(30)
   public var displayName: String { session.settings.displayName }
+  /// Every call is a round trip to the server: async callers make it off the cooperative pool.
+  public var waitsOnNetwork: Bool { true }
 
   /// Opens (and migrates) the store now, so a wrong URL or password is said at once.
   public init(_ settings: PostgresStateSettings) throws {
@@ -88,7 +93,7 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
 
   /// Who holds the writer lock now (nil: nobody).
   public func lockHolder() throws -> LockHolder? {
-    try session.run { c in
+    try session.pooled { c in
       // The row names the last holder; it holds the lock only while its session does.
       let held = try c.query(
         """
@@ -141,17 +146,10 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
     try c.query("INSERT INTO resources (driver, kind, name) VALUES (\(driver), \(id.kind.rawValue), \(id.name)) ON CONFLICT DO NOTHING")
   }
 
-  private static func external(_ c: Session.Conn, _ driver: String, _ id: ResourceID) throws -> [String: String] {
-    let text = try c.query(
-      "SELECT external FROM resources WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name) FOR UPDATE"
-    ).first?.decode(String.self)
-    return StateCoding.decode([String: String].self, text) ?? [:]
-  }
-
   // MARK: resources
 
   public func records(driver: String?) throws -> [ResourceRecord] {
-    try session.run { c in
+    try session.pooled { c in
       let rows =
         if let driver {
           try c.query("SELECT * FROM resources WHERE driver = \(driver) ORDER BY kind, name")
@@ -163,7 +161,7 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   }
 
   public func record(driver: String, id: ResourceID) throws -> ResourceRecord? {
-    try session.run { c in
+    try session.pooled { c in
       try c.query("SELECT * FROM resources WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)").first.flatMap(
         Self.record)
     }
@@ -171,19 +169,42 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
 
   public func saveObservations(driver: String, _ observations: [(id: ResourceID, observed: JSONValue)], at: Date) throws {
     guard !observations.isEmpty else { return }
-    let items = observations.map { (id: $0.id, text: $0.observed.canonicalString) }
-    let t = at.timeIntervalSince1970
-    // One statement per observation (an upsert); one transaction when there are several.
-    func save(_ c: Session.Conn) throws {
-      for (id, text) in items {
-        try c.query(
-          """
-          INSERT INTO resources (driver, kind, name, observed, observed_at) VALUES (\(driver), \(id.kind.rawValue), \(id.name), \(text), \(t))
-          ON CONFLICT (driver, kind, name) DO UPDATE SET observed = excluded.observed, observed_at = excluded.observed_at
-          """)
-      }
+    // The last observation of a resource wins (one upsert may not touch a row twice).
+    var latest: [ResourceID: String] = [:]
+    var order: [ResourceID] = []
+    for o in observations {
+      if latest.updateValue(o.observed.canonicalString, forKey: o.id) == nil { order.append(o.id) }
     }
-    if items.count == 1 { try session.run { c in try save(c) } } else { try session.transaction { c in try save(c) } }
+    let t = at.timeIntervalSince1970
+    // One multi-row upsert per chunk (the bind limit), the chunks in one transaction.
+    let perStatement = SQL.maxBinds / 4
+    let statements = stride(from: 0, to: order.count, by: perStatement).map { start in
+      var q = SQL("INSERT INTO resources (driver, kind, name, observed, observed_at) SELECT ")
+      q.bind(driver, as: "text")
+      q.add(", v.kind, v.name, v.observed, ")
+      q.bind(t, as: "float8")
+      q.add(" FROM (VALUES ")
+      for (i, id) in order[start..<min(start + perStatement, order.count)].enumerated() {
+        q.add(i == 0 ? "(" : ", (")
+        q.bind(id.kind.rawValue, as: "text")
+        q.add(", ")
+        q.bind(id.name, as: "text")
+        q.add(", ")
+        q.bind(latest[id], as: "text")
+        q.add(")")
+      }
+      q.add(
+        """
+        ) AS v(kind, name, observed)
+        ON CONFLICT (driver, kind, name) DO UPDATE SET observed = excluded.observed, observed_at = excluded.observed_at
+        """)
+      return q.query
+    }
+    if statements.count == 1 {
+      try session.pooled { c in try c.query(statements[0]) }
+    } else {
+      try session.transaction { c in for q in statements { try c.query(q) } }
+    }
   }
 
   public func completeAction(
@@ -196,34 +217,124 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
     let t = at.timeIntervalSince1970
     // Without an observation, what exists after an ok or failed action is unknown: observe again.
     let forget = observedText == nil && (result == "ok" || result == "failed")
-    try session.transaction(fenced: true) { c in
-      // The record's ids merged (jsonb: the changes win, removed keys go) and its observation, in one upsert.
-      try c.query(
+    let epoch = try session.heldEpoch()
+    // One statement (one round trip, one transaction): the fence, the record's ids merged
+    // (jsonb: the changes win, removed keys go) with its observation, the journal entry's
+    // outcome and the audit records, each write only when the fence holds.
+    try session.appendingAudit(epoch: epoch) { c, known in
+      var head = try known ?? Self.auditHead(c)
+      var q = SQL("WITH fence AS (SELECT 1 AS ok WHERE \(Session.fence(epoch))),\n")
+      q.add("record AS (INSERT INTO resources (driver, kind, name, external, observed, observed_at) SELECT ")
+      q.bind(driver, as: "text")
+      q.add(", ")
+      q.bind(id.kind.rawValue, as: "text")
+      q.add(", ")
+      q.bind(id.name, as: "text")
+      q.add(", ")
+      q.bind(added, as: "text")
+      q.add(", ")
+      q.bind(observedText, as: "text")
+      q.add(", ")
+      q.bind(observedText == nil ? nil : t, as: "float8")
+      q.add(
         """
-        INSERT INTO resources (driver, kind, name, external, observed, observed_at)
-        VALUES (\(driver), \(id.kind.rawValue), \(id.name), \(added), \(observedText), \(observedText == nil ? nil : t))
+         FROM fence
         ON CONFLICT (driver, kind, name) DO UPDATE SET
-          external = ((resources.external::jsonb || excluded.external::jsonb) - \(removed)::text[])::text,
+          external = ((resources.external::jsonb || excluded.external::jsonb) - 
+        """)
+      q.bind(removed, as: "text[]")
+      q.add(
+        """
+        )::text,
           observed = COALESCE(excluded.observed, resources.observed),
           observed_at = CASE WHEN excluded.observed IS NOT NULL THEN excluded.observed_at
-                             WHEN \(forget) THEN NULL ELSE resources.observed_at END
+                             WHEN 
         """)
-      try c.query("UPDATE journal SET finished_at = \(t), result = \(result), message = \(message) WHERE seq = \(seq)")
-      try Self.appendAudit(c, audit)
+      q.bind(forget, as: "boolean")
+      q.add(" THEN NULL ELSE resources.observed_at END RETURNING 1),\njournal_entry AS (UPDATE journal SET finished_at = ")
+      q.bind(t, as: "float8")
+      q.add(", result = ")
+      q.bind(result, as: "text")
+      q.add(", message = ")
+      q.bind(message, as: "text")
+      q.add(" WHERE seq = ")
+      q.bind(seq, as: "bigint")
+      q.add(" AND EXISTS (SELECT 1 FROM fence) RETURNING 1)")
+      if !audit.isEmpty {
+        q.add(
+          ",\naudit_records AS (INSERT INTO audit (seq, time, revision, resource, driver, action, call, method, status, result, units, actor, host, prev, hash) SELECT v.* FROM (VALUES "
+        )
+        for (i, r) in audit.enumerated() {
+          let e = AuditEntry(seq: head.entries + 1, record: r, prev: head.hash)
+          head = AuditHead(entries: e.seq, hash: e.hash)
+          q.add(i == 0 ? "(" : ", (")
+          q.bind(e.seq, as: "bigint")
+          for text in [e.time, e.revision, e.resource, e.driver, e.action, e.call, e.method] {
+            q.add(", ")
+            q.bind(text, as: "text")
+          }
+          q.add(", ")
+          q.bind(e.status.map(Int64.init), as: "bigint")
+          q.add(", ")
+          q.bind(e.result, as: "text")
+          q.add(", ")
+          q.bind(Int64(e.units), as: "bigint")
+          for text in [e.actor, e.host, e.prev, e.hash] {
+            q.add(", ")
+            q.bind(text, as: "text")
+          }
+          q.add(")")
+        }
+        q.add(") AS v, fence RETURNING 1)")
+      }
+      q.add("\nSELECT ok FROM fence")
+      guard !(try c.query(q.query)).isEmpty else { throw session.lostLock(epoch) }
+      return ((), head)
     }
   }
 
   public func markApplied(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) throws {
-    let a = StateCoding.json(annotations)
-    try session.fenced { c, fence in
-      try c.query(
+    try markApplied([AppliedMark(driver: driver, id: id, digest: digest, revision: revision, annotations: annotations)])
+  }
+
+  public func markApplied(_ marks: [AppliedMark]) throws {
+    guard !marks.isEmpty else { return }
+    // One fenced multi-row upsert per chunk (the bind limit); the last mark of a resource wins.
+    var latest: [DriverResourceKey: AppliedMark] = [:]
+    var order: [DriverResourceKey] = []
+    for m in marks where latest.updateValue(m, forKey: DriverResourceKey(m.driver, m.id)) == nil {
+      order.append(DriverResourceKey(m.driver, m.id))
+    }
+    let perStatement = SQL.maxBinds / 6
+    let epoch = try session.heldEpoch()
+    let statements = stride(from: 0, to: order.count, by: perStatement).map { start in
+      var q = SQL("INSERT INTO resources (driver, kind, name, applied_digest, applied_revision, annotations) SELECT v.* FROM (VALUES ")
+      for (i, key) in order[start..<min(start + perStatement, order.count)].enumerated() {
+        let m = latest[key]!
+        q.add(i == 0 ? "(" : ", (")
+        for (j, text) in [m.driver, m.id.kind.rawValue, m.id.name, m.digest, m.revision, StateCoding.json(m.annotations)].enumerated() {
+          if j > 0 { q.add(", ") }
+          q.bind(text, as: "text")
+        }
+        q.add(")")
+      }
+      q.add(
         """
-        INSERT INTO resources (driver, kind, name, applied_digest, applied_revision, annotations)
-        SELECT \(driver), \(id.kind.rawValue), \(id.name), \(digest), \(revision), \(a) WHERE \(unescaped: fence)
+        ) AS v WHERE \(Session.fence(epoch))
         ON CONFLICT (driver, kind, name) DO UPDATE SET
           applied_digest = excluded.applied_digest, applied_revision = excluded.applied_revision, annotations = excluded.annotations
         RETURNING 1
         """)
+      return q.query
+    }
+    if statements.count == 1 {
+      try session.fenced { c, _ in try c.query(statements[0]) }
+    } else {
+      try session.transaction(fenced: true) { c in
+        for q in statements {
+          if try c.query(q).isEmpty { throw session.lostLock(epoch) }
+        }
+      }
     }
   }
 
@@ -235,13 +346,15 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
 
   public func adopt(driver: String, id: ResourceID, external: [String: String]) throws {
     guard !external.isEmpty else { return }
-    try session.transaction(fenced: true) { c in
-      try Self.ensureRow(c, driver, id)
-      var ext = try Self.external(c, driver, id)
-      for (k, v) in external where ext[k] == nil { ext[k] = v }
+    // One fenced upsert: the found ids under the recorded ones (jsonb: the right side wins).
+    try session.fenced { c, fence in
       try c.query(
-        "UPDATE resources SET external = \(StateCoding.json(ext)) WHERE driver = \(driver) AND kind = \(id.kind.rawValue) AND name = \(id.name)"
-      )
+        """
+        INSERT INTO resources (driver, kind, name, external)
+        SELECT \(driver), \(id.kind.rawValue), \(id.name), \(StateCoding.json(external)) WHERE \(unescaped: fence)
+        ON CONFLICT (driver, kind, name) DO UPDATE SET external = (excluded.external::jsonb || resources.external::jsonb)::text
+        RETURNING 1
+        """)
     }
   }
 
@@ -273,6 +386,13 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
         )
       }
     }
+    cacheRowsChanged(Set(cache.keys))
+  }
+
+  /// Cache rows written other than through `setValue` (an import, a restore): read them again.
+  func cacheRowsChanged(_ keys: Set<String>?) {
+    known.withLock { k in if let keys { for key in keys { k[key] = nil } } else { k = [:] } }
+    absent.withLock { a in if let keys { for key in keys { a[key] = nil } } else { a = [:] } }
   }
 
   public func rename(from old: ResourceID, to new: ResourceID) throws {
@@ -309,19 +429,19 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
     let a = (
       id: action.id, driver: action.driver, kind: action.resource.kind.rawValue, name: action.resource.name, op: action.operation.rawValue
     )
-    return try session.transaction(fenced: true) { c in
-      // The intent is on disk before the call it announces is made.
-      try c.exec("SET LOCAL synchronous_commit = on")
-      let seq = try c.query(
+    let rows = try session.fencedOnLane { c, fence in
+      // One statement: the intent is written only under the fence, and is on disk before the
+      // call it announces is made (this transaction's commit is flushed; the session's are not).
+      try c.query(
         """
+        WITH fence AS (\(unescaped: fence)), flushed AS (SELECT set_config('synchronous_commit', 'on', true))
         INSERT INTO journal (run, action_id, driver, kind, name, operation, payload_digest, started_at, settle_by)
-        VALUES (\(run), \(a.id), \(a.driver), \(a.kind), \(a.name), \(a.op), \(digest), \(at.timeIntervalSince1970),
-          \(settleBy?.timeIntervalSince1970)) RETURNING seq
-        """
-      ).first?.decode(Int64.self)
-      guard let seq else { throw StateStoreError("the journal returned no sequence number") }
-      return seq
+        SELECT \(run), \(a.id), \(a.driver), \(a.kind), \(a.name), \(a.op), \(digest), \(at.timeIntervalSince1970),
+          \(settleBy?.timeIntervalSince1970) FROM fence, flushed RETURNING seq
+        """)
     }
+    guard let seq = try rows.first?.decode(Int64.self) else { throw StateStoreError("the journal returned no sequence number") }
+    return seq
   }
 
   public func unsettledEntries(now: Date) throws -> [JournalEntry] {
@@ -364,11 +484,11 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   // MARK: meta, status, plans
 
   public func meta(_ key: String) throws -> String? {
-    try session.run { c in try c.query("SELECT value FROM meta WHERE key = \(key)").first?.decode(String.self) }
+    try session.pooled { c in try c.query("SELECT value FROM meta WHERE key = \(key)").first?.decode(String.self) }
   }
 
   public func setMeta(_ key: String, _ value: String?) throws {
-    try session.run { c in
+    try session.pooled { c in
       if let value {
         try c.query("INSERT INTO meta (key, value) VALUES (\(key), \(value)) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
       } else {
@@ -378,7 +498,7 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   }
 
   public func status(_ id: ResourceID) throws -> ResourceStatusRecord? {
-    try session.run { c in
+    try session.pooled { c in
       StateCoding.decode(
         ResourceStatusRecord.self,
         try c.query("SELECT body FROM status WHERE kind = \(id.kind.rawValue) AND name = \(id.name)").first?.decode(String.self))
@@ -386,7 +506,7 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   }
 
   public func allStatus() throws -> [ResourceStatusRecord] {
-    try session.run { c in
+    try session.pooled { c in
       try c.query("SELECT body FROM status ORDER BY kind, name").compactMap {
         StateCoding.decode(ResourceStatusRecord.self, try $0.decode(String.self))
       }
@@ -420,21 +540,10 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   }
 
   public func knowsPlan(digest: String) throws -> Bool {
-    try session.run { c in !(try c.query("SELECT 1 FROM plans WHERE digest = \(digest)").isEmpty) }
+    try session.pooled { c in !(try c.query("SELECT 1 FROM plans WHERE digest = \(digest)").isEmpty) }
   }
 
   // MARK: audit log
-
-  private static func appendAudit(_ c: Session.Conn, _ records: [AuditRecord]) throws {
-    guard !records.isEmpty else { return }
-    // One chain: only the session holding the writer lock appends (every append is fenced).
-    var head = try auditHead(c)
-    for r in records {
-      let e = AuditEntry(seq: head.entries + 1, record: r, prev: head.hash)
-      try insertAudit(c, e)
-      head = AuditHead(entries: e.seq, hash: e.hash)
-    }
-  }
 
   static func insertAudit(_ c: Session.Conn, _ e: AuditEntry) throws {
     try c.query(
@@ -528,11 +637,36 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   // MARK: SharedQuotaWindowStore
 
   public func window(service: String, ifChangedFrom known: QuotaLedger.Snapshot) throws -> QuotaLedger.Snapshot? {
-    try session.run { c in
+    try session.pooled { c in
       guard let r = try c.query("SELECT window_start, spent FROM quota_windows WHERE service = \(service)").first else { return nil }
       let (start, spent) = try r.decode((Double, Int).self)
       if start == known.windowStart.timeIntervalSince1970 && spent == known.spent { return nil }
       return try Self.loadWindow(c, service: service)
+    }
+  }
+
+  public func charge(service: String, windowStart: Date, cost: Int, channel: String?, ceiling: Int) throws -> Int? {
+    let start = windowStart.timeIntervalSince1970
+    let c64 = Int64(cost)
+    return try session.pooled { c -> Int? in
+      let rows =
+        if let channel {
+          try c.query(
+            """
+            WITH w AS (UPDATE quota_windows SET spent = spent + \(c64)
+                       WHERE service = \(service) AND window_start = \(start) AND spent + \(c64) <= \(Int64(ceiling)) RETURNING spent),
+            ch AS (INSERT INTO quota_channels (service, channel, spent) SELECT \(service), \(channel), \(c64) FROM w
+                   ON CONFLICT (service, channel) DO UPDATE SET spent = quota_channels.spent + excluded.spent)
+            SELECT spent FROM w
+            """)
+        } else {
+          try c.query(
+            """
+            UPDATE quota_windows SET spent = spent + \(c64)
+            WHERE service = \(service) AND window_start = \(start) AND spent + \(c64) <= \(Int64(ceiling)) RETURNING spent
+            """)
+        }
+      return try rows.first.map { Int(try $0.decode(Int64.self)) }
     }
   }
 
@@ -545,7 +679,7 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
     // window still is that copy (optimistic: nobody charged in between). Else the locked path.
     if known.windowStart == windowStart {
       guard fits(known) else { return (known, false) }
-      let added = try session.run { c -> Bool in
+      let added = try session.pooled { c -> Bool in
         if let channel {
           return
             !(try c.query(
@@ -619,11 +753,13 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   public func value(_ key: String) throws -> (value: String, expires: Date?)? {
     if CachedSecrets.isSecret(key) { return secrets.withLock { $0[key] } }
     if let v = known.withLock({ $0[key] }) { return v }
-    let row: (String, Double?)? = try session.run { c in
+    let now = ContinuousClock.now
+    if let until = absent.withLock({ $0[key] }), now < until { return nil }
+    let row: (String, Double?)? = try session.pooled { c in
       try c.query("SELECT value, expires FROM cache WHERE key = \(key)").first.map { try $0.decode((String, Double?).self) }
     }
     let v = row.map { (value: $0.0, expires: $0.1.map { Date(timeIntervalSince1970: $0) }) }
-    if let v { known.withLock { $0[key] = v } }
+    if let v { known.withLock { $0[key] = v } } else { absent.withLock { $0[key] = now + Self.absentFor } }
     return v
   }
 
@@ -634,8 +770,9 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
       return
     }
     known.withLock { $0[key] = nil }
+    absent.withLock { $0[key] = nil }
     defer { if let value { known.withLock { $0[key] = (value, expires) } } }
-    try session.run { c in
+    try session.pooled { c in
       if let value {
         try c.query(
           """

@@ -69,6 +69,22 @@ extension Error {
 final class Session: Sendable {
   let settings: PostgresStateSettings
   private let state = Mutex<State>(State())
+  /// Sessions beside the lock's for statements that need neither the writer lock nor a
+  /// transaction (reads, observations, quota charges, caches): the apply's concurrent tasks
+  /// make those while the lock's session writes the journal, and PostgreSQL runs them on
+  /// its other cores. Each lane is one connection, used by one caller at a time.
+  private let lanes: [LaneBox]
+  private let nextLane = Atomic<Int>(0)
+
+  struct Lane: ~Copyable {
+    var connection: PostgresConnection?
+    let id: Int
+  }
+
+  final class LaneBox: Sendable {
+    let lane: Mutex<Lane>
+    init(id: Int) { lane = Mutex(Lane(connection: nil, id: id)) }
+  }
   let logger: Logger = {
     var l = Logger(label: "ytempire.stateStore")
     l.logLevel = .critical
@@ -85,13 +101,24 @@ final class Session: Sendable {
     var epoch: Int64?
     /// The session that held the lock ended: nothing is written through this store again.
     var lockLost = false
+    /// The audit chain's head as this session last appended it, at the epoch it held then:
+    /// while it holds the lock nobody else appends, so the head need not be read again.
+    var auditHead: (epoch: Int64, head: AuditHead)?
   }
 
-  init(_ settings: PostgresStateSettings) { self.settings = settings }
+  init(_ settings: PostgresStateSettings, lanes: Int = 3) {
+    self.settings = settings
+    self.lanes = (0..<max(0, lanes)).map { LaneBox(id: 1_000 + $0) }
+  }
 
   deinit {
     state.withLock { s in
       if let c = s.connection, !c.isClosed { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
+    }
+    for box in lanes {
+      box.lane.withLock { l in
+        if let c = l.connection, !c.isClosed { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
+      }
     }
   }
 
@@ -125,7 +152,78 @@ final class Session: Sendable {
 
   /// Runs `body` on the session (opened, and the schema migrated, when needed). `fenced`: only
   /// while this session holds the writer lock (checked in the database, by epoch).
+  @discardableResult
   func run<T: Sendable>(fenced: Bool = false, _ body: (Conn) throws -> T) throws -> T {
+    try locked(fenced: fenced) { c, _ in try body(c) }
+  }
+
+  /// One statement that needs neither the writer lock nor a transaction, on a free lane
+  /// (else the next one, in turn; the lock's session when there are none). Its effect is
+  /// committed when it returns, so whatever runs next, on any session, sees it.
+  @discardableResult
+  func pooled<T: Sendable>(_ body: (Conn) throws -> T) throws -> T {
+    guard !lanes.isEmpty else { return try run(body) }
+    // The lock's session migrates the schema; a lane only starts once it has.
+    if !state.withLock({ $0.ready }) { try run { _ in () } }
+    for box in lanes {
+      if let v = try box.lane.withLockIfAvailable({ l in try use(&l, body) }) { return v }
+    }
+    let i = nextLane.add(1, ordering: .relaxed).newValue % lanes.count
+    return try lanes[i].lane.withLock { l in try use(&l, body) }
+  }
+
+  private func use<T: Sendable>(_ l: inout Lane, _ body: (Conn) throws -> T) throws -> T {
+    let conn: Conn
+    do {
+      if let c = l.connection, !c.isClosed {
+        conn = Conn(connection: c, logger: logger, timeout: timeout, name: settings.displayName)
+      } else {
+        l.connection = nil
+        let (c, opened) = try connect(id: l.id)
+        l.connection = c
+        conn = opened
+        try conn.exec("SET search_path TO \(Self.schema)")
+      }
+    } catch let e as StateStoreError {
+      dropLane(&l)
+      throw e
+    } catch {
+      dropLane(&l)
+      throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
+    }
+    do {
+      return try body(conn)
+    } catch let e as StateStoreError {
+      if l.connection?.isClosed != false { dropLane(&l) }
+      throw e
+    } catch {
+      if l.connection?.isClosed != false { dropLane(&l) }
+      throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
+    }
+  }
+
+  private func dropLane(_ l: inout Lane) {
+    if let c = l.connection, !c.isClosed { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
+    l.connection = nil
+  }
+
+  /// The audit chain was written other than by `appendingAudit` (a restore): read its head again.
+  func forgetAuditHead() { state.withLock { $0.auditHead = nil } }
+
+  /// `run` for a fenced statement that appends to the audit chain: `body` gets the chain's
+  /// head as this session last wrote it at its epoch (nil: read it from the table) and
+  /// returns the new head, remembered once `body` returned (its statement committed).
+  func appendingAudit<T: Sendable>(epoch: Int64, _ body: (Conn, AuditHead?) throws -> (T, AuditHead)) throws -> T {
+    try locked(fenced: true) { c, s in
+      let known = s.auditHead.flatMap { $0.epoch == epoch ? $0.head : nil }
+      s.auditHead = nil
+      let (v, head) = try body(c, known)
+      s.auditHead = (epoch, head)
+      return v
+    }
+  }
+
+  private func locked<T: Sendable>(fenced: Bool, _ body: (Conn, inout State) throws -> T) throws -> T {
     try state.withLock { (s: inout State) throws -> T in
       if fenced && s.lockLost {
         throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
@@ -135,7 +233,7 @@ final class Session: Sendable {
         throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
       }
       do {
-        return try body(conn)
+        return try body(conn, &s)
       } catch let e as StateStoreError {
         drop(&s, ifClosed: true)
         throw e
@@ -148,6 +246,7 @@ final class Session: Sendable {
 
   /// `run` inside BEGIN … COMMIT (ROLLBACK on a throw). `fenced` checks the lock's epoch
   /// first, holding its row so a takeover waits for this transaction.
+  @discardableResult
   func transaction<T: Sendable>(fenced: Bool = false, _ body: (Conn) throws -> T) throws -> T {
     let epoch = fenced ? try heldEpoch() : nil
     return try run(fenced: fenced) { c in
@@ -156,10 +255,7 @@ final class Session: Sendable {
         if fenced, let epoch {
           let rows = try c.query(
             "SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid() FOR SHARE")
-          guard !rows.isEmpty else {
-            throw StateStoreError(
-              "this ytempire no longer holds the writer lock of \(settings.displayName) (epoch \(epoch)); it writes nothing more")
-          }
+          guard !rows.isEmpty else { throw lostLock(epoch) }
         }
         let v = try body(c)
         try c.exec("COMMIT")
@@ -172,7 +268,7 @@ final class Session: Sendable {
   }
 
   /// The epoch this session writes the journal under, or why it may not.
-  private func heldEpoch() throws -> Int64 {
+  func heldEpoch() throws -> Int64 {
     let (epoch, lost) = state.withLock { ($0.epoch, $0.lockLost) }
     if lost {
       throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
@@ -188,6 +284,30 @@ final class Session: Sendable {
     "EXISTS (SELECT 1 FROM writer_lock WHERE id = 1 AND epoch = \(epoch) AND backend_pid = pg_backend_pid())"
   }
 
+  /// A CTE body with one row only while the session that took the lock at `epoch` still
+  /// holds it, for statements on another of this store's sessions (a lane): the row names
+  /// the lock's session, and PostgreSQL's lock table says it holds the lock. The row is held
+  /// (FOR SHARE) until the statement commits, so a takeover's new epoch waits for it.
+  static func laneFence(_ epoch: Int64) -> String {
+    """
+    SELECT 1 AS ok FROM writer_lock w WHERE w.id = 1 AND w.epoch = \(epoch) AND EXISTS (
+      SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.granted AND l.pid = w.backend_pid
+        AND ((l.classid::bigint << 32) | l.objid::bigint) = \(lockKey)) FOR SHARE OF w
+    """
+  }
+
+  /// One fenced statement on a lane (see `laneFence`): the journal's intents are written
+  /// beside the lock's session, so their flushed commits do not queue behind each other.
+  /// No rows: the fence stopped it.
+  @discardableResult
+  func fencedOnLane(_ body: (Conn, String) throws -> [PostgresRow]) throws -> [PostgresRow] {
+    let epoch = try heldEpoch()
+    let rows = try pooled { c in try body(c, Self.laneFence(epoch)) }
+    if rows.isEmpty { throw lostLock(epoch) }
+    // The lock's session may have ended while this statement ran: said at its next write.
+    return rows
+  }
+
   /// Who the `writer_lock` row names (it names the last holder, alive or not).
   static func holderRow(_ c: Conn) throws -> LockHolder? {
     try c.query("SELECT host, pid, since FROM writer_lock WHERE id = 1").first.map { r in
@@ -198,14 +318,18 @@ final class Session: Sendable {
 
   /// One fenced statement without a transaction around it: `body` gets the condition (SQL)
   /// that holds only while this session holds the writer lock at its epoch, puts it in its
-  /// statement's WHERE, and returns the rows; none means the fence stopped it.
-  func fenced(_ body: (Conn, String) throws -> [PostgresRow]) throws {
+  /// statement's WHERE, and returns the rows; none means the fence stopped it. (While the
+  /// session lives it holds the advisory lock, so no takeover can bump the epoch under it.)
+  @discardableResult
+  func fenced(_ body: (Conn, String) throws -> [PostgresRow]) throws -> [PostgresRow] {
     let epoch = try heldEpoch()
     let rows = try run(fenced: true) { c in try body(c, Self.fence(epoch)) }
-    if rows.isEmpty {
-      throw StateStoreError(
-        "this ytempire no longer holds the writer lock of \(settings.displayName) (epoch \(epoch)); it writes nothing more")
-    }
+    if rows.isEmpty { throw lostLock(epoch) }
+    return rows
+  }
+
+  func lostLock(_ epoch: Int64) -> StateStoreError {
+    StateStoreError("this ytempire no longer holds the writer lock of \(settings.displayName) (epoch \(epoch)); it writes nothing more")
   }
 
   private func open(_ s: inout State) throws -> Conn {
@@ -219,14 +343,32 @@ final class Session: Sendable {
       s.epoch = nil
       s.lockLost = true
     }
-    let config = try configuration()
     s.nextID += 1
+    let (c, conn) = try connect(id: s.nextID)
+    s.connection = c
+    try PostgresMigrations.migrate(conn, schema: Self.schema)
+    s.ready = true
+    return conn
+  }
+
+  /// A new connection, set up as every session of the store is.
+  private func connect(id: Int) throws -> (PostgresConnection, Conn) {
+    let config = try configuration()
     let el = MultiThreadedEventLoopGroup.singleton.any()
     let c = try Self.wait(
-      PostgresConnection.connect(on: el, configuration: config, id: s.nextID, logger: logger), within: timeout + .seconds(1),
+      PostgresConnection.connect(on: el, configuration: config, id: id, logger: logger), within: timeout + .seconds(1),
       name: settings.displayName)
-    s.connection = c
     let conn = Conn(connection: c, logger: logger, timeout: timeout, name: settings.displayName)
+    do {
+      try setUp(conn)
+    } catch {
+      c.close().whenComplete { _ in withExtendedLifetime(c) {} }
+      throw error
+    }
+    return (c, conn)
+  }
+
+  private func setUp(_ conn: Conn) throws {
     try conn.exec("SET application_name = 'ytempire'")
     // The server notices a vanished client (a partition, a dead host) within about
     // idle + interval × count, and ends its session: the writer lock is then free.
@@ -239,9 +381,6 @@ final class Session: Sendable {
     // lose the last few hundred milliseconds. The intent journal's entries, written before
     // an external call, are flushed with their commit (`beginAction`).
     try conn.exec("SET synchronous_commit = off")
-    try PostgresMigrations.migrate(conn, schema: Self.schema)
-    s.ready = true
-    return conn
   }
 
   /// TCP keepalive of the session, in seconds: a fifth and a tenth of the statement timeout.
@@ -273,6 +412,7 @@ final class Session: Sendable {
     if !c.isClosed { c.close().whenComplete { _ in withExtendedLifetime(c) {} } }
     s.connection = nil
     s.ready = false
+    s.auditHead = nil
     if s.epoch != nil {
       s.epoch = nil
       s.lockLost = true
@@ -308,6 +448,7 @@ final class Session: Sendable {
     state.withLock {
       $0.epoch = epoch
       $0.lockLost = false
+      $0.auditHead = nil
     }
   }
 
@@ -316,15 +457,25 @@ final class Session: Sendable {
 
   func releaseLock() {
     _ = try? run { c in try c.exec("SELECT pg_advisory_unlock_all()") }
-    state.withLock { $0.epoch = nil }
+    state.withLock {
+      $0.epoch = nil
+      $0.auditHead = nil
+    }
   }
 
   func close() {
+    for box in lanes {
+      box.lane.withLock { l in
+        if let c = l.connection, !c.isClosed { _ = try? Self.wait(c.close(), within: .seconds(5), name: settings.displayName) }
+        l.connection = nil
+      }
+    }
     state.withLock { s in
       if let c = s.connection, !c.isClosed { _ = try? Self.wait(c.close(), within: .seconds(5), name: settings.displayName) }
       s.connection = nil
       s.ready = false
       s.epoch = nil
+      s.auditHead = nil
     }
   }
 }

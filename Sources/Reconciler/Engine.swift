@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import DriverKit
 import EmpireModel
@@ -587,11 +588,12 @@ public final class Engine: Sendable {
     // Converged resources: record their desired digest at this revision; deleted ones are forgotten.
     let failedKeys = Set(all.filter { $0.result != .ok }.map { DriverResourceKey($0.action.driver, $0.action.resource) })
     let notPlanned = Set(plan.resources.filter { $0.observationError != nil || $0.driftReportOnly }.map(\.id))
-    for (key, digest) in plan.desiredDigests where !failedKeys.contains(key) && !notPlanned.contains(key.resource) {
-      let id = key.resource
-      try store.markApplied(
-        driver: key.driver, id: id, digest: digest, revision: plan.revision, annotations: index[id]?.metadata.annotations ?? [:])
-    }
+    try store.markApplied(
+      plan.desiredDigests.filter { !failedKeys.contains($0.key) && !notPlanned.contains($0.key.resource) }.sorted { $0.key < $1.key }.map {
+        AppliedMark(
+          driver: $0.key.driver, id: $0.key.resource, digest: $0.value, revision: plan.revision,
+          annotations: index[$0.key.resource]?.metadata.annotations ?? [:])
+      })
     // Resources that left the repository: forgotten once nothing of theirs is left (their
     // deletes succeeded, or there was nothing to delete), unless pruning kept something.
     for r in plan.resources where index[r.id] == nil && r.pruneHeld.isEmpty && r.observationError == nil {
@@ -603,6 +605,12 @@ public final class Engine: Sendable {
     let clean = all.allSatisfy { $0.result == .ok } && plan.resources.allSatisfy { $0.observationError == nil }
     if clean { try store.setMeta(.lastAppliedRevision, plan.revision) }
     return ApplyReport(revision: plan.revision, outcomes: all, interruptedRecovered: recovered, breakers: registry.breakers.states)
+  }
+
+  /// A store call from the apply's concurrent tasks: made off the cooperative pool when the
+  /// store waits on the network, so a round trip never idles one of the pool's threads.
+  private func stored<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    store.waitsOnNetwork ? try await AsyncBridge.offload(body) : try body()
   }
 
   /// The service (or the ledger) said its quota is spent, or a Retry-After is out of reach:
@@ -618,7 +626,8 @@ public final class Engine: Sendable {
     guard let first = group.first, let driver = drivers[first.driver] else {
       return group.map { ActionOutcome(action: $0, result: .failed, message: "no driver \($0.driver) is configured", calls: []) }
     }
-    let rec = try? store.record(driver: driver.name, id: first.resource)
+    let store = self.store
+    let rec = try? await stored { try store.record(driver: driver.name, id: first.resource) }
     var observed = rec?.observed ?? .null
     var external = rec?.external ?? [:]
     var blocked: String?
@@ -635,32 +644,35 @@ public final class Engine: Sendable {
       let actor = options.actor
       func complete(
         _ seq: Int64, _ result: String, _ message: String?, _ externalChanges: [String: String?] = [:], _ observed: JSONValue? = nil
-      ) throws {
+      ) async throws {
         let at = clock.wallNow
         let audit = AuditLog.records(action: a, calls: recorder.records, actionResult: result, revision: revision, actor: actor, at: at)
-        try store.completeAction(
-          journal: seq, result: result, message: message, driver: driver.name, id: a.resource,
-          externalChanges: externalChanges, observed: observed, audit: audit, at: at)
+        let name = driver.name
+        try await stored {
+          try store.completeAction(
+            journal: seq, result: result, message: message, driver: name, id: a.resource,
+            externalChanges: externalChanges, observed: observed, audit: audit, at: at)
+        }
       }
       do {
         let sent = clock.wallNow
         // A create is not idempotent: should its answer be lost, the service may still execute it until then.
         let settleBy = a.operation == .create ? sent.addingTimeInterval(options.unknownOutcomeWait.timeInterval) : nil
-        let seq = try store.beginAction(run: run, action: a, at: sent, settleBy: settleBy)
+        let seq = try await stored { try store.beginAction(run: run, action: a, at: sent, settleBy: settleBy) }
         do {
           let r = try await driver.apply(a, observed: observed, external: external, context: context(index, pricing, registry, recorder))
           for (k, v) in r.external { external[k] = v }
           if let o = r.observed { observed = o }
-          try complete(seq, "ok", nil, r.external, r.observed)
+          try await complete(seq, "ok", nil, r.external, r.observed)
           outcome = ActionOutcome(action: a, result: .ok, message: nil, calls: recorder.records)
         } catch let e as QuotaExhausted {
-          try complete(seq, "deferred", e.description)
+          try await complete(seq, "deferred", e.description)
           outcome = ActionOutcome(action: a, result: .deferred, message: e.description, calls: recorder.records)
           blocked = "an earlier action of \(a.resource) was deferred"
         } catch let e as OutcomeUnknown {
           // Not repeated: the resource is observed once the service can no longer execute it.
           let eta = settleBy ?? clock.wallNow
-          try complete(seq, "outcomeUnknown", e.description)
+          try await complete(seq, "outcomeUnknown", e.description)
           outcome = ActionOutcome(
             action: a, result: .deferred, message: e.description, calls: recorder.records,
             deferral: Plan.Deferral(reason: .outcomeUnknown, message: e.description, eta: eta))
@@ -668,7 +680,7 @@ public final class Engine: Sendable {
         } catch  where Self.isQuotaAnswer(error) {
           // The service itself said its quota is spent: defer to the reset, do not fail.
           let message = "\(error)"
-          try complete(seq, "deferred", message)
+          try await complete(seq, "deferred", message)
           outcome = ActionOutcome(action: a, result: .deferred, message: message, calls: recorder.records)
           blocked = "an earlier action of \(a.resource) was deferred"
         } catch {
@@ -676,7 +688,7 @@ public final class Engine: Sendable {
           // not known; the next plan observes it.
           let message =
             error is CancellationError ? "interrupted: ytempire is shutting down; the next plan observes what happened" : "\(error)"
-          try complete(seq, "failed", message)
+          try await complete(seq, "failed", message)
           outcome = ActionOutcome(
             action: a, result: .failed, message: message, calls: recorder.records,
             category: DriverErrorCategory.of(error))

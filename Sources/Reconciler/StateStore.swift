@@ -117,6 +117,23 @@ public struct ResourceStatusRecord: Sendable, Codable, Equatable {
   public var history: [Run]
 }
 
+/// One resource converged by an apply: its desired digest at the revision applied.
+public struct AppliedMark: Sendable, Equatable {
+  public var driver: String
+  public var id: ResourceID
+  public var digest: String
+  public var revision: String
+  public var annotations: [String: String]
+
+  public init(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) {
+    self.driver = driver
+    self.id = id
+    self.digest = digest
+    self.revision = revision
+    self.annotations = annotations
+  }
+}
+
 /// The engine's memory: owned objects' ids, observations, the intent journal, revisions,
 /// plan digests, quota windows and small caches. Behind a protocol so that a store shared
 /// by several instances (PostgreSQL with an advisory-lock leader) can replace the SQLite one.
@@ -132,6 +149,8 @@ public protocol StateStore: QuotaWindowStore, DriverCache {
     externalChanges: [String: String?], observed: JSONValue?, audit: [AuditRecord], at: Date) throws
   /// Marks a resource converged at `revision` with its desired digest (or forgets it: `digest == nil` and `forget`).
   func markApplied(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) throws
+  /// `markApplied` of each of `marks`, in one transaction (what an apply converged).
+  func markApplied(_ marks: [AppliedMark]) throws
   func forget(driver: String, id: ResourceID) throws
   /// Adds ids found by observation (adoption) to what is recorded; recorded ids win.
   func adopt(driver: String, id: ResourceID, external: [String: String]) throws
@@ -489,11 +508,18 @@ public final class SQLiteStateStore: StateStore {
   }
 
   public func markApplied(driver: String, id: ResourceID, digest: String, revision: String, annotations: [String: String]) throws {
+    try markApplied([AppliedMark(driver: driver, id: id, digest: digest, revision: revision, annotations: annotations)])
+  }
+
+  public func markApplied(_ marks: [AppliedMark]) throws {
+    guard !marks.isEmpty else { return }
     try db.write { db in
-      try ensureRow(db, driver, id)
-      try db.execute(
-        sql: "UPDATE resources SET applied_digest = ?, applied_revision = ?, annotations = ? WHERE driver = ? AND kind = ? AND name = ?",
-        arguments: [digest, revision, Self.json(annotations), driver, id.kind.rawValue, id.name])
+      for m in marks {
+        try ensureRow(db, m.driver, m.id)
+        try db.execute(
+          sql: "UPDATE resources SET applied_digest = ?, applied_revision = ?, annotations = ? WHERE driver = ? AND kind = ? AND name = ?",
+          arguments: [m.digest, m.revision, Self.json(m.annotations), m.driver, m.id.kind.rawValue, m.id.name])
+      }
     }
   }
 

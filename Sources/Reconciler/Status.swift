@@ -27,8 +27,10 @@ public enum StatusBook {
       if !failed && r.pruneHeld.isEmpty { try store.deleteStatus(r.id) }
     }
 
+    // Every status in one read, unless the plan was targeted at a few resources.
+    let stored = plan.targets.isEmpty ? Dictionary(try store.allStatus().map { ($0.id, $0) }, uniquingKeysWith: { a, _ in a }) : nil
     for id in desiredIDs.sorted() where plan.targets.isEmpty || plan.targets.contains(id) {
-      let old = try store.status(id)
+      let old: ResourceStatusRecord? = if let stored { stored[id] } else { try store.status(id) }
       let mine = outcomes[id] ?? []
       let rc = planned[id]
       var conditions = old?.conditions ?? []

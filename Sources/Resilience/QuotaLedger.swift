@@ -11,6 +11,13 @@ public protocol QuotaWindowStore: Sendable {
   func saveWindow(_ snapshot: QuotaLedger.Snapshot) throws
   /// One charge: the window's total and `channel`'s spend (a store may write just those).
   func saveCharge(_ snapshot: QuotaLedger.Snapshot, channel: String?) throws
+  /// Whether a call waits on the network (a shared store): async callers then make it off
+  /// the cooperative pool (`AsyncBridge.offload`). A local file's store answers at once.
+  var waitsOnNetwork: Bool { get }
+}
+
+extension QuotaWindowStore {
+  public var waitsOnNetwork: Bool { false }
 }
 
 /// A window store several processes charge at once (the PostgreSQL state store): each charge
@@ -30,6 +37,11 @@ public protocol SharedQuotaWindowStore: QuotaWindowStore {
   /// The stored window when it differs from `known` (another instance charged, or a reset);
   /// nil when it does not (one row read).
   func window(service: String, ifChangedFrom known: QuotaLedger.Snapshot) throws -> QuotaLedger.Snapshot?
+
+  /// Adds `cost` to the stored window starting at `windowStart` (and to `channel`) only while
+  /// its total stays at most `ceiling`, in one statement; the new total, or nil when nothing
+  /// was added (over the ceiling, or the stored window is another one).
+  func charge(service: String, windowStart: Date, cost: Int, channel: String?, ceiling: Int) throws -> Int?
 }
 
 extension QuotaWindowStore {
@@ -282,14 +294,73 @@ public final class QuotaLedger: Sendable {
     }
   }
 
+  /// A shared store's charge without holding the ledger while the store answers, so that
+  /// concurrent calls are charged concurrently. Decided here on this process's copy of the
+  /// window: what another instance spent since can only lower what is available (its spend
+  /// on a reserved channel frees at most what it spent), so the stored total may grow to the
+  /// copy's total plus what the copy allows, and the store adds the cost only below that
+  /// ceiling. Nil: decide in the store's locked transaction (`charge(…fits:)`), as when the
+  /// ceiling was reached, the window reset or the store cannot be reached.
+  private enum CeilingCharge {
+    case charged(left: Int)
+    case decideInStore
+    case unreachable(String)
+  }
+
+  private func chargeWithinCeiling(
+    _ shared: any SharedQuotaWindowStore, _ operation: String, _ cost: Int, _ channel: String?, _ priority: Priority, _ now: Date
+  ) -> CeilingCharge {
+    let (start, ceiling, left) = state.withLock { s in
+      roll(&s, now: now)
+      let a = available(s, channel: channel, priority: priority)
+      return (s.snap.windowStart, s.snap.spent &+ a, a)
+    }
+    // Refused on the copy: refused on the store too (it can only have less); the locked path says so.
+    guard cost <= left else { return .decideInStore }
+    let total: Int
+    do {
+      guard let t = try shared.charge(service: service, windowStart: start, cost: cost, channel: channel, ceiling: ceiling) else {
+        return .decideInStore
+      }
+      total = t
+    } catch {
+      return .unreachable("\(error)")
+    }
+    return state.withLock { s in
+      // This process's own charge only: when others charged too, the copy's total differs
+      // from the stored one, and the next budget reads the stored window again.
+      if s.snap.windowStart == start {
+        s.snap.spent &+= cost
+        if let channel { s.snap.perChannel[channel, default: 0] &+= cost }
+      }
+      s.persistError = nil
+      s.lastCall = now
+      return .charged(left: max(0, ceiling &- total))
+    }
+  }
+
+  /// Whether `charge` waits on the network (its window is in a shared store).
+  public var chargesOverNetwork: Bool { store?.waitsOnNetwork ?? false }
+
   /// Records the cost of `operation` or throws `QuotaExhausted` without recording anything.
   @discardableResult
   public func charge(_ operation: String, channel: String? = nil, priority: Priority = .normal) throws(QuotaExhausted) -> Int {
     let now = clock.wallNow
     let cost = cost(of: operation)
+    var unreachable: String?
+    if let shared = store as? any SharedQuotaWindowStore {
+      switch chargeWithinCeiling(shared, operation, cost, channel, priority, now) {
+      case .charged(let left): return left
+      case .decideInStore: break
+      case .unreachable(let why): unreachable = why
+      }
+    }
     let r: Result<Int, QuotaExhausted> = state.withLock { s in
       roll(&s, now: now)
-      if let shared = store as? any SharedQuotaWindowStore {
+      if let why = unreachable {
+        // Not asked twice: decided below on what this process knows (and said).
+        s.persistError = why
+      } else if let shared = store as? any SharedQuotaWindowStore {
         do {
           var left = 0
           let (w, charged) = try shared.charge(

@@ -1,3 +1,4 @@
+import Basics
 import CurlHTTP
 import EmpireModel
 import Foundation
@@ -117,7 +118,11 @@ public final class ResilientHTTP: Sendable {
           try await self.clock.sleep(for: l.predictiveDelay(cost: l.cost(of: operation), channel: channel))
           // A refusal by our own ledger is final for this call: it is thrown as it is, never
           // retried and never slept on until the reset (the planner defers such work).
-          try l.charge(operation, channel: channel, priority: priority)
+          if l.chargesOverNetwork {
+            try await AsyncBridge.offload { try l.charge(operation, channel: channel, priority: priority) }
+          } else {
+            try l.charge(operation, channel: channel, priority: priority)
+          }
         }
         let started = self.clock.now
         let r: HTTPResponse

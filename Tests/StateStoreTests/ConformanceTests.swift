@@ -36,6 +36,10 @@ enum Conformance {
     #expect(try store.records(driver: "youtube").map(\.id.name) == ["a", "tech-daily"])
     #expect(try store.records(driver: nil).count == 2)
     #expect(try store.records(driver: "n8n").isEmpty)
+    // One batch naming a resource twice: the last observation wins.
+    try store.saveObservations(driver: "n8n", [(pl, .string("first")), (pl, .string("last"))], at: t0)
+    #expect(try store.record(driver: "n8n", id: pl)?.observed == .string("last"))
+    try store.forget(driver: "n8n", id: pl)
 
     // Journal and outcome, with the audit entries of the action's calls.
     let seq = try store.beginAction(run: "run1", action: action(pl), at: t0, settleBy: t0.addingTimeInterval(600))
@@ -74,6 +78,22 @@ enum Conformance {
     #expect(r.appliedDigest == "d1" && r.appliedRevision == "rev1" && r.annotations == ["ytempire.io/prune": "false"])
     try store.adopt(driver: "youtube", id: pl, external: ["playlistId": "OTHER", "channelId": "UC1"])
     #expect(try store.record(driver: "youtube", id: pl)?.external == ["playlistId": "PL1", "channelId": "UC1"])
+    let found = ResourceID(.schedule, "found")
+    try store.adopt(driver: "n8n", id: found, external: ["id": "W9"])
+    #expect(try store.record(driver: "n8n", id: found)?.external == ["id": "W9"])
+    // What an apply converged, in one call: each resource's digest (the last one given wins).
+    try store.markApplied([
+      AppliedMark(driver: "n8n", id: found, digest: "x1", revision: "rev2", annotations: [:]),
+      AppliedMark(driver: "n8n", id: ResourceID(.schedule, "new"), digest: "x2", revision: "rev2", annotations: ["a": "b"]),
+      AppliedMark(driver: "n8n", id: found, digest: "x3", revision: "rev2", annotations: [:]),
+    ])
+    let marked = try #require(try store.record(driver: "n8n", id: found))
+    #expect(marked.appliedDigest == "x3" && marked.appliedRevision == "rev2" && marked.external == ["id": "W9"])
+    let made = try #require(try store.record(driver: "n8n", id: ResourceID(.schedule, "new")))
+    #expect(made.appliedDigest == "x2" && made.annotations == ["a": "b"] && made.external.isEmpty)
+    try store.markApplied([])
+    try store.forget(driver: "n8n", id: found)
+    try store.forget(driver: "n8n", id: ResourceID(.schedule, "new"))
     try store.forget(driver: "youtube", id: ResourceID(.channel, "a"))
     #expect(try store.record(driver: "youtube", id: ResourceID(.channel, "a")) == nil)
 

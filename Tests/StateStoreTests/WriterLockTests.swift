@@ -53,6 +53,7 @@ struct WriterLockTests {
     defer { old.close() }
     try old.lockWriter(host: "node-a", pid: 1)
     let seq = try old.beginAction(run: "r", action: Conformance.action(Conformance.pl), at: Conformance.t0, settleBy: nil)
+    #expect(try old.record(driver: "youtube", id: Conformance.pl) == nil, "a read on a lane beside the lock's session")
 
     // The session holding the lock ends (a partition, PostgreSQL's restart, an operator's kill).
     _ = try pg.psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'ytempire'")
@@ -74,8 +75,9 @@ struct WriterLockTests {
     #expect(try next.openJournalEntries().map(\.seq) == [seq])
     #expect(try next.record(driver: "youtube", id: Conformance.pl)?.external.isEmpty != false)
     #expect(try next.closeInterrupted(at: Conformance.t0) == 1)
-    // Reading through the old store still works (a new session), writing the journal does not.
+    // Reading through the old store still works (new sessions), writing the journal does not.
     #expect(try old.openJournalEntries().isEmpty)
+    #expect(try old.record(driver: "youtube", id: Conformance.pl)?.observedAt == nil)
     #expect(throws: StateStoreError.self) {
       try old.markApplied(driver: "youtube", id: Conformance.pl, digest: "d", revision: "r", annotations: [:])
     }

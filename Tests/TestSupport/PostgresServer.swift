@@ -12,6 +12,8 @@ public final class PostgresServer: Sendable {
   public let database: String
   public let directory: String
   private let bin: String
+  /// Server settings beyond the test cluster's, as postgres options.
+  private let extraOptions: String
   private let asPostgres: [String]
   private let stopped = Mutex(false)
 
@@ -38,14 +40,16 @@ public final class PostgresServer: Sendable {
       ? nil : "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb); `make deps` or `apt-get install postgresql` installs it"
   }
 
-  public static func start(database: String = "ytempire") throws -> PostgresServer {
+  /// `settings`: server settings beyond the test cluster's (`-c name=value` each).
+  public static func start(database: String = "ytempire", settings: [String: String] = [:]) throws -> PostgresServer {
     guard let bin = binDirectory else { throw Processes.Failure(description: unavailableReason!) }
-    return try PostgresServer(bin: bin, database: database)
+    return try PostgresServer(bin: bin, database: database, settings: settings)
   }
 
-  private init(bin: String, database: String) throws {
+  private init(bin: String, database: String, settings: [String: String]) throws {
     self.bin = bin
     self.database = database
+    self.extraOptions = settings.sorted { $0.key < $1.key }.map { " -c \($0.key)=\($0.value)" }.joined()
     let root = geteuid() == 0
     asPostgres =
       root
@@ -74,7 +78,7 @@ public final class PostgresServer: Sendable {
       let r = try PostgresServer.spawn(
         asPostgres + [
           "\(bin)/pg_ctl", "-D", data, "-l", base + "/server.log", "-w", "-t", "60",
-          "-o", "-h 127.0.0.1 -p \(port) -k \(base) -F", "start",
+          "-o", "-h 127.0.0.1 -p \(port) -k \(base) -F\(extraOptions)", "start",
         ], cwd: base)
       if r.status == 0, PostgresServer.waitReady(bin: bin, port: port, deadline: Date().addingTimeInterval(30)) {
         started = port
@@ -135,7 +139,7 @@ public final class PostgresServer: Sendable {
     let r = try PostgresServer.spawn(
       asPostgres + [
         "\(bin)/pg_ctl", "-D", directory + "/data", "-l", directory + "/server.log", "-w", "-t", "60", "-m", "fast",
-        "-o", "-h 127.0.0.1 -p \(port) -k \(directory) -F", "restart",
+        "-o", "-h 127.0.0.1 -p \(port) -k \(directory) -F\(extraOptions)", "restart",
       ], cwd: directory)
     guard r.status == 0, PostgresServer.waitReady(bin: bin, port: port, deadline: Date().addingTimeInterval(30)) else {
       throw Processes.Failure(description: "pg_ctl restart exited \(r.status): \(r.output)")
