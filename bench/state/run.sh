@@ -82,9 +82,41 @@ PGPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 "${asPostgres[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/server.log" -w -t 60 -o "-h 127.0.0.1 -p $PGPORT -k $PGDIR ${BENCH_STATE_PG_OPTIONS:-}" start > "$LOGS/pg_ctl.log" 2>&1 || die "pg_ctl start failed"
 "$PGBIN/createdb" -h 127.0.0.1 -p "$PGPORT" -U postgres ytempire
 
-# measure NAME EXTRA_CONFIG: seed a sandbox, apply --force, record wall and calls.
+# cpu_seconds PID: CPU time (user + sys) of PID, its live descendants and its reaped children.
+cpu_seconds() {
+  python3 - "$1" <<'PY'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+def stat(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            s = f.read()
+    except OSError:
+        return None
+    fields = s[s.rindex(")") + 2:].split()
+    return int(fields[1]), [int(x) for x in fields[11:15]]  # ppid; utime stime cutime cstime
+procs = {}
+for d in os.listdir("/proc"):
+    if d.isdigit() and (st := stat(d)) is not None:
+        procs[int(d)] = st
+root = int(sys.argv[1])
+total, todo = 0, [root]
+while todo:
+    pid = todo.pop()
+    if pid not in procs:
+        continue
+    u, s, cu, cs = procs[pid][1]
+    total += u + s + (cu + cs if pid == root else 0)
+    todo += [p for p, (pp, _) in procs.items() if pp == pid]
+print(f"{total / tick:.2f}")
+PY
+}
+PG_PID=$(head -1 "$PGDIR/data/postmaster.pid")
+
+# measure NAME EXTRA_CONFIG: seed a sandbox, apply --force, record wall, calls and the CPU
+# time of ytempire, the sandbox and PostgreSQL (all three share the machine's cores).
 measure() {
-  local name="$1" extra="$2" w="$OUT/$1" url t0 t1 calls0 calls1
+  local name="$1" extra="$2" w="$OUT/$1" url t0 t1 calls0 calls1 sb0 sb1 pg0 pg1
   mkdir -p "$w"
   "$BIN" sandbox --listen 127.0.0.1:0 --seed-from "$REPO" --write-config "$w/ytempire.yaml" --state-dir "$w/state" > "$w/sandbox.log" 2>&1 &
   SB_PID=$!
@@ -98,17 +130,22 @@ measure() {
   printf '%s' "$extra" >> "$w/ytempire.yaml"
   calls0=$(curl -sS -f "$url/_sandbox/calls" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("total",0))')
   step "$name: apply --auto-approve --force"
+  sb0=$(cpu_seconds "$SB_PID"); pg0=$(cpu_seconds "$PG_PID")
   t0=$EPOCHREALTIME
   /usr/bin/time -v -o "$LOGS/$name.time" "$BIN" apply --config "$w/ytempire.yaml" --auto-approve --force > "$LOGS/$name.out" 2> "$LOGS/$name.err" \
     || { tail -20 "$LOGS/$name.err" >&2; die "$name: apply failed"; }
   t1=$EPOCHREALTIME
+  sb1=$(cpu_seconds "$SB_PID"); pg1=$(cpu_seconds "$PG_PID")
   calls1=$(curl -sS -f "$url/_sandbox/calls" | python3 -c 'import json,sys; print(json.load(sys.stdin).get("total",0))')
   kill "$SB_PID"; wait "$SB_PID" 2>/dev/null || true; SB_PID=""
-  local wall rss
+  local wall rss cpu sbcpu pgcpu
   wall=$(python3 -c "print(f'{$t1 - $t0:.3f}')")
   rss=$(sed -n 's/^\s*Maximum resident set size (kbytes): //p' "$LOGS/$name.time")
-  echo "$name $wall $((calls1 - calls0)) $rss" >> "$OUT/results.txt"
-  note "$name: $wall s, $((calls1 - calls0)) calls, max RSS $((rss / 1024)) MiB"
+  cpu=$(sed -n 's/^\s*\(User\|System\) time (seconds): //p' "$LOGS/$name.time" | python3 -c 'import sys; print(f"{sum(map(float, sys.stdin.read().split())):.2f}")')
+  sbcpu=$(python3 -c "print(f'{$sb1 - $sb0:.2f}')")
+  pgcpu=$(python3 -c "print(f'{$pg1 - $pg0:.2f}')")
+  echo "$name $wall $((calls1 - calls0)) $rss $cpu $sbcpu $pgcpu" >> "$OUT/results.txt"
+  note "$name: $wall s, $((calls1 - calls0)) calls, max RSS $((rss / 1024)) MiB; CPU: ytempire $cpu s, sandbox $sbcpu s, PostgreSQL $pgcpu s"
 }
 
 measure sqlite ""
@@ -121,12 +158,18 @@ import json, sys
 rows = {l.split()[0]: l.split()[1:] for l in open(sys.argv[1]) if l.strip()}
 s_wall, s_calls, s_rss = float(rows["sqlite"][0]), int(rows["sqlite"][1]), int(rows["sqlite"][2])
 p_wall, p_calls, p_rss = float(rows["postgres"][0]), int(rows["postgres"][1]), int(rows["postgres"][2])
+cpu = {k: dict(zip(("ytempire", "sandbox", "postgresql"), map(float, v[3:6]))) for k, v in rows.items()}
 s_rate, p_rate = s_calls / s_wall, p_calls / p_wall
 ratio = p_rate / s_rate
 print(f"\napply --force of {sys.argv[3]} channels ({sys.argv[4]} binary):")
 print(f"  SQLite state:     {s_wall:8.2f} s  {s_calls} calls  {s_rate:8.1f} calls/s  max RSS {s_rss // 1024} MiB")
 print(f"  PostgreSQL state: {p_wall:8.2f} s  {p_calls} calls  {p_rate:8.1f} calls/s  max RSS {p_rss // 1024} MiB")
+for k in ("sqlite", "postgres"):
+    c = cpu[k]
+    print(f"  CPU during the {k} run: ytempire {c['ytempire']:.2f} s, sandbox {c['sandbox']:.2f} s, PostgreSQL {c['postgresql']:.2f} s")
 print(f"  ratio {ratio:.2f}x (target >= 0.80x): {'PASS' if ratio >= 0.8 else 'MISS'}")
-json.dump({"channels": int(sys.argv[3]), "config": sys.argv[4], "sqlite": {"wall_s": s_wall, "calls": s_calls, "rss_kib": s_rss},
-           "postgres": {"wall_s": p_wall, "calls": p_calls, "rss_kib": p_rss}, "ratio": ratio}, open(sys.argv[2], "w"), indent=2)
+json.dump({"channels": int(sys.argv[3]), "config": sys.argv[4],
+           "sqlite": {"wall_s": s_wall, "calls": s_calls, "rss_kib": s_rss, "cpu_s": cpu["sqlite"]},
+           "postgres": {"wall_s": p_wall, "calls": p_calls, "rss_kib": p_rss, "cpu_s": cpu["postgres"]}, "ratio": ratio},
+          open(sys.argv[2], "w"), indent=2)
 PY
