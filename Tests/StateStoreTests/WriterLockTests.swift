@@ -91,6 +91,57 @@ struct WriterLockTests {
     let e = #expect(throws: StateStoreError.self) { _ = try PostgresStateStore(settings) }
     let m = e?.message ?? ""
     #expect(m.contains("postgres://ytempire@127.0.0.1:\(port)/state"))
+    #expect(m.contains("cannot connect") && m.lowercased().contains("refused"), "the system's own words: \(m)")
     #expect(!m.contains("hunter2-canary"))
+
+    // A server that accepts the connection and closes it at once (not PostgreSQL, a proxy).
+    let closer = try TCPCloser()
+    defer { closer.stop() }
+    let shut = #expect(throws: StateStoreError.self) {
+      _ = try PostgresStateStore(
+        PostgresStateSettings(host: "127.0.0.1", port: closer.port, user: "ytempire", database: "state", timeout: .seconds(5)))
+    }
+    #expect(shut?.message.contains("the server closed the connection") == true, "\(shut?.message ?? "")")
+  }
+}
+
+/// A TCP listener on 127.0.0.1 that closes every connection it accepts, once the client spoke.
+final class TCPCloser: Sendable {
+  let port: Int
+  private let fd: Int32
+
+  init() throws {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    addr.sin_port = 0
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) { p in
+      p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+        bind(listener, $0, len) == 0 && listen(listener, 8) == 0 && getsockname(listener, $0, &len) == 0
+      }
+    }
+    guard bound else {
+      close(listener)
+      throw StateStoreError("the test cannot listen on 127.0.0.1")
+    }
+    fd = listener
+    port = Int(UInt16(bigEndian: addr.sin_port))
+    Thread.detachNewThread {
+      while true {
+        let c = accept(listener, nil, nil)
+        if c < 0 { return }
+        // Reads the startup message first, so that closing is an orderly end, not a reset.
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        _ = recv(c, &buffer, buffer.count, 0)
+        close(c)
+      }
+    }
+  }
+
+  func stop() {
+    shutdown(fd, Int32(SHUT_RDWR))
+    close(fd)
   }
 }

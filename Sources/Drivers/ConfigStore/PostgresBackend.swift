@@ -245,9 +245,23 @@ public enum PostgresErrorText {
         if let k = info[.constraintName] { parts.append("constraint \(k)") }
         return parts.joined(separator: "; ")
       }
-      if let u = e.underlying { return "\(e.code): \(u)" }
+      if e.code == .serverClosedConnection {
+        return "the server closed the connection" + (e.underlying.map { " (\(Self.plain($0)))" } ?? "")
+      }
+      if e.code == .connectionError, let u = e.underlying {
+        let text = Self.plain(u)
+        if text.hasPrefix("connectTimeout") { return "no connection within the connect timeout (is the host reachable?)" }
+        return "cannot connect: \(text)"
+      }
+      if let u = e.underlying { return "\(e.code): \(Self.plain(u))" }
       return "\(e.code)"
     }
+    return "\(error)"
+  }
+
+  /// An underlying error as its own words: NIO's I/O errors say what the system call said.
+  static func plain(_ error: any Error) -> String {
+    if let io = error as? IOError { return io.description }
     return "\(error)"
   }
 }
