@@ -132,7 +132,12 @@ measure() {
   step "$name: apply --auto-approve --force"
   sb0=$(cpu_seconds "$SB_PID"); pg0=$(cpu_seconds "$PG_PID")
   t0=$EPOCHREALTIME
-  /usr/bin/time -v -o "$LOGS/$name.time" "$BIN" apply --config "$w/ytempire.yaml" --auto-approve --force > "$LOGS/$name.out" 2> "$LOGS/$name.err" \
+  # The progress lines (stderr) are stamped with the seconds since the start as they arrive,
+  # to time the YouTube actions alone (the store-bound phase, see below).
+  { /usr/bin/time -v -o "$LOGS/$name.time" "$BIN" apply --config "$w/ytempire.yaml" --auto-approve --force 2>&1 1> "$LOGS/$name.out"; } \
+    | python3 -u -c 'import sys, time
+t0 = time.monotonic()
+for line in sys.stdin: sys.stdout.write(f"{time.monotonic() - t0:9.3f} {line}")' > "$LOGS/$name.err" \
     || { tail -20 "$LOGS/$name.err" >&2; die "$name: apply failed"; }
   t1=$EPOCHREALTIME
   sb1=$(cpu_seconds "$SB_PID"); pg1=$(cpu_seconds "$PG_PID")
@@ -144,7 +149,14 @@ measure() {
   cpu=$(sed -n 's/^\s*\(User\|System\) time (seconds): //p' "$LOGS/$name.time" | python3 -c 'import sys; print(f"{sum(map(float, sys.stdin.read().split())):.2f}")')
   sbcpu=$(python3 -c "print(f'{$sb1 - $sb0:.2f}')")
   pgcpu=$(python3 -c "print(f'{$pg1 - $pg0:.2f}')")
-  echo "$name $wall $((calls1 - calls0)) $rss $cpu $sbcpu $pgcpu" >> "$OUT/results.txt"
+  # From the first to the last YouTube action's progress line: the actions whose every call
+  # is charged, journalled and audited through the store, without the plan before them and the
+  # other services' actions after them.
+  local yt
+  yt=$(python3 -c 'import sys
+t = [float(l.split()[0]) for l in open(sys.argv[1]) if "] ok " in l and " youtube " in l]
+print(f"{len(t)} {t[-1] - t[0]:.3f}" if len(t) > 1 else "0 0")' "$LOGS/$name.err")
+  echo "$name $wall $((calls1 - calls0)) $rss $cpu $sbcpu $pgcpu $yt" >> "$OUT/results.txt"
   note "$name: $wall s, $((calls1 - calls0)) calls, max RSS $((rss / 1024)) MiB; CPU: ytempire $cpu s, sandbox $sbcpu s, PostgreSQL $pgcpu s"
 }
 
@@ -159,6 +171,7 @@ rows = {l.split()[0]: l.split()[1:] for l in open(sys.argv[1]) if l.strip()}
 s_wall, s_calls, s_rss = float(rows["sqlite"][0]), int(rows["sqlite"][1]), int(rows["sqlite"][2])
 p_wall, p_calls, p_rss = float(rows["postgres"][0]), int(rows["postgres"][1]), int(rows["postgres"][2])
 cpu = {k: dict(zip(("ytempire", "sandbox", "postgresql"), map(float, v[3:6]))) for k, v in rows.items()}
+yt = {k: (int(v[6]), float(v[7])) for k, v in rows.items()}
 s_rate, p_rate = s_calls / s_wall, p_calls / p_wall
 ratio = p_rate / s_rate
 print(f"\napply --force of {sys.argv[3]} channels ({sys.argv[4]} binary):")
@@ -168,8 +181,15 @@ for k in ("sqlite", "postgres"):
     c = cpu[k]
     print(f"  CPU during the {k} run: ytempire {c['ytempire']:.2f} s, sandbox {c['sandbox']:.2f} s, PostgreSQL {c['postgresql']:.2f} s")
 print(f"  ratio {ratio:.2f}x (target >= 0.80x): {'PASS' if ratio >= 0.8 else 'MISS'}")
+yt_rate = {k: (n / s if s > 0 else 0.0) for k, (n, s) in yt.items()}
+if yt_rate["sqlite"] > 0:
+    print(f"  YouTube actions alone (the store-bound phase): SQLite {yt['sqlite'][0]} in {yt['sqlite'][1]:.2f} s "
+          f"({yt_rate['sqlite']:.0f}/s), PostgreSQL {yt['postgres'][0]} in {yt['postgres'][1]:.2f} s "
+          f"({yt_rate['postgres']:.0f}/s): {yt_rate['postgres'] / yt_rate['sqlite']:.2f}x")
 json.dump({"channels": int(sys.argv[3]), "config": sys.argv[4],
-           "sqlite": {"wall_s": s_wall, "calls": s_calls, "rss_kib": s_rss, "cpu_s": cpu["sqlite"]},
-           "postgres": {"wall_s": p_wall, "calls": p_calls, "rss_kib": p_rss, "cpu_s": cpu["postgres"]}, "ratio": ratio},
+           "sqlite": {"wall_s": s_wall, "calls": s_calls, "rss_kib": s_rss, "cpu_s": cpu["sqlite"],
+                      "youtube_actions": yt["sqlite"][0], "youtube_phase_s": yt["sqlite"][1]},
+           "postgres": {"wall_s": p_wall, "calls": p_calls, "rss_kib": p_rss, "cpu_s": cpu["postgres"],
+                        "youtube_actions": yt["postgres"][0], "youtube_phase_s": yt["postgres"][1]}, "ratio": ratio},
           open(sys.argv[2], "w"), indent=2)
 PY
