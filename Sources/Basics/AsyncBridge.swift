@@ -29,6 +29,11 @@ public enum AsyncBridge {
     }
   }
 
+  /// `offload` when `blocking` (the call waits on the network), else `body` right here.
+  public static func offload<T: Sendable>(when blocking: Bool, _ body: @escaping @Sendable () throws -> T) async throws -> T {
+    blocking ? try await offload(body) : try body()
+  }
+
   /// A queue of its own: its work items may block, so each gets a thread when none is free
   /// (a private queue overcommits), where the global queues keep about one per core.
   private static let blocking = DispatchQueue(label: "ytempire.blocking", attributes: .concurrent)

@@ -168,42 +168,41 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   }
 
   public func saveObservations(driver: String, _ observations: [(id: ResourceID, observed: JSONValue)], at: Date) throws {
-    guard !observations.isEmpty else { return }
-    // The last observation of a resource wins (one upsert may not touch a row twice).
-    var latest: [ResourceID: String] = [:]
-    var order: [ResourceID] = []
-    for o in observations {
-      if latest.updateValue(o.observed.canonicalString, forKey: o.id) == nil { order.append(o.id) }
-    }
+    let rows = SQL.lastOfEach(observations, key: \.id).map { [$0.id.kind.rawValue, $0.id.name, $0.observed.canonicalString] }
+    guard !rows.isEmpty else { return }
     let t = at.timeIntervalSince1970
-    // One multi-row upsert per chunk (the bind limit), the chunks in one transaction.
-    let perStatement = SQL.maxBinds / 4
-    let statements = stride(from: 0, to: order.count, by: perStatement).map { start in
-      var q = SQL("INSERT INTO resources (driver, kind, name, observed, observed_at) SELECT ")
-      q.bind(driver, as: "text")
-      q.add(", v.kind, v.name, v.observed, ")
-      q.bind(t, as: "float8")
-      q.add(" FROM (VALUES ")
-      for (i, id) in order[start..<min(start + perStatement, order.count)].enumerated() {
-        q.add(i == 0 ? "(" : ", (")
-        q.bind(id.kind.rawValue, as: "text")
-        q.add(", ")
-        q.bind(id.name, as: "text")
-        q.add(", ")
-        q.bind(latest[id], as: "text")
-        q.add(")")
-      }
-      q.add(
-        """
-        ) AS v(kind, name, observed)
-        ON CONFLICT (driver, kind, name) DO UPDATE SET observed = excluded.observed, observed_at = excluded.observed_at
-        """)
-      return q.query
-    }
+    try runAll(
+      SQL.chunked(
+        rows,
+        head: { q in
+          q.add("INSERT INTO resources (driver, kind, name, observed, observed_at) SELECT ")
+          q.bind(driver, as: "text")
+          q.add(", v.kind, v.name, v.observed, ")
+          q.bind(t, as: "float8")
+          q.add(" FROM ")
+        },
+        tail: """
+          ) AS v(kind, name, observed)
+          ON CONFLICT (driver, kind, name) DO UPDATE SET observed = excluded.observed, observed_at = excluded.observed_at
+          """),
+      fencedAt: nil)
+  }
+
+  /// `statements` as one (on any session when not fenced), or in one transaction. Fenced at
+  /// `epoch`: each statement returns rows only while the fence held.
+  private func runAll(_ statements: [PostgresQuery], fencedAt epoch: Int64?) throws {
     if statements.count == 1 {
-      try session.pooled { c in try c.query(statements[0]) }
-    } else {
-      try session.transaction { c in for q in statements { try c.query(q) } }
+      if epoch == nil {
+        try session.pooled { c in try c.query(statements[0]) }
+      } else {
+        try session.fenced { c, _ in try c.query(statements[0]) }
+      }
+      return
+    }
+    try session.transaction(fenced: epoch != nil) { c in
+      for q in statements {
+        if try c.query(q).isEmpty, let epoch { throw session.lostLock(epoch) }
+      }
     }
   }
 
@@ -298,44 +297,22 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
   }
 
   public func markApplied(_ marks: [AppliedMark]) throws {
-    guard !marks.isEmpty else { return }
-    // One fenced multi-row upsert per chunk (the bind limit); the last mark of a resource wins.
-    var latest: [DriverResourceKey: AppliedMark] = [:]
-    var order: [DriverResourceKey] = []
-    for m in marks where latest.updateValue(m, forKey: DriverResourceKey(m.driver, m.id)) == nil {
-      order.append(DriverResourceKey(m.driver, m.id))
+    let rows = SQL.lastOfEach(marks) { DriverResourceKey($0.driver, $0.id) }.map {
+      [$0.driver, $0.id.kind.rawValue, $0.id.name, $0.digest, $0.revision, StateCoding.json($0.annotations)]
     }
-    let perStatement = SQL.maxBinds / 6
+    guard !rows.isEmpty else { return }
     let epoch = try session.heldEpoch()
-    let statements = stride(from: 0, to: order.count, by: perStatement).map { start in
-      var q = SQL("INSERT INTO resources (driver, kind, name, applied_digest, applied_revision, annotations) SELECT v.* FROM (VALUES ")
-      for (i, key) in order[start..<min(start + perStatement, order.count)].enumerated() {
-        let m = latest[key]!
-        q.add(i == 0 ? "(" : ", (")
-        for (j, text) in [m.driver, m.id.kind.rawValue, m.id.name, m.digest, m.revision, StateCoding.json(m.annotations)].enumerated() {
-          if j > 0 { q.add(", ") }
-          q.bind(text, as: "text")
-        }
-        q.add(")")
-      }
-      q.add(
-        """
-        ) AS v WHERE \(Session.fence(epoch))
-        ON CONFLICT (driver, kind, name) DO UPDATE SET
-          applied_digest = excluded.applied_digest, applied_revision = excluded.applied_revision, annotations = excluded.annotations
-        RETURNING 1
-        """)
-      return q.query
-    }
-    if statements.count == 1 {
-      try session.fenced { c, _ in try c.query(statements[0]) }
-    } else {
-      try session.transaction(fenced: true) { c in
-        for q in statements {
-          if try c.query(q).isEmpty { throw session.lostLock(epoch) }
-        }
-      }
-    }
+    try runAll(
+      SQL.chunked(
+        rows,
+        head: { q in q.add("INSERT INTO resources (driver, kind, name, applied_digest, applied_revision, annotations) SELECT v.* FROM ") },
+        tail: """
+          ) AS v WHERE \(Session.fence(epoch))
+          ON CONFLICT (driver, kind, name) DO UPDATE SET
+            applied_digest = excluded.applied_digest, applied_revision = excluded.applied_revision, annotations = excluded.annotations
+          RETURNING 1
+          """),
+      fencedAt: epoch)
   }
 
   public func forget(driver: String, id: ResourceID) throws {
@@ -675,37 +652,10 @@ public final class PostgresStateStore: StateStore, SharedQuotaWindowStore {
     fits: (QuotaLedger.Snapshot) -> Bool
   ) throws -> (window: QuotaLedger.Snapshot, charged: Bool) {
     let start = windowStart.timeIntervalSince1970
-    // The fast path, one statement: decided on the caller's copy, added only while the stored
-    // window still is that copy (optimistic: nobody charged in between). Else the locked path.
-    if known.windowStart == windowStart {
-      guard fits(known) else { return (known, false) }
-      let added = try session.pooled { c -> Bool in
-        if let channel {
-          return
-            !(try c.query(
-              """
-              WITH w AS (UPDATE quota_windows SET spent = spent + \(cost)
-                         WHERE service = \(service) AND window_start = \(start) AND spent = \(known.spent) RETURNING spent)
-              INSERT INTO quota_channels (service, channel, spent) SELECT \(service), \(channel), \(cost) FROM w
-              ON CONFLICT (service, channel) DO UPDATE SET spent = quota_channels.spent + excluded.spent RETURNING 1
-              """
-            ).isEmpty)
-        }
-        return
-          !(try c.query(
-            """
-            UPDATE quota_windows SET spent = spent + \(cost)
-            WHERE service = \(service) AND window_start = \(start) AND spent = \(known.spent) RETURNING 1
-            """
-          ).isEmpty)
-      }
-      if added {
-        var w = known
-        w.spent += cost
-        if let channel { w.perChannel[channel, default: 0] += cost }
-        return (w, true)
-      }
-    }
+    // Refused on the caller's copy: refused on the stored window too (what others spent since
+    // can only lower what is available), without a round trip. The adding without the lock is
+    // `charge(…ceiling:)`, which the ledger tries first.
+    if known.windowStart == windowStart && !fits(known) { return (known, false) }
     return try session.transaction { c in
       try c.query(
         """

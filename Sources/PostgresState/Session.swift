@@ -184,22 +184,21 @@ final class Session: Sendable {
         conn = opened
         try conn.exec("SET search_path TO \(Self.schema)")
       }
-    } catch let e as StateStoreError {
-      dropLane(&l)
-      throw e
     } catch {
       dropLane(&l)
-      throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
+      throw failure(error)
     }
     do {
       return try body(conn)
-    } catch let e as StateStoreError {
-      if l.connection?.isClosed != false { dropLane(&l) }
-      throw e
     } catch {
       if l.connection?.isClosed != false { dropLane(&l) }
-      throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
+      throw failure(error)
     }
+  }
+
+  /// An error as the store says it: its own errors as they are, PostgreSQL's named after the store.
+  private func failure(_ error: any Error) -> StateStoreError {
+    error as? StateStoreError ?? StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
   }
 
   private func dropLane(_ l: inout Lane) {
@@ -225,21 +224,14 @@ final class Session: Sendable {
 
   private func locked<T: Sendable>(fenced: Bool, _ body: (Conn, inout State) throws -> T) throws -> T {
     try state.withLock { (s: inout State) throws -> T in
-      if fenced && s.lockLost {
-        throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
-      }
+      if fenced && s.lockLost { throw sessionEnded }
       let conn: Conn
-      do { conn = try open(&s) } catch let e as StateStoreError { throw e } catch {
-        throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
-      }
+      do { conn = try open(&s) } catch { throw failure(error) }
       do {
         return try body(conn, &s)
-      } catch let e as StateStoreError {
-        drop(&s, ifClosed: true)
-        throw e
       } catch {
         drop(&s, ifClosed: true)
-        throw StateStoreError("\(settings.displayName): \(PostgresErrorText.describe(error))")
+        throw failure(error)
       }
     }
   }
@@ -270,9 +262,7 @@ final class Session: Sendable {
   /// The epoch this session writes the journal under, or why it may not.
   func heldEpoch() throws -> Int64 {
     let (epoch, lost) = state.withLock { ($0.epoch, $0.lockLost) }
-    if lost {
-      throw StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
-    }
+    if lost { throw sessionEnded }
     guard let epoch else {
       throw StateStoreError("writing the journal of \(settings.displayName) needs the writer lock; only apply and serve take it")
     }
@@ -326,6 +316,11 @@ final class Session: Sendable {
     let rows = try run(fenced: true) { c in try body(c, Self.fence(epoch)) }
     if rows.isEmpty { throw lostLock(epoch) }
     return rows
+  }
+
+  /// The session that held the writer lock ended (and took the lock with it).
+  var sessionEnded: StateStoreError {
+    StateStoreError("this ytempire lost the writer lock of \(settings.displayName) (its session ended); it writes nothing more")
   }
 
   func lostLock(_ epoch: Int64) -> StateStoreError {

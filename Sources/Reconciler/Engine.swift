@@ -610,7 +610,7 @@ public final class Engine: Sendable {
   /// A store call from the apply's concurrent tasks: made off the cooperative pool when the
   /// store waits on the network, so a round trip never idles one of the pool's threads.
   private func stored<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    store.waitsOnNetwork ? try await AsyncBridge.offload(body) : try body()
+    try await AsyncBridge.offload(when: store.waitsOnNetwork, body)
   }
 
   /// The service (or the ledger) said its quota is spent, or a Retry-After is out of reach:

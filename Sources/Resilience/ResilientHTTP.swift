@@ -118,11 +118,7 @@ public final class ResilientHTTP: Sendable {
           try await self.clock.sleep(for: l.predictiveDelay(cost: l.cost(of: operation), channel: channel))
           // A refusal by our own ledger is final for this call: it is thrown as it is, never
           // retried and never slept on until the reset (the planner defers such work).
-          if l.chargesOverNetwork {
-            try await AsyncBridge.offload { try l.charge(operation, channel: channel, priority: priority) }
-          } else {
-            try l.charge(operation, channel: channel, priority: priority)
-          }
+          _ = try await AsyncBridge.offload(when: l.chargesOverNetwork) { try l.charge(operation, channel: channel, priority: priority) }
         }
         let started = self.clock.now
         let r: HTTPResponse

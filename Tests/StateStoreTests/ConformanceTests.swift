@@ -226,6 +226,44 @@ struct ConformanceTests {
   }
 }
 
+@Suite(
+  "PostgreSQL state store: driver caches and batches", .enabled(if: PostgresServer.isAvailable, "PostgreSQL is not installed (make deps)"))
+struct SharedCacheTests {
+  @Test("a miss is remembered for a while (another instance's value is read later); this process's own writes are read at once")
+  func rememberedMiss() async throws {
+    let pg = try await offload { try PostgresServer.start() }
+    defer { pg.stop() }
+    let settings = try PostgresStateSettings.parse(pg.url)
+    let a = try PostgresStateStore(settings)
+    defer { a.close() }
+    let b = try PostgresStateStore(settings)
+    defer { b.close() }
+    #expect(try a.value("youtube.identity.x") == nil)
+    try b.setValue("youtube.identity.x", "UC1", expires: nil)
+    #expect(try b.value("youtube.identity.x")?.value == "UC1")
+    #expect(try a.value("youtube.identity.x") == nil, "the miss is remembered: no round trip")
+    try a.setValue("youtube.identity.x", "UC2", expires: nil)
+    #expect(try a.value("youtube.identity.x")?.value == "UC2")
+    #expect(try pg.psql("SELECT value FROM ytempire_state.cache WHERE key = 'youtube.identity.x'") == [["UC2"]])
+  }
+
+  @Test("batches past the bind limit: several statements in one transaction, every row written once")
+  func batchesPastTheBindLimit() async throws {
+    let pg = try await offload { try PostgresServer.start() }
+    defer { pg.stop() }
+    let store = try PostgresStateStore(try PostgresStateSettings.parse(pg.url))
+    defer { store.close() }
+    try store.lockWriter(host: "test", pid: 1)
+    let n = 25_000  // 3 values a row: more than 65,535 binds
+    let ids = (0..<n).map { ResourceID(.channel, "c\($0)") }
+    try store.saveObservations(driver: "youtube", ids.map { ($0, JSONValue.string("seen")) }, at: Conformance.t0)
+    try store.markApplied(ids.map { AppliedMark(driver: "youtube", id: $0, digest: "d", revision: "r", annotations: [:]) })
+    let counts = try pg.psql(
+      "SELECT count(*), count(*) FILTER (WHERE observed IS NOT NULL AND applied_digest = 'd') FROM ytempire_state.resources")
+    #expect(counts == [["\(n)", "\(n)"]])
+  }
+}
+
 /// Runs blocking work (starting PostgreSQL) off the cooperative pool.
 func offload<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
   try await withCheckedThrowingContinuation { k in

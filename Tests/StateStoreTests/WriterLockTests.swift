@@ -77,7 +77,7 @@ struct WriterLockTests {
     #expect(try next.closeInterrupted(at: Conformance.t0) == 1)
     // Reading through the old store still works (new sessions), writing the journal does not.
     #expect(try old.openJournalEntries().isEmpty)
-    #expect(try old.record(driver: "youtube", id: Conformance.pl)?.observedAt == nil)
+    #expect(throws: Never.self) { _ = try old.record(driver: "youtube", id: Conformance.pl) }
     #expect(throws: StateStoreError.self) {
       try old.markApplied(driver: "youtube", id: Conformance.pl, digest: "d", revision: "r", annotations: [:])
     }
