@@ -249,9 +249,8 @@ public enum PostgresErrorText {
         return "the server closed the connection" + (e.underlying.map { " (\(Self.plain($0)))" } ?? "")
       }
       if e.code == .connectionError, let u = e.underlying {
-        let text = Self.plain(u)
-        if text.hasPrefix("connectTimeout") { return "no connection within the connect timeout (is the host reachable?)" }
-        return "cannot connect: \(text)"
+        // NIO's words: "Connection refused", "Connect timeout (30 s)", "Connection reset by peer".
+        return "cannot connect: \(Self.plain(u))"
       }
       if let u = e.underlying { return "\(e.code): \(Self.plain(u))" }
       return "\(e.code)"
